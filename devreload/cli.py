@@ -1,0 +1,99 @@
+"""The ``devreload`` command. Only this layer turns errors into a line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from devreload.reloader import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, start_reloader
+
+RUN_VALUE_OPTIONS = {"-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval"}
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="devreload",
+        description="Restart a Python program or web app whenever its code or config changes.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser(
+        "run",
+        help="run a script or module, restarting it on change",
+        usage="devreload run [options] (-m MODULE | SCRIPT) [ARGS ...]",
+    )
+    run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
+    run.add_argument("-w", "--watch", action="append", default=[], metavar="PATH",
+                     help="also watch this file or glob (repeatable)")
+    run.add_argument("-x", "--ignore", action="append", default=[], metavar="PATTERN",
+                     help="ignore changes to paths matching this shell pattern (repeatable)")
+    run.add_argument("--reload-interval", type=_interval, default=DEFAULT_RELOAD_INTERVAL,
+                     metavar="S", help="quiet window that coalesces bursts of changes (seconds)")
+    run.add_argument("--shutdown-interval", type=_interval, default=DEFAULT_SHUTDOWN_INTERVAL,
+                     metavar="S", help="how long a worker may take to stop before it is killed")
+    loudness = run.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
+    return parser
+
+
+def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
+    """devreload's options come before the program; everything after it is the program's."""
+    for i, token in enumerate(argv):
+        if token == "--":
+            return argv[:i], argv[i + 1 :]
+        if token == "-m":
+            return argv[: i + 2], argv[i + 2 :]
+        if token in RUN_VALUE_OPTIONS or (i > 0 and argv[i - 1] in RUN_VALUE_OPTIONS):
+            continue
+        if not token.startswith("-") or token == "-":
+            return argv[:i], argv[i:]
+    return argv, []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if args and args[0] == "run":
+        own, program = _split_run(args[1:])
+        options = parser.parse_args(["run", *own])
+        if not options.module and not program:
+            parser.parse_args(["run", "--help"] if not own else ["run", *own, "-m"])
+        return _run(options, program)
+    parser.parse_args(args)
+    return 2
+
+
+def _run(options: argparse.Namespace, program: list[str]) -> int:
+    if options.module:
+        kind, target = "module", options.module
+    else:
+        kind, target = "path", program.pop(0)
+        if not os.path.isfile(target):
+            print(f"devreload: no such script: {target}", file=sys.stderr)
+            return 2
+    sys.argv = [target, *program]
+    try:
+        start_reloader(
+            "devreload.worker:run_program",
+            reload_interval=options.reload_interval,
+            shutdown_interval=options.shutdown_interval,
+            verbose=0 if options.quiet else 2 if options.verbose else 1,
+            worker_args=[kind, target],
+            ignore_files=options.ignore,
+            watch_files=options.watch,
+        )
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0

@@ -1,0 +1,255 @@
+"""The worker side: what runs inside the process that hosts the user's code.
+
+The one process-global (the proxy to the monitor) sits behind ``get_reloader()`` and
+``is_active()``; the module-level ``watch_files`` and ``trigger_reload`` do nothing when
+no monitor is there, so applications may call them unconditionally.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import runpy
+import signal
+import site
+import socket
+import sys
+import sysconfig
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+from devreload.channel import Channel, ChannelClosed
+
+#: The exit code with which a worker asks its monitor for a fresh start.
+EXIT_RELOAD = 75
+
+FDS_ENV = "DEVRELOAD_WORKER_FDS"
+SCAN_INTERVAL = 0.25
+
+
+class ReloaderProxy:
+    """The worker's handle on its monitor."""
+
+    def __init__(self, channel: Channel, sockets: list[socket.socket]) -> None:
+        self._channel = channel
+        #: Listening sockets the monitor bound and handed over, in the order it was given them.
+        self.sockets = sockets
+
+    def watch_files(self, paths: Iterable[str]) -> None:
+        """Add files or glob patterns to the monitor's watch list (relative to the cwd)."""
+        self._send("watch", [os.path.abspath(os.fspath(p)) for p in paths])
+
+    def trigger_reload(self) -> None:
+        """Ask for a fresh worker now, whatever the files say."""
+        self._send("reload")
+
+    def graceful_shutdown(self) -> None:
+        """Ask the monitor to stop this worker and exit."""
+        self._send("shutdown")
+
+    def notify_ready(self) -> None:
+        """Tell the monitor the app is answering; the restart is timed up to here."""
+        self._send("ready")
+
+    def _send(self, *message: Any) -> None:
+        try:
+            self._channel.send(message)
+        except ChannelClosed:
+            _monitor_gone()
+
+
+_proxy: ReloaderProxy | None = None
+
+
+def get_reloader() -> ReloaderProxy:
+    """The proxy to the monitor; RuntimeError when this process is not a worker."""
+    if _proxy is None:
+        raise RuntimeError("this process is not running under a devreload monitor")
+    return _proxy
+
+
+def is_active() -> bool:
+    return _proxy is not None
+
+
+def watch_files(paths: Iterable[str]) -> None:
+    """Watch these files too, when running under a monitor; otherwise do nothing."""
+    if _proxy is not None:
+        _proxy.watch_files(paths)
+
+
+def trigger_reload() -> None:
+    """Restart the app, when running under a monitor; otherwise do nothing."""
+    if _proxy is not None:
+        _proxy.trigger_reload()
+
+
+def _monitor_gone() -> NoReturn:
+    """The monitor died: take the whole process group down so nothing outlives it."""
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)  # pragma: no cover - the signal has already ended us
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots.update(site.getsitepackages())
+    roots.add(site.getusersitepackages())
+    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+
+
+class ModuleScanner:
+    """Finds the source file of every module imported so far, including late imports."""
+
+    def __init__(self) -> None:
+        self.roots = _library_roots()
+        self.seen: set[tuple[str, Any]] = set()
+
+    def scan(self) -> tuple[list[str], list[str]]:
+        """New user source files, and new library module names (for the template to preload)."""
+        files: list[str] = []
+        libraries: list[str] = []
+        for name, module in list(sys.modules.items()):
+            key = (name, getattr(module, "__file__", None))
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            if name == "devreload" or name.startswith("devreload."):
+                continue
+            path = _source_of(module)
+            if path is None:
+                if _is_builtin(module):
+                    libraries.append(name)
+            elif os.path.realpath(path).startswith(self.roots):
+                if name != "__main__":
+                    libraries.append(name)
+            else:
+                files.append(path)
+        return files, libraries
+
+
+def _is_builtin(module: Any) -> bool:
+    spec = getattr(module, "__spec__", None)
+    return spec is not None and spec.origin in ("built-in", "frozen")
+
+
+def _source_of(module: Any) -> str | None:
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        return None
+    if path.endswith((".pyc", ".pyo")):
+        try:
+            path = importlib.util.source_from_cache(path)
+        except ValueError:
+            return None
+    path = os.path.abspath(path)
+    return path if os.path.isfile(path) else None
+
+
+def traceback_files(exc: BaseException) -> list[str]:
+    """Files named in a traceback (and a SyntaxError's file), to watch until they are fixed."""
+    files = [frame.filename for frame in traceback.extract_tb(exc.__traceback__)]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        files.append(exc.filename)
+    return [os.path.abspath(f) for f in files if os.path.isfile(f)]
+
+
+class _Worker:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.scanner = ModuleScanner()
+        self._state: tuple[int, int] = (0, 0)
+
+    def report_modules(self) -> None:
+        state = (len(sys.modules), id(sys.modules.get("__main__")))
+        if state == self._state:
+            return
+        self._state = state
+        files, libraries = self.scanner.scan()
+        if files or libraries:
+            self.channel.send(("modules", files, libraries))
+
+    def watch_modules(self) -> None:
+        while True:
+            threading.Event().wait(SCAN_INTERVAL)
+            try:
+                self.report_modules()
+            except ChannelClosed:
+                _monitor_gone()
+
+    def watch_monitor(self) -> None:
+        try:
+            while True:
+                self.channel.recv()
+        except ChannelClosed:
+            _monitor_gone()
+
+
+def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
+    """A worker's life: receive the spec, run the entry point, report what it imported."""
+    global _proxy
+    channel = Channel.from_fd(channel_fd)
+    _, spec = channel.recv()
+    sys.path[:] = spec["sys_path"]
+    sys.argv[:] = spec["argv"]
+    sockets = [socket.socket(fileno=fd) for fd in socket_fds]
+    _proxy = ReloaderProxy(channel, sockets)
+    worker = _Worker(channel)
+    threading.Thread(target=worker.watch_monitor, name="devreload-monitor", daemon=True).start()
+    threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
+    code: Any = 0
+    try:
+        target = _resolve(spec["worker_path"])
+        worker.report_modules()
+        if not spec["announce_ready"]:
+            _proxy.notify_ready()
+        target(*spec["args"], **spec["kwargs"])
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:
+        traceback.print_exc()
+        code = 1
+        try:
+            _proxy.watch_files(traceback_files(exc))
+        except ChannelClosed:
+            pass
+    try:
+        worker.report_modules()
+    except ChannelClosed:
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any]:
+    if callable(path):
+        return path
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj  # type: ignore[no-any-return]
+
+
+def run_program(kind: str, target: str) -> None:
+    """Run a script or ``-m`` module as ``__main__``, the way the interpreter would."""
+    if kind == "module":
+        sys.path[0] = os.getcwd()
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
+        runpy.run_path(target, run_name="__main__")
+
+
+def main() -> NoReturn:
+    """Entry of a spawned worker: its descriptors come in the environment."""
+    channel_fd, *socket_fds = (int(fd) for fd in os.environ.pop(FDS_ENV).split(","))
+    run(channel_fd, socket_fds)
