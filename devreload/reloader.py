@@ -32,6 +32,7 @@ from devreload.worker import EXIT_RELOAD, ReloaderProxy, get_reloader, is_active
 
 DEFAULT_RELOAD_INTERVAL = 0.05
 DEFAULT_SHUTDOWN_INTERVAL = 1.5
+MAX_BACKOFF = 5.0
 Event = tuple[Any, ...]
 
 
@@ -145,6 +146,8 @@ class ReloadStrategy:
         self.restart_state: Restart | None = None
         self.timing: Restart | None = None
         self.crashed = False
+        self.last_error = ""
+        self.backoff = 0.0
         self.exit_code: int | None = None
         self._terminal = _Terminal()
 
@@ -277,7 +280,10 @@ class ReloadStrategy:
     # -- workers ---------------------------------------------------------------------
 
     def _start_worker(self) -> None:
-        self.crashed = False
+        if self.crashed:
+            self.crashed = False
+            self.on_recover()
+        self.last_error = ""
         channel, theirs = Channel.pair()
         try:
             pid = self.launcher.start(theirs, self.sockets)
@@ -332,17 +338,21 @@ class ReloadStrategy:
                 del self.stopping[pid]
                 self._terminal.restore()
             elif self.worker is not None and pid == self.worker.pid:
+                lived = time.monotonic() - self.worker.started
                 self.worker.channel.close()
                 self.worker = None
                 self._terminal.restore()
-                self._worker_exited(code)
+                self._worker_exited(code, lived)
 
-    def _worker_exited(self, code: int) -> None:
+    def _worker_exited(self, code: int, lived: float) -> None:
         if self.exit_code is not None or self.restart_state is not None:
             return
         if code == EXIT_RELOAD:
-            self.timing = Restart(["exit code 75"], began=time.monotonic())
-            self._start_worker()
+            # A worker that keeps asking at once is a loop: back off, up to MAX_BACKOFF.
+            self.backoff = min(self.backoff * 2 or 0.1, MAX_BACKOFF) if lived < 1.0 else 0.0
+            now = time.monotonic()
+            self.restart_state = Restart(["exit code 75"], began=now,
+                                         last=now + self.backoff - self.reload_interval)
         elif code == 0:
             self.log.debug("worker exited with code 0")
             self.exit_code = 0
@@ -351,6 +361,7 @@ class ReloadStrategy:
             self.log.error("worker exited with %s; waiting for a change%s", how,
                            " (or press Enter)" if self._terminal.interactive else "")
             self.crashed = True
+            self.on_crash(self.last_error or f"The app exited with {how}.")
             if self._terminal.interactive:
                 threading.Thread(target=self._wait_for_enter, daemon=True).start()
 
@@ -370,6 +381,10 @@ class ReloadStrategy:
             self.launcher.preload(message[2])
         elif kind == "watch":
             self.on_watch(message[1])
+        elif kind == "error":
+            self.last_error = message[1]
+            if self.crashed:
+                self.on_crash(self.last_error)
         elif worker is not self.worker:
             return
         elif kind == "ready":
@@ -390,6 +405,13 @@ class ReloadStrategy:
         self.log.info("%s changed; restarted in %.0f ms"
                       if _is_path(timing.reasons[0]) else "%s; restarted in %.0f ms",
                       timing.describe(), elapsed)
+
+    def on_crash(self, error: str) -> None:
+        """The worker died; ``error`` is its traceback (or one line). Called again if a
+        fuller report arrives after the exit."""
+
+    def on_recover(self) -> None:
+        """A new worker is about to start after a crash."""
 
     def on_modules(self, files: list[str]) -> None:
         """Source files the worker imported; the file-watching subclass watches them."""

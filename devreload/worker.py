@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from devreload.channel import Channel, ChannelClosed
+from devreload.errors import DevreloadError
 
 #: The exit code with which a worker asks its monitor for a fresh start.
 EXIT_RELOAD = 75
@@ -212,12 +213,8 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     except KeyboardInterrupt:
         code = 130
     except BaseException as exc:
-        traceback.print_exc()
         code = 1
-        try:
-            _proxy.watch_files(traceback_files(exc))
-        except ChannelClosed:
-            pass
+        _report_failure(exc)
     try:
         worker.report_modules()
     except ChannelClosed:
@@ -225,6 +222,29 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
+
+
+def _report_failure(exc: BaseException) -> None:
+    """Print the failure (one line for a user error), and tell the monitor what and where."""
+    if isinstance(exc, DevreloadError):
+        text = f"devreload: {exc}\n"
+    else:
+        tb = exc.__traceback__
+        while tb is not None and _internal(tb.tb_frame.f_code.co_filename):
+            tb = tb.tb_next
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    sys.stderr.write(text)
+    if _proxy is not None:
+        _proxy.watch_files(traceback_files(exc))
+        _proxy._send("error", text)
+
+
+def _internal(filename: str) -> bool:
+    """devreload's and runpy's frames say nothing about the user's bug."""
+    return filename.startswith((_PACKAGE_DIR, "<frozen runpy>", runpy.__file__ or "<"))
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any]:
