@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from devreload.reloader import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, start_reloader
+from devreload.serve_cmd import add_serve_parser, run_serve
 
 RUN_VALUE_OPTIONS = {"-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval"}
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
+    add_serve_parser(commands)
     return parser
 
 
@@ -71,8 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not options.module and not program:
             parser.parse_args(["run", "--help"] if not own else ["run", *own, "-m"])
         return _run(options, program)
-    parser.parse_args(args)
-    return 2
+    return run_serve(parser.parse_args(args))
 
 
 def _run(options: argparse.Namespace, program: list[str]) -> int:
