@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
+    run.set_defaults(run_parser=run)
     add_serve_parser(commands)
     return parser
 
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         own, program = _split_run(args[1:])
         options = parser.parse_args(["run", *own])
         if not options.module and not program:
-            parser.parse_args(["run", "--help"] if not own else ["run", *own, "-m"])
+            options.run_parser.error("a SCRIPT or -m MODULE is required")
         return _run(options, program)
     return run_serve(parser.parse_args(args))
 

@@ -26,6 +26,7 @@ from devreload.filemon import (
     FileMonitorFactory,
     IgnoreRules,
     find_default_monitor_factory,
+    is_glob,
 )
 from devreload.launch import Launcher, choose_launcher
 from devreload.worker import EXIT_RELOAD, ReloaderProxy, get_reloader, is_active
@@ -90,6 +91,8 @@ class Worker:
     pid: int
     channel: Channel
     started: float
+    #: Wall-clock start, to compare with file mtimes.
+    born: float = field(default_factory=time.time)
     ready: bool = False
 
 
@@ -285,11 +288,12 @@ class ReloadStrategy:
             self.on_recover()
         self.last_error = ""
         channel, theirs = Channel.pair()
+        born = time.time()
         try:
             pid = self.launcher.start(theirs, self.sockets)
         finally:
             theirs.close()
-        worker = Worker(pid, channel, time.monotonic())
+        worker = Worker(pid, channel, time.monotonic(), born)
         self.worker = worker
         spec = {
             "worker_path": self.worker_path,
@@ -377,10 +381,10 @@ class ReloadStrategy:
     def _on_message(self, worker: Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "modules":
-            self.on_modules(message[1])
+            self.on_modules(message[1], worker.born)
             self.launcher.preload(message[2])
         elif kind == "watch":
-            self.on_watch(message[1])
+            self.on_watch(message[1], worker.born)
         elif kind == "error":
             self.last_error = message[1]
             if self.crashed:
@@ -413,11 +417,22 @@ class ReloadStrategy:
     def on_recover(self) -> None:
         """A new worker is about to start after a crash."""
 
-    def on_modules(self, files: list[str]) -> None:
-        """Source files the worker imported; the file-watching subclass watches them."""
+    def on_modules(self, files: list[str], since: float) -> None:
+        """Source files imported by a worker started at ``since`` (wall clock)."""
 
-    def on_watch(self, paths: list[str]) -> None:
-        """Paths the worker asked to watch; the file-watching subclass watches them."""
+    def on_watch(self, paths: list[str], since: float) -> None:
+        """Paths a worker started at ``since`` asked to watch."""
+
+
+#: File timestamps come from a coarse kernel clock that may lag time.time() by a tick.
+MTIME_SLACK = 0.005
+
+
+def _modified_since(path: str, since: float) -> bool:
+    try:
+        return os.stat(path).st_mtime > since - MTIME_SLACK
+    except OSError:
+        return False
 
 
 def _is_path(reason: str) -> bool:
@@ -473,17 +488,19 @@ class Reloader(ReloadStrategy):
             return False
         return True
 
-    def on_modules(self, files: list[str]) -> None:
-        self._watch(files)
+    def on_modules(self, files: list[str], since: float) -> None:
+        self._watch(files, since)
 
-    def on_watch(self, paths: list[str]) -> None:
+    def on_watch(self, paths: list[str], since: float | None = None) -> None:
         self.ignore.explicit.update(paths)
         for path in paths:
-            if not os.path.exists(path) and "*" not in path:
+            if not os.path.exists(path) and not is_glob(path):
                 self.log.info("%s does not exist yet; watching for it", _display(path))
-        self._watch(paths)
+        self._watch(paths, since)
 
-    def _watch(self, paths: Iterable[str]) -> None:
+    def _watch(self, paths: Iterable[str], since: float | None) -> None:
+        """Watch new paths; one already changed since the worker started means the
+        worker may have read the old version, so that counts as a change."""
         new = [p for p in paths if p not in self.watched and not self.ignore(p)]
         if not new or self.monitor is None:
             return
@@ -493,6 +510,8 @@ class Reloader(ReloadStrategy):
                 self.monitor.add_path(path)
             except OSError as exc:
                 self._fall_back_to_polling(exc)
+            if since is not None and _modified_since(path, since):
+                self._changed(path)
         self.log.debug("watching %d paths", len(self.watched))
 
     def _fall_back_to_polling(self, exc: OSError) -> None:

@@ -1,0 +1,26 @@
+"""A tiny WSGI app: edit MESSAGE, the ini or templates/page.txt while it is served."""
+
+import logging
+import os
+
+MESSAGE = "Hello from a WSGI app"
+
+log = logging.getLogger("example")
+
+
+def make_app(global_config, greeting="Hi", **settings):
+    """PasteDeploy app factory: ``[app:main] use = call:app:make_app``.
+
+    The page template is read once, at startup, like most frameworks do: the ini's
+    ``[devreload] watch_files`` makes an edit to it restart the app.
+    """
+    with open(os.path.join(global_config["here"], "templates", "page.txt")) as f:
+        template = f.read()
+
+    def app(environ, start_response):
+        body = template.format(greeting=greeting, message=MESSAGE, pid=os.getpid()).encode()
+        log.info("answering %s", environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app

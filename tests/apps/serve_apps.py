@@ -1,0 +1,40 @@
+"""WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer."""
+
+import asyncio
+import os
+import time
+
+TOKEN = "one"
+
+
+def wsgi_app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(0.5)
+    body = f"wsgi {TOKEN} pid={os.getpid()}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            event = message["type"].rsplit(".", 1)[-1]
+            print(f"LIFESPAN {event} pid={os.getpid()}", flush=True)
+            await send({"type": message["type"] + ".complete"})
+            if event == "shutdown":
+                return
+    if scope["path"] == "/slow":
+        await asyncio.sleep(0.5)
+    body = f"asgi {TOKEN} pid={os.getpid()}".encode()
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def make_wsgi(global_config=None, **settings):
+    return wsgi_app
+
+
+def make_asgi(global_config=None, **settings):
+    return asgi_app

@@ -1,0 +1,92 @@
+"""Fixtures for end-to-end tests with real processes (see harness.py for the helpers).
+
+    def test_x(project, devreload_run):
+        proc = devreload_run("app_basic.py", apps=["app_basic.py", "helper.py"])
+        first = proc.wait_ready()
+
+``spawn`` starts any command; ``devreload_run`` starts ``python -m devreload run ...``. Each
+child runs in a session of its own; teardown SIGTERMs it, SIGKILLs whatever is left, and fails
+the test if a process outlived the command. A failing test shows each child's output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from harness import Proc, base_env, become_subreaper, copy_app
+
+PROCS_KEY = pytest.StashKey[list[Proc]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Orphans of our children come to us, so that teardown sees (and reaps) them.
+    become_subreaper()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for i, proc in enumerate(item.stash.get(PROCS_KEY, [])):
+            code = proc.returncode
+            title = f"child {i} output: {' '.join(proc.argv)} (pid {proc.pid}, exit {code})"
+            report.sections.append((title, proc.output or "<no output>"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """An empty project folder, the cwd of the commands started in it."""
+    path = tmp_path / "proj"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def spawn(request: pytest.FixtureRequest, project: Path) -> Iterator[Callable[..., Proc]]:
+    """Factory: spawn(argv, apps=(), env=None, tty=False, cwd=project) -> Proc."""
+    procs: list[Proc] = []
+    request.node.stash[PROCS_KEY] = procs
+
+    def start(
+        argv: Sequence[str],
+        apps: Iterable[str] = (),
+        env: dict[str, str] | None = None,
+        tty: bool = False,
+        cwd: Path | None = None,
+    ) -> Proc:
+        copy_app(apps, project)
+        proc = Proc(argv, cwd or project, env=base_env(**(env or {})), tty=tty)
+        procs.append(proc)
+        return proc
+
+    yield start
+
+    leaks = []
+    for proc in procs:
+        leftovers = proc.cleanup()
+        if leftovers:
+            leaks.append(f"{' '.join(proc.argv)}: pids {leftovers} still alive; killed")
+    if leaks:
+        pytest.fail("processes outlived the test:\n" + "\n".join(leaks), pytrace=False)
+
+
+@pytest.fixture
+def devreload_run(spawn: Callable[..., Proc]) -> Callable[..., Proc]:
+    """Factory: devreload_run(*args, apps=(), env=None, tty=False) runs
+    ``python -m devreload run *args`` in the project folder."""
+
+    def start(*args: str, **kwargs: object) -> Proc:
+        return spawn([sys.executable, "-m", "devreload", "run", *args], **kwargs)
+
+    return start
+
+
+@pytest.fixture
+def pyenv(project: Path) -> dict[str, str]:
+    """Environment that lets the project folder's modules be imported by the monitor too."""
+    return {"PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")])}

@@ -1,0 +1,280 @@
+"""``devreload serve`` and ``devreload.serve()`` as real processes on real ports."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from harness import Proc, save_like_editor, wait_until
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SERVING_RE = r"serving on (http://\S+)"
+
+Spawn = Callable[..., Proc]
+
+
+def devreload_serve(spawn: Spawn, *args: str, **kwargs: object) -> Proc:
+    return spawn([sys.executable, "-m", "devreload", "serve", *args], **kwargs)
+
+
+def copy_example(name: str, project: Path) -> None:
+    shutil.copytree(EXAMPLES / name, project, dirs_exist_ok=True)
+
+
+def get(url: str, timeout: float = 10.0) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()  # type: ignore[no-any-return]
+
+
+def wait_body(url: str, pattern: str, timeout: float = 15.0) -> str:
+    """Poll until the answer matches ``pattern`` (a restart may refuse nothing, but a
+    foreign server rebinding may); returns the matching body."""
+
+    def matching() -> str | None:
+        try:
+            body = get(url, timeout=5)
+        except (OSError, http.client.HTTPException):
+            return None
+        return body if re.search(pattern, body) else None
+
+    try:
+        return str(wait_until(matching, timeout=timeout, interval=0.02))
+    except TimeoutError:
+        raise AssertionError(f"{url} never answered {pattern!r}") from None
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    save_like_editor(path, text.replace(old, new))
+
+
+def stop(proc: Proc) -> int:
+    proc.signal(signal.SIGTERM)
+    return proc.wait_exit()
+
+
+# --------------------------------------------------------------------------- without --reload
+
+
+def test_serves_the_wsgi_example_in_one_process(spawn: Spawn, project: Path) -> None:
+    copy_example("wsgi", project)
+    proc = devreload_serve(spawn, "development.ini", "http_port=0", "default_greeting=Yo")
+    url = proc.wait_for(SERVING_RE)[1]
+    assert url.startswith("http://127.0.0.1:")
+    assert get(url).startswith(f"Yo! Hello from a WSGI app (pid {proc.pid})")
+    proc.wait_for(r"INFO  \[example\] answering /")  # the ini's logging sections apply
+    assert stop(proc) == 0
+    assert "Traceback" not in proc.output
+
+
+def test_port_in_use_is_one_line(spawn: Spawn, project: Path) -> None:
+    copy_example("wsgi", project)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for extra in ([], ["--reload"]):
+            proc = devreload_serve(spawn, "development.ini", f"http_port={port}", *extra)
+            assert proc.wait_exit() == 1
+            lines = [line for line in proc.lines if line.strip()]
+            assert lines == [
+                f"devreload: cannot listen on 127.0.0.1:{port}: address already in use "
+                "(stop the other server or choose another port)"
+            ]
+
+
+def test_unknown_server_option_is_one_line(spawn: Spawn, project: Path) -> None:
+    shutil.copy(EXAMPLES / "include" / "app.py", project)
+    (project / "dev.ini").write_text(
+        "[app:main]\nuse = call:app:make_app\n\n"
+        "[server:main]\nuse = egg:devreload\nlisten = 127.0.0.1:0\nthreadz = 4\n"
+    )
+    proc = devreload_serve(spawn, "dev.ini")
+    assert proc.wait_exit() == 1
+    assert proc.lines[-1] == (
+        f"devreload: {project}/dev.ini: [server:main] threadz: unknown option (server: waitress)"
+    )
+    assert "Traceback" not in proc.output
+
+
+def test_bad_command_line_variable_is_a_usage_error(spawn: Spawn, project: Path) -> None:
+    copy_example("wsgi", project)
+    proc = devreload_serve(spawn, "development.ini", "oops")
+    assert proc.wait_exit() == 2
+    assert "unrecognized argument 'oops'" in proc.output
+
+
+# --------------------------------------------------------------------------- with --reload
+
+
+def test_reload_follows_the_source_the_ini_and_watched_files(spawn: Spawn, project: Path) -> None:
+    copy_example("wsgi", project)
+    # Variables before and after the options, overriding [DEFAULT].
+    proc = devreload_serve(
+        spawn, "development.ini", "default_greeting=Howdy", "--reload", "http_port=0"
+    )
+    url = proc.wait_for(SERVING_RE)[1]
+    first = wait_body(url, r"^Howdy! Hello from a WSGI app")
+    edit(project / "app.py", '"Hello from a WSGI app"', '"Edited source"')
+    wait_body(url, r"^Howdy! Edited source")
+    edit(project / "development.ini", "greeting = %(default_greeting)s", "greeting = Edited ini")
+    wait_body(url, r"^Edited ini! Edited source")
+    edit(project / "templates" / "page.txt", "{greeting}!", "{greeting}?")
+    last = wait_body(url, r"^Edited ini\? Edited source")
+    assert first.split("(pid")[1] != last.split("(pid")[1]
+    assert proc.count(r"devreload: .*changed; restarted in \d+ ms") >= 3
+    assert stop(proc) == 0
+    assert "Traceback" not in proc.output
+
+
+def test_reload_follows_an_included_ini(spawn: Spawn, project: Path) -> None:
+    copy_example("include", project)
+    proc = devreload_serve(spawn, "development.ini", "--reload", "http_port=0")
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^Hello from base\.ini$")
+    edit(project / "base.ini", "Hello from base.ini", "Edited base")
+    wait_body(url, r"^Edited base$")
+    edit(
+        project / "development.ini",
+        "use = config:base.ini#main\n",
+        "use = config:base.ini#main\ngreeting = Local\n",
+    )
+    wait_body(url, r"^Local$")
+    assert stop(proc) == 0
+
+
+def test_asgi_lifespan_runs_on_every_restart(spawn: Spawn, project: Path) -> None:
+    copy_example("asgi", project)
+    proc = devreload_serve(spawn, "development.ini", "--reload", "http_port=0")
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^Hello from an ASGI app")
+    for n in range(2):
+        edit(
+            project / "app.py",
+            f'MESSAGE = "{"Hello from an ASGI app" if n == 0 else "v1"}"',
+            f'MESSAGE = "v{n + 1}"',
+        )
+        wait_body(url, rf"^v{n + 1} ")
+    assert stop(proc) == 0
+    starts = re.findall(r"lifespan startup pid=(\d+)", proc.output)
+    stops = re.findall(r"lifespan shutdown pid=(\d+)", proc.output)
+    assert len(set(starts)) == 3
+    assert stops == starts
+
+
+def test_another_paste_server_reloads_too(spawn: Spawn, project: Path) -> None:
+    shutil.copy(EXAMPLES / "include" / "app.py", project)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (project / "dev.ini").write_text(
+        "[app:main]\nuse = call:app:make_app\ngreeting = one\n\n"
+        f"[server:main]\nuse = egg:waitress#main\nlisten = 127.0.0.1:{port}\n"
+    )
+    proc = devreload_serve(spawn, "dev.ini", "--reload")
+    url = f"http://127.0.0.1:{port}"
+    wait_body(url, r"^one$")
+    edit(project / "dev.ini", "greeting = one", "greeting = two")
+    wait_body(url, r"^two$")
+    assert stop(proc) == 0
+
+
+def test_browser_opens_once_the_app_answers(spawn: Spawn, project: Path) -> None:
+    copy_example("include", project)
+    (project / "opener.py").write_text(
+        "import sys\nopen(sys.argv[2], 'a').write(sys.argv[1] + '\\n')\n"
+    )
+    opened = project / "opened.txt"
+    env = {"BROWSER": f"{sys.executable} {project}/opener.py %s {opened}"}
+    proc = devreload_serve(
+        spawn, "development.ini", "--reload", "--browser", "http_port=0", env=env
+    )
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_until(opened.exists)
+    assert wait_until(lambda: opened.read_text().split()) == [url]
+    assert stop(proc) == 0
+
+
+# --------------------------------------------------------------------------- serve() API
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_serve_from_a_script_and_from_python_m(spawn: Spawn, project: Path, how: str) -> None:
+    copy_example("script", project)
+    argv = ["serve_app.py"] if how == "script" else ["-m", "serve_app"]
+    proc = spawn([sys.executable, *argv], env={"PORT": "0"})
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^Hello from a script")
+    edit(project / "serve_app.py", '"Hello from a script"', '"Edited script"')
+    wait_body(url, r"^Edited script")
+    assert stop(proc) == 0
+    assert "Traceback" not in proc.output
+
+
+# --------------------------------------------------------------------------- availability
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_no_request_fails_while_the_app_reloads_ten_times(
+    spawn: Spawn, project: Path, kind: str
+) -> None:
+    proc = devreload_serve(
+        spawn,
+        "serve_token.ini",
+        "--reload",
+        f"kind={kind}",
+        apps=["serve_apps.py", "serve_token.ini"],
+    )
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, rf"^{kind} one ")
+    host, port = url.removeprefix("http://").split(":")
+    failures: list[str] = []
+    answers: list[str] = []
+    done = threading.Event()
+
+    def client() -> None:
+        while not done.is_set():
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                body = response.read().decode()
+                if response.status != 200:
+                    failures.append(f"HTTP {response.status}")
+                answers.append(body)
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+            finally:
+                conn.close()
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        previous = "one"
+        for n in range(10):
+            edit(project / "serve_apps.py", f'TOKEN = "{previous}"', f'TOKEN = "t{n}"')
+            previous = f"t{n}"
+            wait_until(lambda want=f"{kind} {previous} ": _seen(answers, want), timeout=15)
+    finally:
+        done.set()
+        thread.join(15)
+    assert failures == []
+    assert len(answers) > 20
+    assert stop(proc) == 0
+
+
+def _seen(answers: list[str], prefix: str) -> bool:
+    return any(answer.startswith(prefix) for answer in answers[-5:])

@@ -1,0 +1,137 @@
+"""The monitor-worker channel over a real socketpair: framing, fd passing, closing, threads."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from devreload.channel import Channel, ChannelClosed
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Channel, Channel]]:
+    ours, theirs = Channel.pair()
+    peer = Channel(theirs)
+    yield ours, peer
+    ours.close()
+    peer.close()
+
+
+def test_messages_round_trip_in_order(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    messages = [("spec", {"argv": ["x"], "n": 1}), ("ready",), ("watch", ["/a", "/b"])]
+    for message in messages:
+        a.send(message)
+    assert [b.recv() for _ in messages] == messages
+    b.send(("reload",))
+    assert a.recv() == ("reload",)
+
+
+def test_large_message_is_framed(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    big = ("modules", [f"/project/pkg/module_{i:06d}.py" for i in range(100_000)])
+    result: list[tuple[object, ...]] = []
+    reader = threading.Thread(target=lambda: result.append(b.recv()))
+    reader.start()  # the payload is bigger than the socket buffer: read while sending
+    a.send(big)
+    a.send(("after",))
+    reader.join(10)
+    assert result == [big]
+    assert b.recv() == ("after",)
+
+
+def test_file_descriptors_travel_with_a_message(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        a.send(("sockets", 1), fds=[listener.fileno()])
+        message, fds = b.recv_with_fds()
+        assert message == ("sockets", 1)
+        assert len(fds) == 1 and fds[0] != listener.fileno()
+        received = socket.socket(fileno=fds[0])
+        with received, socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            conn, _ = received.accept()  # the passed descriptor is the same listening socket
+            with conn:
+                client.sendall(b"hi")
+                assert conn.recv(2) == b"hi"
+    finally:
+        listener.close()
+
+
+def test_recv_raises_channel_closed_when_peer_closes(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    a.send(("last",))
+    a.close()
+    assert b.recv() == ("last",)
+    with pytest.raises(ChannelClosed):
+        b.recv()
+
+
+def test_recv_unblocks_when_peer_closes_later(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    errors: list[BaseException] = []
+
+    def receive() -> None:
+        try:
+            b.recv()
+        except ChannelClosed as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=receive)
+    reader.start()
+    a.close()
+    reader.join(5)
+    assert not reader.is_alive()
+    assert len(errors) == 1
+    assert isinstance(errors[0], EOFError)
+
+
+def test_send_to_closed_peer_raises_channel_closed(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    b.close()
+    with pytest.raises(ChannelClosed):
+        for _ in range(1000):  # the first sends may still fit in the buffer
+            a.send(("x" * 1000,))
+
+
+def test_concurrent_senders_do_not_interleave(pair: tuple[Channel, Channel]) -> None:
+    a, b = pair
+    senders, each = 8, 200
+    received: list[tuple[object, ...]] = []
+    reader = threading.Thread(
+        target=lambda: received.extend(b.recv() for _ in range(senders * each))
+    )
+    reader.start()
+
+    def send(n: int) -> None:
+        for i in range(each):
+            a.send(("msg", n, i, "p" * (i * 37 % 5000)))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    reader.join(10)
+    assert len(received) == senders * each
+    for n in range(senders):  # each sender's messages arrive whole and in its order
+        assert [m[2] for m in received if m[1] == n] == list(range(each))
+
+
+def test_from_fd_wraps_an_inherited_descriptor() -> None:
+    ours, theirs = Channel.pair()
+    fd = os.dup(theirs.fileno())
+    theirs.close()
+    peer = Channel.from_fd(fd)
+    try:
+        ours.send(("hello",))
+        assert peer.recv() == ("hello",)
+        assert peer.fileno() == fd
+    finally:
+        ours.close()
+        peer.close()

@@ -1,0 +1,323 @@
+"""File monitors against real files and threads: ignore rules, globs, and every way an editor
+saves (in place, rename over, delete and recreate) seen by both the polling and the watchdog
+monitor."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devreload import filemon
+from devreload.filemon import IgnoreRules, find_default_monitor_factory, glob_regex, glob_root
+from devreload.filemon_polling import PollingFileMonitor
+from devreload.filemon_watchdog import WatchdogFileMonitor
+
+# --------------------------------------------------------------------------- helpers
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(0.01)
+    return value
+
+
+def save(path: Path, text: str, mode: str) -> None:
+    if mode == "inplace":
+        path.write_text(text)
+    elif mode == "rename":
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".save-", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    else:
+        path.unlink()
+        path.write_text(text)
+
+
+class Recorder:
+    """The change callback: remembers every reported path, thread-safely."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.paths: list[str] = []
+
+    def __call__(self, path: str) -> None:
+        with self._lock:
+            self.paths.append(path)
+
+    def seen(self, path: Path | str) -> bool:
+        with self._lock:
+            return str(path) in self.paths
+
+    def wait(self, path: Path | str) -> None:
+        wait_until(lambda: self.seen(path))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.paths.clear()
+
+
+# --------------------------------------------------------------------------- ignore rules
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/p/.git/config",
+        "/p/.git/objects/ab/cdef",
+        "/p/.hg/store/x",
+        "/p/.venv/lib/python3.11/site-packages/x.py",
+        "/p/venv/lib/x.py",
+        "/p/.tox/py311/x.py",
+        "/p/pkg/__pycache__/mod.cpython-311.pyc",
+        "/p/pkg/mod.pyc",
+        "/p/pkg/mod.pyo",
+        "/p/web/node_modules/left-pad/index.js",
+        "/p/pkg/.mod.py.swp",
+        "/p/pkg/.mod.py.swx",
+        "/p/pkg/mod.py~",
+        "/p/pkg/4913",
+        "/p/pkg/.#mod.py",
+        "/p/pkg/#mod.py#",
+        "/p/pkg/mod.py___jb_tmp___",
+        "/p/pkg/mod.py___jb_old___",
+        "/p/app.log",
+        "/p/db.sqlite-wal",
+        "/p/db.sqlite-shm",
+        "/p/db.sqlite-journal",
+        "/p/.mypy_cache/3.11/x.json",
+        "/p/.pytest_cache/v/cache",
+    ],
+)
+def test_default_ignores(path: str) -> None:
+    assert IgnoreRules()(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/p/app.py", "/p/pkg/mod.py", "/p/conf/app.ini", "/p/templates/x.html", "/p/49130.py"],
+)
+def test_default_ignores_keep_sources(path: str) -> None:
+    assert not IgnoreRules()(path)
+
+
+def test_ignored_folders() -> None:
+    rules = IgnoreRules()
+    for folder in ("/p/node_modules", "/p/.git", "/p/.venv", "/p/pkg/__pycache__"):
+        assert rules.ignores_folder(folder), folder
+    assert not rules.ignores_folder("/p/src")
+
+
+def test_user_patterns_relative_to_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rules = IgnoreRules(["generated/*.py", "*/secret.ini"], defaults=False)
+    assert rules(str(tmp_path / "generated" / "x.py"))
+    assert not rules("/elsewhere/generated/x.py")
+    assert rules("/anywhere/secret.ini")
+    assert not rules(str(tmp_path / "app.py"))
+
+
+def test_explicit_files_beat_defaults_not_user_patterns() -> None:
+    rules = IgnoreRules(["*/private.log"])
+    rules.explicit.update(["/p/app.log", "/p/private.log"])
+    assert not rules("/p/app.log")  # asked for by name: watched despite "*.log"
+    assert rules("/p/other.log")
+    assert rules("/p/private.log")  # the user's own ignore still wins
+
+
+def test_no_defaults() -> None:
+    assert not IgnoreRules(defaults=False)("/p/.git/config")
+
+
+def test_glob_helpers() -> None:
+    assert glob_regex("/p/conf/*.ini").match("/p/conf/a.ini")
+    assert not glob_regex("/p/conf/*.ini").match("/p/conf/sub/a.ini")
+    assert glob_regex("/p/**/*.ini").match("/p/conf/sub/a.ini")
+    assert glob_regex("/p/**/*.ini").match("/p/a.ini")
+    assert glob_regex("/p/m?.py").match("/p/m1.py")
+    assert not glob_regex("/p/m[!0-9].py").match("/p/m1.py")
+    assert glob_root("/p/conf/*.ini") == "/p/conf"
+    assert glob_root("/p/**/x.py") == "/p"
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def test_default_factory_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(filemon.MONITOR_ENV, raising=False)
+    assert find_default_monitor_factory() is WatchdogFileMonitor
+    monkeypatch.setenv(filemon.MONITOR_ENV, "polling")
+    assert find_default_monitor_factory() is PollingFileMonitor
+    monkeypatch.setenv(filemon.MONITOR_ENV, "watchdog")
+    assert find_default_monitor_factory() is WatchdogFileMonitor
+    (tmp_path / "dr_my_monitors.py").write_text("def factory(callback, **kw):\n    return 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in ("dr_my_monitors.factory", "dr_my_monitors:factory"):
+        monkeypatch.setenv(filemon.MONITOR_ENV, spec)
+        assert find_default_monitor_factory()(print) == 42
+
+
+# --------------------------------------------------------------------------- both monitors
+
+
+def _polling(callback: Recorder) -> Any:
+    return PollingFileMonitor(callback, interval=0.05, ignore=IgnoreRules())
+
+
+def _watchdog(callback: Recorder) -> Any:
+    return WatchdogFileMonitor(callback, ignore=IgnoreRules())
+
+
+@pytest.fixture(params=[_polling, _watchdog], ids=["polling", "watchdog"])
+def make_monitor(request: pytest.FixtureRequest) -> Iterator[Callable[[], tuple[Any, Recorder]]]:
+    made: list[Any] = []
+
+    def make() -> tuple[Any, Recorder]:
+        recorder = Recorder()
+        monitor = request.param(recorder)
+        made.append(monitor)
+        return monitor, recorder
+
+    yield make
+    for monitor in made:
+        monitor.stop()
+    for monitor in made:
+        monitor.join()
+
+
+@pytest.mark.parametrize("mode", ["inplace", "rename", "recreate"])
+def test_monitor_sees_every_kind_of_save(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path, mode: str
+) -> None:
+    target = tmp_path / "app.py"
+    target.write_text("x = 1\n")
+    monitor, seen = make_monitor()
+    monitor.add_path(str(target))
+    monitor.start()
+    save(target, "x = 22\n", mode)
+    seen.wait(target)
+    # The watch survives the new inode: the next save is seen too.
+    seen.clear()
+    save(target, "x = 333\n", mode)
+    seen.wait(target)
+
+
+def test_monitor_reports_only_watched_files(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path
+) -> None:
+    watched, other = tmp_path / "watched.py", tmp_path / "other.py"
+    watched.write_text("a\n")
+    other.write_text("b\n")
+    monitor, seen = make_monitor()
+    monitor.add_path(str(watched))
+    monitor.start()
+    other.write_text("bb\n")
+    watched.write_text("aa\n")
+    seen.wait(watched)
+    assert not seen.seen(other)
+
+
+def test_monitor_glob_sees_new_files_but_not_ignored_ones(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path
+) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "base.ini").write_text("[a]\n")
+    monitor, seen = make_monitor()
+    monitor.add_path(str(conf / "*"))
+    monitor.start()
+    junk = [conf / ".base.ini.swp", conf / "4913", conf / "base.ini~", conf / "x.pyc"]
+    for path in junk:
+        path.write_text("junk")
+    (conf / "new.ini").write_text("[b]\n")
+    seen.wait(conf / "new.ini")
+    assert [p for p in junk if seen.seen(p)] == []
+    assert not seen.seen(conf / "base.ini")
+
+
+def test_monitor_sees_a_file_that_appears_later(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path
+) -> None:
+    target = tmp_path / "late.ini"
+    monitor, seen = make_monitor()
+    monitor.add_path(str(target))
+    monitor.start()
+    target.write_text("now\n")
+    seen.wait(target)
+
+
+def test_monitor_stops(make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path) -> None:
+    monitor, _ = make_monitor()
+    monitor.add_path(str(tmp_path / "x.py"))
+    monitor.start()
+    monitor.stop()
+    done = threading.Event()
+    threading.Thread(target=lambda: (monitor.join(), done.set()), daemon=True).start()
+    assert done.wait(5), "join() did not return after stop()"
+
+
+# --------------------------------------------------------------------------- watchdog only
+
+
+def test_watchdog_ignores_reads(tmp_path: Path) -> None:
+    read_me, sentinel = tmp_path / "read.py", tmp_path / "sentinel.py"
+    read_me.write_text("x\n")
+    sentinel.write_text("s\n")
+    seen = Recorder()
+    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor.add_path(str(read_me))
+    monitor.add_path(str(sentinel))
+    monitor.start()
+    try:
+        for _ in range(3):
+            assert read_me.read_text() == "x\n"  # opened / closed_no_write: not a change
+        sentinel.write_text("s2\n")
+        seen.wait(sentinel)  # events are delivered in order: the reads came before
+        assert not seen.seen(read_me)
+    finally:
+        monitor.stop()
+        monitor.join()
+
+
+def test_watchdog_never_registers_ignored_folders(tmp_path: Path) -> None:
+    for folder in ("src/pkg", "node_modules/lib", ".git/objects", ".venv/lib", "src/__pycache__"):
+        (tmp_path / folder).mkdir(parents=True)
+    seen = Recorder()
+    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor.add_path(str(tmp_path / "**" / "*.py"))
+    monitor.start()
+    try:
+        registered = {os.path.relpath(f, tmp_path) for f in monitor.folders}
+        assert registered == {".", "src", "src/pkg"}
+        # A folder made later inside the tree is followed.
+        (tmp_path / "src" / "new").mkdir()
+        wait_until(lambda: str(tmp_path / "src" / "new") in monitor.folders)
+        (tmp_path / "src" / "new" / "m.py").write_text("x\n")
+        seen.wait(tmp_path / "src" / "new" / "m.py")
+    finally:
+        monitor.stop()
+        monitor.join()
+
+
+def test_watchdog_file_in_folder_created_later(tmp_path: Path) -> None:
+    target = tmp_path / "later" / "deeper" / "app.ini"
+    seen = Recorder()
+    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor.add_path(str(target))
+    monitor.start()
+    try:
+        target.parent.mkdir(parents=True)
+        target.write_text("x\n")
+        seen.wait(target)
+    finally:
+        monitor.stop()
+        monitor.join()

@@ -1,0 +1,296 @@
+"""WSGI/ASGI detection, server options, and real servers on pre-bound sockets."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devreload import servers
+from devreload import sockets as socks
+from devreload.errors import AppImportError, ServerOptionError
+
+APPS = Path(__file__).parent / "apps"
+
+
+# --------------------------------------------------------------------------- detection
+
+
+async def asgi_function(scope: Any, receive: Any, send: Any) -> None:
+    """An ASGI app."""
+
+
+class AsgiObject:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """An ASGI app object (Starlette-style)."""
+
+
+def wsgi_function(environ: Any, start_response: Any) -> list[bytes]:
+    return []
+
+
+class WsgiObject:
+    def __call__(self, environ: Any, start_response: Any) -> list[bytes]:
+        return []
+
+
+async def two_arguments(a: Any, b: Any) -> None:
+    """A coroutine function, but not an ASGI app."""
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        (asgi_function, True),
+        (AsgiObject(), True),
+        (wsgi_function, False),
+        (WsgiObject(), False),
+        (two_arguments, False),
+        (AsgiObject, False),
+        (42, False),
+    ],
+)
+def test_is_asgi(app: object, expected: bool) -> None:
+    assert servers.is_asgi(app) is expected
+
+
+def test_choose_server() -> None:
+    assert servers.choose_server(asgi_function) == "uvicorn"
+    assert servers.choose_server(wsgi_function) == "waitress"
+    assert servers.choose_server(wsgi_function, "uvicorn") == "uvicorn"
+    with pytest.raises(ServerOptionError, match="server"):
+        servers.choose_server(wsgi_function, "gunicorn")
+
+
+def test_load_app_import_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(APPS))
+    import serve_apps
+
+    assert servers.load_app("serve_apps:wsgi_app") is serve_apps.wsgi_app
+    assert servers.load_app("serve_apps:make_asgi()") is serve_apps.asgi_app
+    for bad, words in [
+        ("serve_apps", "expected"),
+        ("no_such_module_xyz:app", "no module named"),
+        ("serve_apps:missing", "no attribute"),
+    ]:
+        with pytest.raises(AppImportError, match=words):
+            servers.load_app(bad)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_server_options_defaults_and_conversion() -> None:
+    assert servers.server_options("waitress", {"threads": "2"})["threads"] == 2
+    assert servers.server_options("waitress", {})["threads"] == servers.WAITRESS_DEFAULTS["threads"]
+    options = servers.server_options(
+        "uvicorn",
+        {"timeout_keep_alive": "7", "access_log": "false", "limit_concurrency": "", "ws": "none"},
+    )
+    assert options["timeout_keep_alive"] == 7
+    assert options["access_log"] is False
+    assert options["limit_concurrency"] is None
+    assert options["ws"] == "none"
+    assert options["lifespan"] == "on"
+
+
+@pytest.mark.parametrize(
+    ("server", "options", "key"),
+    [
+        ("waitress", {"thread": "4"}, "thread"),
+        ("waitress", {"port": "80"}, "port"),
+        ("waitress", {"threads": "many"}, "threads"),
+        ("uvicorn", {"workers": "4"}, "workers"),
+        ("uvicorn", {"nope": "1"}, "nope"),
+        ("uvicorn", {"timeout_keep_alive": "soon"}, "timeout_keep_alive"),
+    ],
+)
+def test_bad_server_options_name_the_key_and_the_server(
+    server: str, options: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ServerOptionError) as info:
+        servers.server_options(server, options)
+    assert info.value.key == key
+    assert key in str(info.value) and server in str(info.value)
+
+
+def test_waitress_refuses_asgi_apps() -> None:
+    with pytest.raises(ServerOptionError, match="ASGI"):
+        servers.serve_on_sockets(asgi_function, [], server="waitress")
+
+
+# --------------------------------------------------------------------------- real servers
+
+
+class Served:
+    """A child serving a fixture app on a socket this test bound and still holds."""
+
+    def __init__(self, kind: str, sock: socket.socket, grace: float = 2.0) -> None:
+        self.sock = sock
+        self.port = sock.getsockname()[1]
+        env = {
+            **os.environ,
+            "SERVE_FD": str(sock.fileno()),
+            "GRACE": str(grace),
+            "PYTHONPATH": str(APPS),
+        }
+        self.popen = subprocess.Popen(
+            [sys.executable, str(APPS / "serve_prebound.py"), kind],
+            env=env,
+            pass_fds=[sock.fileno()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+
+    def wait_line(self, prefix: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                for line in self.lines:
+                    if line.startswith(prefix):
+                        return line
+                left = deadline - time.monotonic()
+                assert left > 0, f"no {prefix!r} line; output:\n" + "\n".join(self.lines)
+                self.changed.wait(left)
+
+    def get(self, path: str = "/") -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+@pytest.fixture
+def bound() -> Iterator[socket.socket]:
+    sock = socks.bind(socks.make_address("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_serves_on_a_prebound_socket_and_stops_accepting_at_once(
+    kind: str, bound: socket.socket
+) -> None:
+    served = Served(kind, bound)
+    try:
+        served.wait_line("READY")
+        status, body = served.get()
+        assert status == 200 and body.startswith(f"{kind} one pid={served.popen.pid}")
+        served.popen.send_signal(signal.SIGTERM)
+        assert served.popen.wait(5) == 0
+        served.wait_line("STOPPED")
+        # The socket is still ours: a new connection waits in the backlog, not refused,
+        # for whoever accepts next (here, the test itself).
+        client = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+        bound.settimeout(5)
+        conn, _ = bound.accept()
+        conn.close()
+        client.close()
+        if kind == "asgi":
+            served.wait_line("LIFESPAN startup")
+            served.wait_line("LIFESPAN shutdown")
+    finally:
+        served.stop()
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_sigterm_drains_the_request_in_progress_but_accepts_nothing_new(
+    kind: str, bound: socket.socket
+) -> None:
+    served = Served(kind, bound)
+    try:
+        served.wait_line("READY")
+        result: dict[str, Any] = {}
+        slow = threading.Thread(target=lambda: result.update(slow=served.get("/slow")))
+        slow.start()
+        deadline = time.monotonic() + 5
+        while not _has_connection(served.popen.pid, served.port):
+            assert time.monotonic() < deadline, "the slow request never reached the server"
+            time.sleep(0.01)
+        served.popen.send_signal(signal.SIGTERM)
+        # A connection opened after the signal is left in the backlog for the next worker.
+        late = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+        late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        slow.join(5)
+        assert result["slow"][0] == 200
+        assert served.popen.wait(5) == 0
+        bound.settimeout(5)
+        conn, _ = bound.accept()
+        assert conn.recv(100).startswith(b"GET / HTTP/1.1")
+        conn.close()
+        late.close()
+    finally:
+        served.stop()
+
+
+def test_a_stuck_request_does_not_hold_the_exit_past_the_bound(bound: socket.socket) -> None:
+    served = Served("wsgi", bound, grace=0.2)
+    try:
+        served.wait_line("READY")
+        threading.Thread(target=lambda: _quietly(served.get, "/slow"), daemon=True).start()
+        deadline = time.monotonic() + 5
+        while not _has_connection(served.popen.pid, served.port):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        served.popen.send_signal(signal.SIGTERM)
+        assert served.popen.wait(5) == 0
+        assert time.monotonic() - started < 1.0
+    finally:
+        served.stop()
+
+
+def _quietly(func: Any, *args: Any) -> None:
+    try:
+        func(*args)
+    except OSError:
+        pass
+
+
+def _has_connection(pid: int, port: int) -> bool:
+    """True once ``pid`` holds an established connection on ``port`` (read from /proc)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return False
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].split(":")[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                return True
+    return False

@@ -1,0 +1,274 @@
+"""The worker side: the inactive API, the proxy over a real channel, module discovery, and a
+real worker process driven over its channel."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import devreload
+from devreload import worker
+from devreload.channel import Channel, ChannelClosed
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(0.01)
+    return value
+
+
+# --------------------------------------------------------------------------- inactive
+
+
+def test_get_reloader_outside_a_worker_raises() -> None:
+    assert worker.is_active() is False
+    with pytest.raises(RuntimeError, match="monitor"):
+        worker.get_reloader()
+
+
+def test_module_level_calls_are_noops_when_inactive() -> None:
+    assert devreload.watch_files(["/nonexistent/file.ini"]) is None
+    assert devreload.trigger_reload() is None
+    assert devreload.is_active() is False
+
+
+def test_public_api_is_exported() -> None:
+    for name in ("start_reloader", "get_reloader", "is_active", "watch_files", "trigger_reload"):
+        assert callable(getattr(devreload, name)), name
+
+
+# --------------------------------------------------------------------------- the proxy
+
+
+@pytest.fixture
+def proxy_pair() -> Iterator[tuple[worker.ReloaderProxy, Channel]]:
+    monitor_end, theirs = Channel.pair()
+    proxy = worker.ReloaderProxy(Channel(theirs), [])
+    yield proxy, monitor_end
+    monitor_end.close()
+    proxy._channel.close()
+
+
+def test_proxy_sends_requests_to_the_monitor(
+    proxy_pair: tuple[worker.ReloaderProxy, Channel], tmp_path: Path, monkeypatch: Any
+) -> None:
+    proxy, monitor = proxy_pair
+    monkeypatch.chdir(tmp_path)
+    proxy.watch_files(["conf/app.ini", tmp_path / "abs.txt"])
+    assert monitor.recv() == ("watch", [str(tmp_path / "conf/app.ini"), str(tmp_path / "abs.txt")])
+    proxy.trigger_reload()
+    assert monitor.recv() == ("reload",)
+    proxy.graceful_shutdown()
+    assert monitor.recv() == ("shutdown",)
+    proxy.notify_ready()
+    assert monitor.recv() == ("ready",)
+    assert proxy.sockets == []
+
+
+def test_module_level_calls_go_through_an_active_proxy(
+    proxy_pair: tuple[worker.ReloaderProxy, Channel], monkeypatch: Any
+) -> None:
+    proxy, monitor = proxy_pair
+    monkeypatch.setattr(worker, "_proxy", proxy)
+    assert devreload.is_active() is True
+    assert devreload.get_reloader() is proxy
+    devreload.trigger_reload()
+    assert monitor.recv() == ("reload",)
+    devreload.watch_files(["/etc/hostname"])
+    assert monitor.recv() == ("watch", ["/etc/hostname"])
+
+
+# --------------------------------------------------------------------------- module discovery
+
+
+def test_scanner_reports_user_modules_once_and_late_imports(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    (tmp_path / "dr_scan_early.py").write_text("X = 1\n")
+    (tmp_path / "dr_scan_late.py").write_text("Y = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("dr_scan_early")
+    scanner = worker.ModuleScanner()
+    files, libraries = scanner.scan()
+    assert str(tmp_path / "dr_scan_early.py") in files
+    assert "json" in libraries or "json" not in sys.modules
+    assert not any(f.startswith(os.path.dirname(os.__file__) + os.sep) for f in files)
+    assert not any("devreload" in os.path.basename(f) for f in files)
+    importlib.import_module("dr_scan_late")
+    files, _ = scanner.scan()
+    assert files == [str(tmp_path / "dr_scan_late.py")]
+    assert scanner.scan() == ([], [])
+    for name in ("dr_scan_early", "dr_scan_late"):
+        sys.modules.pop(name, None)
+
+
+def test_traceback_files_name_the_broken_file(tmp_path: Path, monkeypatch: Any) -> None:
+    (tmp_path / "dr_raises.py").write_text("raise RuntimeError('boom')\n")
+    (tmp_path / "dr_syntax.py").write_text("def broken(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("dr_raises", "dr_syntax"):
+        with pytest.raises(Exception) as info:
+            importlib.import_module(name)
+        assert str(tmp_path / f"{name}.py") in worker.traceback_files(info.value)
+
+
+# --------------------------------------------------------------------------- a real worker
+
+
+def _start_worker(tmp_path: Path, entry: str) -> tuple[subprocess.Popen[bytes], Channel]:
+    (tmp_path / "dr_entry.py").write_text(entry)
+    monitor_end, theirs = Channel.pair()
+    env = dict(os.environ, **{worker.FDS_ENV: str(theirs.fileno())})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from devreload.worker import main; main()"],
+        pass_fds=[theirs.fileno()],
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    theirs.close()
+    spec = {
+        "sys_path": [str(tmp_path), *sys.path],
+        "argv": ["dr_entry"],
+        "worker_path": "dr_entry.main",
+        "announce_ready": False,
+        "args": ["a"],
+        "kwargs": {"k": 1},
+    }
+    monitor_end.send(("spec", spec))
+    return proc, monitor_end
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def test_worker_runs_entry_reports_modules_and_exit_code(tmp_path: Path) -> None:
+    (tmp_path / "dr_dep.py").write_text("N = 3\n")
+    entry = (
+        "import sys\n"
+        "def main(*args, **kwargs):\n"
+        "    import dr_dep\n"
+        "    assert args == ('a',) and kwargs == {'k': 1}, (args, kwargs)\n"
+        "    sys.exit(75)\n"
+    )
+    proc, monitor = _start_worker(tmp_path, entry)
+    try:
+        messages = []
+        with pytest.raises(ChannelClosed):
+            while True:
+                messages.append(monitor.recv())
+        assert proc.wait(10) == 75
+        assert ("ready",) in messages
+        reported = {f for m in messages if m[0] == "modules" for f in m[1]}
+        assert str(tmp_path / "dr_entry.py") in reported
+        assert str(tmp_path / "dr_dep.py") in reported  # imported by the entry itself
+    finally:
+        _kill(proc)
+        monitor.close()
+
+
+def test_worker_crash_asks_to_watch_traceback_files(tmp_path: Path) -> None:
+    (tmp_path / "dr_bad.py").write_text("def oops(:\n")
+    entry = "def main(*args, **kwargs):\n    import dr_bad\n"
+    proc, monitor = _start_worker(tmp_path, entry)
+    try:
+        watched = set()
+        with pytest.raises(ChannelClosed):
+            while True:
+                message = monitor.recv()
+                if message[0] == "watch":
+                    watched.update(message[1])
+        assert proc.wait(10) == 1
+        assert str(tmp_path / "dr_bad.py") in watched
+    finally:
+        _kill(proc)
+        monitor.close()
+
+
+def test_worker_and_its_children_die_with_the_channel(tmp_path: Path) -> None:
+    entry = (
+        "import subprocess, sys, threading\n"
+        "def main(*args, **kwargs):\n"
+        "    child = subprocess.Popen([sys.executable, '-c', "
+        "'import threading; threading.Event().wait()'])\n"
+        "    open('child.pid', 'w').write(str(child.pid))\n"
+        "    threading.Event().wait()\n"
+    )
+    proc, monitor = _start_worker(tmp_path, entry)
+    try:
+        child = int(
+            wait_until(
+                lambda: (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text()
+            )
+        )
+        monitor.close()  # the monitor "dies"
+        proc.wait(5)
+        wait_until(lambda: not _alive(child), timeout=5)
+    finally:
+        _kill(proc)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_worker_hands_over_sockets(tmp_path: Path) -> None:
+    """Listening sockets passed as fds appear, in order, as get_reloader().sockets."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    entry = (
+        "import devreload\n"
+        "def main(*args, **kwargs):\n"
+        "    (sock,) = devreload.get_reloader().sockets\n"
+        "    conn, _ = sock.accept()\n"
+        "    conn.sendall(b'from-worker')\n"
+        "    conn.close()\n"
+    )
+    (tmp_path / "dr_entry.py").write_text(entry)
+    monitor_end, theirs = Channel.pair()
+    fds = [theirs.fileno(), listener.fileno()]
+    env = dict(os.environ, **{worker.FDS_ENV: ",".join(map(str, fds))})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from devreload.worker import main; main()"],
+        pass_fds=fds,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    theirs.close()
+    try:
+        spec = {
+            "sys_path": [str(tmp_path), *sys.path],
+            "argv": ["x"],
+            "worker_path": "dr_entry:main",
+            "announce_ready": True,
+            "args": [],
+            "kwargs": {},
+        }
+        monitor_end.send(("spec", spec))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.settimeout(10)
+            assert client.recv(100) == b"from-worker"
+        assert proc.wait(10) == 0
+    finally:
+        _kill(proc)
+        listener.close()
+        monitor_end.close()
