@@ -26,6 +26,7 @@ from devreload.filemon import (
     FileMonitorFactory,
     IgnoreRules,
     find_default_monitor_factory,
+    glob_regex,
     is_glob,
 )
 from devreload.launch import Launcher, choose_launcher
@@ -428,6 +429,16 @@ class ReloadStrategy:
 MTIME_SLACK = 0.005
 
 
+def _static_pattern(pattern: str) -> str:
+    """``*.css`` means anywhere below the current folder; other relative globs start there."""
+    pattern = os.path.expanduser(pattern)
+    if os.path.isabs(pattern):
+        return pattern
+    if pattern.startswith("*") and not pattern.startswith("**"):
+        pattern = os.path.join("**", pattern)
+    return os.path.join(os.getcwd(), pattern)
+
+
 def _modified_since(path: str, since: float) -> bool:
     try:
         return os.stat(path).st_mtime > since - MTIME_SLACK
@@ -449,10 +460,12 @@ class Reloader(ReloadStrategy):
         monitor_factory: FileMonitorFactory | None = None,
         ignore_files: Iterable[str] | None = None,
         watch_files: Iterable[str] | None = None,
+        static_files: Iterable[str] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(worker_path, **kw)
         self.ignore = IgnoreRules(ignore_files or ())
+        self.static = [_static_pattern(p) for p in static_files or ()]
         self.monitor_factory = monitor_factory
         self.watched: set[str] = set()
         self.initial = [os.path.abspath(p) for p in (watch_files or ())]
@@ -462,6 +475,7 @@ class Reloader(ReloadStrategy):
         factory = self.monitor_factory or find_default_monitor_factory(self.log)
         self.monitor = self._build_monitor(factory)
         self.on_watch(self.initial)
+        self._watch(self.static, None)
         super().startup()
 
     def _build_monitor(self, factory: FileMonitorFactory) -> FileMonitor:
@@ -480,7 +494,25 @@ class Reloader(ReloadStrategy):
         return monitor
 
     def _changed(self, path: str) -> None:
-        self.events.put(("reload", path))
+        self.events.put(("file", path))
+
+    def handle(self, event: Event) -> None:
+        if event[0] != "file":
+            super().handle(event)
+        elif any(glob_regex(p).match(event[1]) for p in self.static):
+            self._push_static(event[1])
+        else:
+            self._trigger(event[1])
+
+    def _push_static(self, path: str) -> None:
+        """A static file needs no new worker: the worker tells the browser instead."""
+        if self.ignore(path) or self.worker is None:
+            return
+        self.log.info("%s changed; pushed to the browser", _display(path))
+        try:
+            self.worker.channel.send(("static", path))
+        except ChannelClosed:
+            pass
 
     def should_restart(self, reason: str) -> bool:
         if _is_path(reason) and self.ignore(reason):
@@ -593,6 +625,7 @@ def start_reloader(
     watch_files: Iterable[str] | None = None,
     sockets: Sequence[socket.socket] = (),
     worker_announces_ready: bool = False,
+    static_files: Iterable[str] | None = None,
 ) -> ReloaderProxy:
     """Become the monitor of a worker running ``worker_path``; in the worker, return its proxy.
 
@@ -614,5 +647,6 @@ def start_reloader(
         watch_files=watch_files,
         sockets=sockets,
         worker_announces_ready=worker_announces_ready,
+        static_files=static_files,
     )
     raise SystemExit(reloader.run())

@@ -36,6 +36,7 @@ class ReloaderProxy:
 
     def __init__(self, channel: Channel, sockets: list[socket.socket]) -> None:
         self._channel = channel
+        self._static_listeners: list[Callable[[str], None]] = []
         #: Listening sockets the monitor bound and handed over, in the order it was given them.
         self.sockets = sockets
 
@@ -54,6 +55,16 @@ class ReloaderProxy:
     def notify_ready(self) -> None:
         """Tell the monitor the app is answering; the restart is timed up to here."""
         self._send("ready")
+
+    def add_static_listener(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(path)`` (from a background thread) when a static file changes:
+        the monitor does not restart the worker for those, it tells it instead."""
+        self._static_listeners.append(callback)
+
+    def _dispatch(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "static":
+            for callback in list(self._static_listeners):
+                callback(message[1])
 
     def _send(self, *message: Any) -> None:
         try:
@@ -181,10 +192,10 @@ class _Worker:
             except ChannelClosed:
                 _monitor_gone()
 
-    def watch_monitor(self) -> None:
+    def watch_monitor(self, proxy: ReloaderProxy) -> None:
         try:
             while True:
-                self.channel.recv()
+                proxy._dispatch(self.channel.recv())
         except ChannelClosed:
             _monitor_gone()
 
@@ -199,7 +210,8 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     sockets = [socket.socket(fileno=fd) for fd in socket_fds]
     _proxy = ReloaderProxy(channel, sockets)
     worker = _Worker(channel)
-    threading.Thread(target=worker.watch_monitor, name="devreload-monitor", daemon=True).start()
+    threading.Thread(target=worker.watch_monitor, args=(_proxy,), name="devreload-monitor",
+                     daemon=True).start()
     threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
     code: Any = 0
     try:
