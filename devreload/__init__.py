@@ -7,6 +7,7 @@ no request is refused while the app restarts.
 
 from devreload.filemon import FileMonitor, FileMonitorFactory, IgnoreRules
 from devreload.reloader import Reloader, ReloadStrategy, start_reloader
+from devreload.servers import serve
 from devreload.worker import (
     EXIT_RELOAD,
     ReloaderProxy,
@@ -26,6 +27,7 @@ __all__ = [
     "ReloaderProxy",
     "get_reloader",
     "is_active",
+    "serve",
     "start_reloader",
     "trigger_reload",
     "watch_files",

@@ -39,7 +39,8 @@ once you save a fix.</small>
 <script>
 (function poll() {{
   fetch(location.href, {{method: "HEAD", cache: "no-store"}}).then(function (r) {{
-    if (!r.headers.get("X-Devreload-Error")) {{ location.reload(); }} else {{ setTimeout(poll, 500); }}
+    if (!r.headers.get("X-Devreload-Error")) {{ location.reload(); }}
+    else {{ setTimeout(poll, 500); }}
   }}, function () {{ setTimeout(poll, 1000); }});
 }})();
 </script></body></html>

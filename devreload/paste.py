@@ -132,7 +132,9 @@ def server_runner(wsgi_app: Any, global_conf: Mapping[str, Any], **kw: Any) -> N
     run_devreload_server(wsgi_app, parse_server_settings(kw, path), path, "server")
 
 
-def run_devreload_server(app: Any, settings: ServerSettings, path: str, section: str) -> None:
+def run_devreload_server(
+    app: Any, settings: ServerSettings, path: str, section: str, browser: bool = False
+) -> None:
     """Serve ``app`` as ``settings`` say; server option errors name the ini and section."""
     try:
         if settings.server != "auto" or not isinstance(app, str):
@@ -146,6 +148,7 @@ def run_devreload_server(app: Any, settings: ServerSettings, path: str, section:
             shutdown_interval=settings.shutdown_interval,
             watch_files=settings.watch_files,
             ignore_files=settings.ignore_files,
+            browser=browser,
             **settings.options,
         )
     except ServerOptionError as exc:
@@ -349,7 +352,7 @@ def _one_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- running an ini
 
 
-def run_ini(config: IniConfig) -> None:
+def run_ini(config: IniConfig, browser: bool = False) -> None:
     """Load the app and the server from the ini and serve: in this process, or (under a
     monitor) on the sockets the monitor bound. The entry point of ``serve --reload`` workers."""
     config.setup_logging()
@@ -357,10 +360,23 @@ def run_ini(config: IniConfig) -> None:
     if config.is_devreload_server(context):
         settings = config.server_settings(context)
         run_devreload_server(
-            config.load_app(), settings, config.path, f"server:{config.server_name}"
+            config.load_app(), settings, config.path, f"server:{config.server_name}", browser
         )
     else:
+        if browser:
+            servers.open_browser_when_ready(_foreign_url(context))
         context.create()(config.load_app())
+
+
+def _foreign_url(context: Any) -> str:
+    """Where another paste server will most likely answer, from its host/port/listen."""
+    conf = context.local_conf
+    try:
+        if conf.get("listen"):
+            return socks.parse_listen(str(conf["listen"]))[0].url
+        return socks.make_address(conf.get("host"), conf.get("port")).url
+    except AddressError:
+        return socks.Address().url
 
 
 def serve_ini_worker(path: str, app_name: str, server_name: str, overrides: dict[str, str]) -> None:
@@ -373,7 +389,7 @@ def serve_ini_worker(path: str, app_name: str, server_name: str, overrides: dict
         raise SystemExit(1) from None
 
 
-def monitor_ini(config: IniConfig, watch_files: Iterable[str] = ()) -> None:
+def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: bool = False) -> None:
     """Become the monitor for an ini: bind ``egg:devreload``'s sockets here, once, and
     restart a worker running :func:`serve_ini_worker` on every change of the code, the ini,
     the files it includes, or the watched files."""
@@ -390,13 +406,15 @@ def monitor_ini(config: IniConfig, watch_files: Iterable[str] = ()) -> None:
                     config.path, f"server:{config.server_name}", exc.message, exc.key
                 ) from None
         bound = socks.bind_all(settings.addresses)
-        servers.log_serving(bound)
+        servers.log_serving(bound, browser)
         watch += settings.watch_files
         ignore += settings.ignore_files
         interval, shutdown = settings.reload_interval, settings.shutdown_interval
     else:
         bound = []
         interval, shutdown = 0.05, 1.5
+        if browser:
+            servers.open_browser_when_ready(_foreign_url(context))
     try:
         servers.start_monitor(
             "devreload.paste.serve_ini_worker",

@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
-import time
-import urllib.error
-import urllib.request
-import webbrowser
 from typing import Any
 
-from . import sockets as socks
 from .errors import DevreloadError
-from .paste import IniConfig, monitor_ini, parse_server_settings, run_ini
-
-BROWSER_DEADLINE = 60.0
+from .paste import IniConfig, monitor_ini, run_ini
 
 
 def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -106,48 +98,15 @@ def run_serve(args: argparse.Namespace) -> int:
         context = config.server_context()
         ours = config.is_devreload_server(context)
         reload = args.reload or (ours and config.server_settings(context).reload)
-        if args.browser:
-            _open_browser_when_ready(_url_of(config, context, ours))
         if reload:
-            monitor_ini(config)
+            monitor_ini(config, browser=args.browser)
         else:
-            run_ini(config)
+            run_ini(config, browser=args.browser)
     except DevreloadError as exc:
         print(f"devreload: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # the monitor ends with its final code
+        return exc.code if isinstance(exc.code, int) else 1
     return 0
-
-
-def _url_of(config: IniConfig, context: Any, ours: bool) -> str:
-    """The URL the server will answer on, from the server section."""
-    conf = context.local_conf
-    if ours:
-        return parse_server_settings(conf, config.path).addresses[0].url
-    try:
-        if conf.get("listen"):
-            return socks.parse_listen(str(conf["listen"]))[0].url
-        return socks.make_address(conf.get("host"), conf.get("port")).url
-    except DevreloadError:
-        return socks.Address().url
-
-
-def _open_browser_when_ready(url: str) -> None:
-    """Open ``url`` in a browser from a background thread once the app answers it."""
-
-    def wait_then_open() -> None:
-        deadline = time.monotonic() + BROWSER_DEADLINE
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=BROWSER_DEADLINE):
-                    break
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            return
-        webbrowser.open(url)
-
-    threading.Thread(target=wait_then_open, name="devreload-browser", daemon=True).start()

@@ -19,6 +19,9 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+import webbrowser
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
@@ -249,6 +252,9 @@ def _run_waitress(
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
+        # Runs before the loop looks at what poll() returned: no accept in this round.
+        for listener in listeners:
+            listener.accepting = False
         stop.set()
         listeners[0].pull_trigger()
 
@@ -263,7 +269,6 @@ def _run_waitress(
                 count=1,
             )
         for listener in listeners:
-            listener.accepting = False
             listener.del_channel()
             listener.socket.close()
         stopped = time.monotonic()
@@ -323,8 +328,13 @@ def _run_uvicorn(
                 self.loop.call_soon_threadsafe(self.stop_accepting)
 
         def stop_accepting(self) -> None:
-            for listener in getattr(self, "servers", []):
-                listener.close()
+            # Stop reading the listeners without closing the asyncio servers yet: a
+            # connection accepted a moment ago still gets its transport (closing first
+            # makes asyncio drop it, a reset for the client).
+            if self.loop is not None:
+                for listener in getattr(self, "servers", []):
+                    for sock in listener.sockets:
+                        self.loop.remove_reader(sock.fileno())
             if self.wake is not None:
                 self.wake.set()
 
@@ -338,19 +348,33 @@ def _run_uvicorn(
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             self.stop_accepting()
-            for sock in sockets or []:
-                sock.close()
-            for connection in list(self.server_state.connections):
-                connection.shutdown()
             assert self.loop is not None
-            deadline = self.loop.time() + timeout
+            for _ in range(5):  # let just-accepted connections reach connection_made
+                await asyncio.sleep(0)
+            began = self.loop.time()
+            deadline = began + timeout
             state = self.server_state
+            closing: set[Any] = set()
             while (state.connections or state.tasks) and not self.force_exit:
-                if self.loop.time() >= deadline:
+                now = self.loop.time()
+                if now >= deadline:
                     for task in state.tasks:
                         task.cancel()
                     break
+                for connection in list(state.connections):
+                    # A connection accepted just before the stop whose request is still on
+                    # its way gets a moment to send it; any other closes after its response.
+                    fresh = getattr(connection, "cycle", None) is None
+                    if connection not in closing and (
+                        not fresh or now >= began + FRESH_CONNECTION_GRACE
+                    ):
+                        connection.shutdown()
+                        closing.add(connection)
                 await asyncio.sleep(0.01)
+            for listener in self.servers:
+                listener.close()
+            for sock in sockets or []:
+                sock.close()
             if not self.force_exit:
                 await self.lifespan.shutdown()
 
@@ -374,6 +398,7 @@ def serve(
     shutdown_interval: float = 1.5,
     watch_files: Iterable[str] = (),
     ignore_files: Iterable[str] = (),
+    browser: bool = False,
     **server_options: Any,
 ) -> None:
     """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
@@ -382,7 +407,8 @@ def serve(
     re-runs the current program (same argv, ``-m`` kept) in a worker, where this call
     serves on the inherited socket; every edit then restarts the worker.
     ``listen`` ("host:port", "[::1]:port", "unix:/path", several separated by spaces)
-    replaces ``host``/``port``; other keyword arguments go to waitress or uvicorn.
+    replaces ``host``/``port``; ``browser=True`` opens the app in a web browser once it
+    answers; other keyword arguments go to waitress or uvicorn.
     """
     from . import worker
 
@@ -399,7 +425,7 @@ def serve(
             choose_and_check(app, server, server_options)
         kind, target = _current_program()
         bound = socks.bind_all(addresses)
-        log_serving(bound)
+        log_serving(bound, browser)
         start_monitor(
             "devreload.worker.run_program",
             bound,
@@ -411,7 +437,7 @@ def serve(
         )
         return
     bound = socks.bind_all(addresses)
-    log_serving(bound)
+    log_serving(bound, browser)
     try:
         _serve_app(app, bound, server, server_options, None, shutdown_interval)
     finally:
@@ -465,13 +491,36 @@ def _current_program() -> tuple[str, str]:
     return "path", os.path.abspath(path)
 
 
-def log_serving(sockets: Sequence[socket.socket]) -> None:
-    """One line per listening socket, the first thing a user looks for."""
+def log_serving(sockets: Sequence[socket.socket], browser: bool = False) -> None:
+    """One line per listening socket, the first thing a user looks for; with ``browser``,
+    open the first one in a web browser once the app answers."""
     from .reloader import default_logger
 
     log = default_logger()
     for sock in sockets:
         log.info("serving on %s", socks.describe(sock))
+    if browser and sockets and sockets[0].family != socket.AF_UNIX:
+        open_browser_when_ready(socks.describe(sockets[0]))
+
+
+def open_browser_when_ready(url: str, deadline: float = 60.0) -> None:
+    """Open ``url`` in a web browser, from a background thread, once the app answers it."""
+
+    def wait_then_open() -> None:
+        give_up = time.monotonic() + deadline
+        while time.monotonic() < give_up:
+            try:
+                with urllib.request.urlopen(url, timeout=deadline):
+                    break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            return
+        webbrowser.open(url)
+
+    threading.Thread(target=wait_then_open, name="devreload-browser", daemon=True).start()
 
 
 def start_monitor(

@@ -4,7 +4,8 @@
 def make_app(global_config, greeting="Hi", **settings):
     def app(environ, start_response):
         body = f"{greeting}\n".encode()
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
         return [body]
 
     return app

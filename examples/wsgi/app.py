@@ -20,7 +20,8 @@ def make_app(global_config, greeting="Hi", **settings):
     def app(environ, start_response):
         body = template.format(greeting=greeting, message=MESSAGE, pid=os.getpid()).encode()
         log.info("answering %s", environ["PATH_INFO"])
-        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
         return [body]
 
     return app

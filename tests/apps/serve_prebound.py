@@ -4,9 +4,9 @@ import os
 import socket
 import sys
 
-from devreload.servers import serve_on_sockets
-
 import serve_apps
+
+from devreload.servers import serve_on_sockets
 
 if __name__ == "__main__":
     sock = socket.socket(fileno=int(os.environ["SERVE_FD"]))

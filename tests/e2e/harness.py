@@ -255,6 +255,19 @@ class Proc:
         self.known_pids.add(self.pid)
         self._reader = threading.Thread(target=target, name=f"reader-{self.pid}", daemon=True)
         self._reader.start()
+        self._stop_sampling = threading.Event()
+        self._sampler = threading.Thread(
+            target=self._sample, name=f"sampler-{self.pid}", daemon=True
+        )
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        """Remember every descendant seen while the command runs, so that teardown finds a
+        grandchild even after its parent died and it left the tree (a new session, re-parented)."""
+        while not self._stop_sampling.wait(0.05) and self.popen.poll() is None:
+            found = descendants_of(self.pid)
+            with self._cond:
+                self.known_pids.update(found)
 
     # ---- reading
 
@@ -426,6 +439,8 @@ class Proc:
         """Stop everything this command started. Returns the pids that were still alive after
         SIGTERM and ``grace`` seconds (then SIGKILLed): a leak if the command had already ended,
         or a process that outlived its monitor's clean shutdown."""
+        self._stop_sampling.set()
+        self._sampler.join(2.0)
         leftovers: list[int] = []
         pids = self.tree()
         if self.popen.poll() is None:
@@ -467,7 +482,9 @@ def base_env(**extra: str) -> dict[str, str]:
     PYTHONUNBUFFERED is dropped: with it, print() makes two write()s (text, then newline) and
     the monitor's log lines land in the middle of the app's lines on the shared pipe.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVRELOAD_")}
+    # DEVRELOAD_WORKER=spawn passes through, to run the suite with spawned workers.
+    keep = {"DEVRELOAD_WORKER"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVRELOAD_") or k in keep}
     env.pop("PYTHONBREAKPOINT", None)
     env.pop("PYTHONUNBUFFERED", None)
     env.update(extra)

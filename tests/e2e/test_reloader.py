@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Proc, pids_alive, save_like_editor, wait_until, write_atomic
+from harness import Proc, descendants_of, pids_alive, save_like_editor, wait_until, write_atomic
 
 BASIC = ["app_basic.py", "helper.py", "ignored_mod.py"]
 RELOAD_LINE = r"changed.*restarted in \d+ ms"
@@ -178,6 +178,20 @@ def test_crash_then_fix(project: Path, devreload_run, broken: str) -> None:
     assert "broken_mod.py" in proc.output  # the traceback was shown
 
 
+def test_enter_on_a_terminal_restarts_a_crashed_worker(project: Path, devreload_run) -> None:
+    # It crashes until a file nobody watches appears: only Enter can bring it back.
+    (project / "broken_mod.py").write_text(
+        "import os\n\nif not os.path.exists('ok'):\n    raise RuntimeError('not ok')\n"
+        "TOKEN = 'entered'\n"
+    )
+    proc = devreload_run("app_crash.py", apps=["app_crash.py"], tty=True)
+    proc.wait_for(r"worker exited with code 1; waiting for a change \(or press Enter\)")
+    write_atomic(project / "ok", "")
+    proc.write("\r")
+    assert proc.wait_ready().token == "entered"
+    assert proc.count(r"worker exited with code") == 1
+
+
 def test_sighup_reloads(project: Path, devreload_run) -> None:
     proc = devreload_run("app_basic.py", apps=BASIC)
     first = proc.wait_ready()
@@ -237,13 +251,14 @@ def test_stop_signal_ends_every_process(project: Path, devreload_run, sig: int) 
     child = int(proc.wait_for(r"^CHILD pid=(\d+)")[1])
     worker = proc.wait_ready().pid
     assert pids_alive([proc.pid, worker, child]) == [proc.pid, worker, child]
+    everything = {proc.pid, worker, child, *descendants_of(proc.pid)}  # a template, too
     if sig == signal.SIGINT:
         os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the foreground process group
     else:
         proc.signal(sig)
     code = proc.wait_exit(10)
     assert code in CLEAN_STOP
-    gone([worker, child])
+    gone(sorted(everything))
     assert "Traceback" not in proc.output
 
 
@@ -251,9 +266,10 @@ def test_sigkill_to_monitor_leaves_no_orphan(project: Path, devreload_run) -> No
     proc = devreload_run("app_child.py", apps=["app_child.py", "helper.py"])
     child = int(proc.wait_for(r"^CHILD pid=(\d+)")[1])
     worker = proc.wait_ready().pid
+    everything = {worker, child, *descendants_of(proc.pid)}
     proc.signal(signal.SIGKILL)
     assert proc.wait_exit(5) == -signal.SIGKILL
-    gone([worker, child], timeout=5)
+    gone(sorted(everything), timeout=5)
 
 
 def test_worker_ignoring_sigterm_is_killed(project: Path, devreload_run) -> None:
@@ -352,7 +368,12 @@ def test_burst_of_200_files_restarts_once(project: Path, devreload_run) -> None:
     restart_with(proc, project / "helper.py", "two")
     assert len(proc.readies()) == 3
     burst, sentinel = reload_lines(proc, mark, 2)
-    assert "(+199 more)" in burst
+    # The line counts the other files. Not always all 199: a module the old worker had not
+    # reported yet (it reports every quarter second) when it was stopped is not counted,
+    # though the new worker imports its new version all the same.
+    more = re.search(r"burstpkg/m\d{3}\.py (?:changed )?\(\+(\d+) more\)", burst)
+    assert more, burst
+    assert 100 <= int(more[1]) <= 199, burst
     assert "helper.py" in sentinel
 
 

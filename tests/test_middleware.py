@@ -1,0 +1,446 @@
+"""LiveReload: the script goes into whole HTML pages only, and the event streams follow
+the hub, under webtest (WSGI), an in-process ASGI call and a real waitress."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+import httpx
+import pytest
+import waitress
+import webtest
+from waitress import wasyncore
+from webob import Request
+
+from devreload import middleware
+from devreload.middleware import (
+    EVENTS_PATH,
+    EventHub,
+    LiveReload,
+    LiveReloadASGI,
+    install_waitress_events,
+)
+
+PAGE = b"<!doctype html><html><body><p>Hi</p></body></html>"
+PAGE_UPPER = b"<HTML><BODY><p>one</p></BODY><p>tail</p></BODY></HTML>"
+FRAGMENT = b"<p>no body end here</p>"
+
+
+def wsgi_app(
+    body: bytes | Iterable[bytes],
+    headers: list[tuple[str, str]],
+    status: str = "200 OK",
+    length: bool = True,
+) -> Callable[..., Iterable[bytes]]:
+    """An app answering ``body`` (bytes: a list; else the iterable as is) with ``headers``."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        all_headers = list(headers)
+        if isinstance(body, bytes):
+            if length:
+                all_headers.append(("Content-Length", str(len(body))))
+            start_response(status, all_headers)
+            return [body]
+        start_response(status, all_headers)
+        return body
+
+    return app
+
+
+HTML = [("Content-Type", "text/html; charset=utf-8")]
+
+
+def tag_len() -> int:
+    return len(middleware.script())
+
+
+# --------------------------------------------------------------------------- WSGI
+
+
+def test_injects_before_the_last_body_end_and_fixes_the_length() -> None:
+    app = webtest.TestApp(LiveReload(wsgi_app(PAGE_UPPER, [*HTML, ("ETag", '"x"')])))
+    res = app.get("/")
+    body = res.body
+    assert body.count(b"<script data-devreload") == 1
+    assert body.index(b"<script data-devreload") > body.index(b"<p>tail</p>")
+    assert body.endswith(b"</BODY></HTML>")
+    assert int(res.headers["Content-Length"]) == len(body) == len(PAGE_UPPER) + tag_len()
+    assert "ETag" not in res.headers  # it described the page without the script
+    assert middleware.boot_id().encode() in body
+    assert EVENTS_PATH.encode() in body
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (FRAGMENT, HTML),  # no </body>
+        (PAGE, [("Content-Type", "text/plain")]),
+        (PAGE, [("Content-Type", "application/json")]),
+        (gzip.compress(PAGE), [*HTML, ("Content-Encoding", "gzip")]),
+    ],
+    ids=["fragment", "text", "json", "gzip"],
+)
+def test_other_responses_pass_byte_for_byte(body: bytes, headers: list[tuple[str, str]]) -> None:
+    status, headerlist, app_iter = Request.blank("/").call_application(
+        LiveReload(wsgi_app(body, headers))
+    )
+    assert (status, headerlist) == ("200 OK", [*headers, ("Content-Length", str(len(body)))])
+    assert b"".join(app_iter) == body
+    res = webtest.TestApp(LiveReload(wsgi_app(body, headers))).get("/")  # lint-checked
+    assert b"data-devreload" not in res.body
+
+
+def test_a_streamed_page_is_not_buffered() -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"<html><body>"
+        yield b"</body></html>"
+
+    app = webtest.TestApp(LiveReload(wsgi_app(chunks(), HTML)))
+    assert app.get("/").body == b"<html><body></body></html>"
+
+
+def test_a_generator_with_a_length_is_read_and_injected() -> None:
+    def chunks() -> Iterator[bytes]:
+        yield PAGE[:10]
+        yield PAGE[10:]
+
+    headers = [*HTML, ("Content-Length", str(len(PAGE)))]
+    res = webtest.TestApp(LiveReload(wsgi_app(chunks(), headers))).get("/")
+    assert b"data-devreload" in res.body
+    assert res.headers["Content-Length"] == str(len(PAGE) + tag_len())
+
+
+def test_head_announces_the_length_a_get_has() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [*HTML, ("Content-Length", str(len(PAGE)))])
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [PAGE]
+
+    test = webtest.TestApp(LiveReload(app))
+    get, head = test.get("/"), test.head("/")
+    assert head.body == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+    assert get.headers["Content-Length"] == str(len(PAGE) + tag_len())
+
+
+def test_head_of_an_app_that_returns_the_body_too() -> None:
+    test = webtest.TestApp(LiveReload(wsgi_app(PAGE, HTML)))
+    assert test.head("/").headers["Content-Length"] == test.get("/").headers["Content-Length"]
+
+
+def test_csp_nonce_is_put_on_the_script() -> None:
+    csp = "default-src 'self'; script-src 'self' 'nonce-r4nd0m+/='; style-src 'self'"
+    test = webtest.TestApp(LiveReload(wsgi_app(PAGE, [*HTML, ("Content-Security-Policy", csp)])))
+    assert b'<script data-devreload nonce="r4nd0m+/=">' in test.get("/").body
+
+
+def test_nonce_from_default_src_and_none_without() -> None:
+    assert middleware.csp_nonce(["default-src 'nonce-abc'"]) == "abc"
+    assert middleware.csp_nonce(["default-src 'nonce-a'; script-src 'self' 'nonce-b'"]) == "b"
+    assert middleware.csp_nonce(["img-src 'nonce-abc'"]) is None
+
+
+def test_legacy_write_passes_through() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", HTML)
+        write(PAGE)
+        return []
+
+    assert webtest.TestApp(LiveReload(app)).get("/").body == PAGE
+
+
+def test_wrapping_twice_injects_once() -> None:
+    test = webtest.TestApp(LiveReload(LiveReload(wsgi_app(PAGE, HTML))))
+    assert test.get("/").body.count(b"data-devreload") == 1
+
+
+def test_paste_filter_wraps_the_app() -> None:
+    (entry,) = entry_points(group="paste.filter_app_factory", name="livereload")
+    wrapped = entry.load()(wsgi_app(PAGE, HTML), {})
+    assert isinstance(wrapped, LiveReload)
+    with pytest.raises(ValueError, match="takes no options"):
+        entry.load()(wsgi_app(PAGE, HTML), {}, colour="red")
+
+
+def test_events_in_a_thread_for_servers_we_cannot_hook() -> None:
+    """wsgiref-style fallback: the hello first, then what the hub publishes, then the end."""
+    hub = EventHub()
+    app = LiveReload(wsgi_app(PAGE, HTML), hub=hub)
+    started: list[str] = []
+    environ = {"PATH_INFO": EVENTS_PATH, "REQUEST_METHOD": "GET"}
+    stream = iter(app(environ, lambda status, headers: started.append(status)))
+    assert started == ["200 OK"]
+    first = next(stream)
+    assert first.startswith(b"event: hello\n")
+    assert json.loads(first.split(b"data: ")[1])["boot"] == middleware.boot_id()
+    hub.publish_static("static/site.css")
+    assert next(stream) == b'event: css\ndata: {"path": "static/site.css"}\n\n'
+    hub.publish_static("templates/page.html")
+    assert next(stream).startswith(b"event: reload\n")
+    hub.close()
+    assert list(stream) == []
+    assert len(hub) == 0
+
+
+# --------------------------------------------------------------------------- ASGI
+
+
+def asgi_app(body: bytes, headers: list[tuple[str, str]], chunks: int = 1,
+             length: bool = True) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raw = [(n.lower().encode(), v.encode()) for n, v in headers]
+        if length:
+            raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        step = max(1, len(body) // chunks)
+        parts = [body[i:i + step] for i in range(0, len(body), step)] or [b""]
+        for i, part in enumerate(parts):
+            await send({"type": "http.response.body", "body": part,
+                        "more_body": i < len(parts) - 1})
+
+    return app
+
+
+def asgi_get(app: Any, method: str = "GET", path: str = "/") -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, path)
+
+    return asyncio.run(go())
+
+
+def test_liveReload_returns_the_asgi_twin() -> None:
+    assert isinstance(LiveReload(asgi_app(PAGE, HTML)), LiveReloadASGI)
+    assert isinstance(LiveReload(wsgi_app(PAGE, HTML)), LiveReload)
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_asgi_injects_and_fixes_the_length(chunks: int) -> None:
+    res = asgi_get(LiveReload(asgi_app(PAGE, HTML, chunks=chunks)))
+    assert res.content.count(b"<script data-devreload") == 1
+    assert res.content.endswith(b"</body></html>")
+    assert res.headers["content-length"] == str(len(PAGE) + tag_len())
+
+
+def asgi_raw(app: Any, method: str = "GET") -> tuple[dict[str, str], bytes]:
+    """Call ``app`` by hand: the response headers and the raw body bytes, as sent."""
+    messages: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        messages.append(message)
+
+    scope = {"type": "http", "method": method, "path": "/", "root_path": "", "headers": []}
+    asyncio.run(app(scope, receive, send))
+    headers = {n.decode(): v.decode() for n, v in messages[0]["headers"]}
+    return headers, b"".join(m.get("body", b"") for m in messages[1:])
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "chunks", "length"),
+    [
+        (FRAGMENT, HTML, 1, True),
+        (PAGE, [("Content-Type", "text/css")], 1, True),
+        (gzip.compress(PAGE), [*HTML, ("Content-Encoding", "gzip")], 1, True),
+        (PAGE, HTML, 3, False),  # streamed: no length, several messages
+    ],
+    ids=["fragment", "css", "gzip", "stream"],
+)
+def test_asgi_other_responses_pass_byte_for_byte(
+    body: bytes, headers: list[tuple[str, str]], chunks: int, length: bool
+) -> None:
+    app = asgi_app(body, headers, chunks=chunks, length=length)
+    assert asgi_raw(LiveReload(app)) == asgi_raw(app)
+    assert asgi_raw(LiveReload(app))[1] == body
+
+
+def test_asgi_head_announces_the_get_length_and_nonce_is_kept() -> None:
+    csp = [("Content-Security-Policy", "script-src 'nonce-n0nce'")]
+    app = LiveReload(asgi_app(PAGE, [*HTML, *csp]))
+    get, head = asgi_get(app), asgi_get(app, "HEAD")
+    assert b'nonce="n0nce"' in get.content
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_asgi_events_end_when_the_hub_closes() -> None:
+    hub = EventHub()
+    app = LiveReloadASGI(asgi_app(PAGE, HTML), hub=hub)
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        await asyncio.Event().wait()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if len(sent) == 2:
+            threading.Thread(target=hub.publish_static, args=("a.css",)).start()
+        if len(sent) == 3:
+            hub.close()
+
+    scope = {"type": "http", "method": "GET", "path": EVENTS_PATH}
+
+    async def run() -> None:
+        await asyncio.wait_for(app(scope, receive, send), 5)
+
+    asyncio.run(run())
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"].startswith(b"event: hello\n")
+    assert sent[2]["body"].startswith(b"event: css\n")
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert len(hub) == 0
+
+
+def test_asgi_events_end_on_disconnect() -> None:
+    hub = EventHub()
+    app = LiveReloadASGI(asgi_app(PAGE, HTML), hub=hub)
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        await asyncio.sleep(0)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": EVENTS_PATH}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
+    assert len(hub) == 0
+
+
+# --------------------------------------------------------------------------- real waitress
+
+
+class Waitress:
+    """A real waitress on 127.0.0.1 in a thread, with the events served from its loop."""
+
+    def __init__(self, app: Any, threads: int) -> None:
+        self.map: dict[int, Any] = {}
+        self.server = waitress.create_server(app, map=self.map, host="127.0.0.1", port=0,
+                                             threads=threads)
+        install_waitress_events(self.server, hub=app.hub)
+        self.port = self.server.effective_port
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            wasyncore.loop(timeout=0.05, map=self.map, count=1)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.server.task_dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(self.map)
+
+
+def open_stream(port: int, path: str = EVENTS_PATH) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def read_until(sock: socket.socket, marker: bytes, timeout: float = 5.0) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert marker in data, data
+    return data
+
+
+def test_waitress_streams_hold_no_request_thread() -> None:
+    hub = EventHub()
+    server = Waitress(LiveReload(wsgi_app(PAGE, HTML), hub=hub), threads=2)
+    streams: list[socket.socket] = []
+    try:
+        for _ in range(10):
+            streams.append(open_stream(server.port))
+        for sock in streams:
+            head = read_until(sock, b"event: hello")
+            assert b"text/event-stream" in head
+        started = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/")
+        assert b"data-devreload" in conn.getresponse().read()
+        assert time.monotonic() - started < 1.0
+        conn.close()
+        hub.publish_static("x.css")
+        for sock in streams:
+            read_until(sock, b"event: css")
+        streams[0].close()
+        hub.close()
+        for sock in streams[1:]:
+            sock.settimeout(5)
+            rest = b""
+            while chunk := sock.recv(65536):
+                rest += chunk
+            assert b"event" not in rest
+        assert len(hub) == 0
+    finally:
+        for sock in streams:
+            sock.close()
+        server.close()
+
+
+def test_waitress_by_hand_adopts_the_connection() -> None:
+    """LiveReload under a plain waitress (no install): the first event request answers the
+    hello alone and hooks the server; the next one streams from the main loop."""
+    hub = EventHub()
+    app = LiveReload(wsgi_app(PAGE, HTML), hub=hub)
+    amap: dict[int, Any] = {}
+    server = waitress.create_server(app, map=amap, host="127.0.0.1", port=0, threads=1)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=amap, count=1)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=5)
+        conn.request("GET", EVENTS_PATH)
+        assert conn.getresponse().read().startswith(b"event: hello")
+        conn.close()
+        streams = [open_stream(server.effective_port) for _ in range(3)]
+        for sock in streams:
+            read_until(sock, b"event: hello")
+        assert len(hub) == 3
+        plain = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=5)
+        plain.request("GET", "/")
+        assert plain.getresponse().status == 200
+        plain.close()
+        hub.close()
+        for sock in streams:
+            sock.close()
+    finally:
+        stop.set()
+        thread.join(5)
+        server.task_dispatcher.shutdown(timeout=1)
+        wasyncore.close_all(amap)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_global_hub() -> Iterator[None]:
+    yield
+    middleware.HUB.reopen()
