@@ -34,6 +34,7 @@ OWN_KEYS = frozenset(
         "reload",
         "reload_interval",
         "shutdown_interval",
+        "show_errors",
         "watch_files",
         "ignore_files",
         "server",
@@ -56,6 +57,7 @@ class ServerSettings:
     watch_files: list[str] = field(default_factory=list)
     ignore_files: list[str] = field(default_factory=list)
     server: str = "auto"
+    show_errors: bool | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,6 +80,8 @@ def parse_server_settings(
     settings.reload = _bool(conf, "reload", False, path, section)
     settings.reload_interval = _seconds(conf, "reload_interval", 0.05, path, section)
     settings.shutdown_interval = _seconds(conf, "shutdown_interval", 1.5, path, section)
+    if conf.get("show_errors") is not None:
+        settings.show_errors = _bool(conf, "show_errors", False, path, section)
     settings.watch_files = resolve_paths(conf.get("watch_files", ""), here)
     settings.ignore_files = resolve_paths(conf.get("ignore_files", ""), here)
     settings.server = str(conf.get("server", "auto")).strip() or "auto"
@@ -149,6 +153,7 @@ def run_devreload_server(
             watch_files=settings.watch_files,
             ignore_files=settings.ignore_files,
             browser=browser,
+            show_errors=settings.show_errors,
             **settings.options,
         )
     except ServerOptionError as exc:
@@ -410,9 +415,11 @@ def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: boo
         watch += settings.watch_files
         ignore += settings.ignore_files
         interval, shutdown = settings.reload_interval, settings.shutdown_interval
+        show_errors = settings.show_errors
     else:
         bound = []
         interval, shutdown = 0.05, 1.5
+        show_errors = None
         if browser:
             servers.open_browser_when_ready(_foreign_url(context))
     try:
@@ -424,6 +431,7 @@ def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: boo
             shutdown_interval=shutdown,
             watch_files=watch,
             ignore_files=ignore,
+            show_errors=show_errors,
         )
     finally:
         socks.close_all(bound)

@@ -399,6 +399,7 @@ def serve(
     watch_files: Iterable[str] = (),
     ignore_files: Iterable[str] = (),
     browser: bool = False,
+    show_errors: bool | None = None,
     **server_options: Any,
 ) -> None:
     """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
@@ -408,7 +409,9 @@ def serve(
     serves on the inherited socket; every edit then restarts the worker.
     ``listen`` ("host:port", "[::1]:port", "unix:/path", several separated by spaces)
     replaces ``host``/``port``; ``browser=True`` opens the app in a web browser once it
-    answers; other keyword arguments go to waitress or uvicorn.
+    answers; ``show_errors`` shows tracebacks on the error page even on a public address
+    (the default shows them on loopback only); other keyword arguments go to waitress or
+    uvicorn.
     """
     from . import worker
 
@@ -434,6 +437,7 @@ def serve(
             shutdown_interval=shutdown_interval,
             watch_files=watch_files,
             ignore_files=ignore_files,
+            show_errors=show_errors,
         )
         return
     bound = socks.bind_all(addresses)
@@ -533,16 +537,29 @@ def start_monitor(
     shutdown_interval: float = 1.5,
     watch_files: Iterable[str] = (),
     ignore_files: Iterable[str] = (),
+    show_errors: bool | None = None,
 ) -> None:
     """Become the monitor: run ``worker_path`` in a worker, restart it on every change.
 
     With ``sockets`` (bound here, once) the worker is ready when its server listens on
-    them; without, the worker binds by itself (another paste server) and is ready at once.
+    them, and while the app is broken the monitor answers on them with the error; without,
+    the worker binds by itself (another paste server) and is ready at once. Tracebacks are
+    not shown on a public address unless ``show_errors`` is true. Raises ``SystemExit``
+    with the monitor's exit code.
     """
-    from .reloader import start_reloader
+    from .errorpage import ServingReloader, public
+    from .reloader import default_logger
 
-    start_reloader(
+    log = default_logger()
+    if show_errors is None:
+        show_errors = not public(sockets)
+        if not show_errors:
+            log.warning("the error page hides tracebacks on a public address; "
+                        "set show_errors = true to show them")
+    reloader = ServingReloader(
         worker_path,
+        show_errors=show_errors,
+        logger=log,
         reload_interval=reload_interval,
         shutdown_interval=shutdown_interval,
         worker_args=list(worker_args),
@@ -552,3 +569,4 @@ def start_monitor(
         sockets=list(sockets),
         worker_announces_ready=bool(sockets),
     )
+    raise SystemExit(reloader.run())

@@ -34,8 +34,14 @@ SCAN_INTERVAL = 0.25
 class ReloaderProxy:
     """The worker's handle on its monitor."""
 
-    def __init__(self, channel: Channel, sockets: list[socket.socket]) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        sockets: list[socket.socket],
+        report_modules: Callable[[], None] | None = None,
+    ) -> None:
         self._channel = channel
+        self._report_modules = report_modules
         self._static_listeners: list[Callable[[str], None]] = []
         #: Listening sockets the monitor bound and handed over, in the order it was given them.
         self.sockets = sockets
@@ -53,7 +59,12 @@ class ReloaderProxy:
         self._send("shutdown")
 
     def notify_ready(self) -> None:
-        """Tell the monitor the app is answering; the restart is timed up to here."""
+        """Tell the monitor the app is answering; the restart is timed up to here.
+
+        The modules imported so far are reported first, so that everything the app
+        loaded is watched before anyone can see it answer."""
+        if self._report_modules is not None:
+            self._report_modules()
         self._send("ready")
 
     def add_static_listener(self, callback: Callable[[str], None]) -> None:
@@ -174,15 +185,18 @@ class _Worker:
         self.channel = channel
         self.scanner = ModuleScanner()
         self._state: tuple[int, int] = (0, 0)
+        self._lock = threading.Lock()
 
     def report_modules(self) -> None:
-        state = (len(sys.modules), id(sys.modules.get("__main__")))
-        if state == self._state:
-            return
-        self._state = state
-        files, libraries = self.scanner.scan()
-        if files or libraries:
-            self.channel.send(("modules", files, libraries))
+        """Called by the scanning thread, and by the app's thread when it is ready."""
+        with self._lock:
+            state = (len(sys.modules), id(sys.modules.get("__main__")))
+            if state == self._state:
+                return
+            self._state = state
+            files, libraries = self.scanner.scan()
+            if files or libraries:
+                self.channel.send(("modules", files, libraries))
 
     def watch_modules(self) -> None:
         while True:
@@ -208,15 +222,14 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     sys.path[:] = spec["sys_path"]
     sys.argv[:] = spec["argv"]
     sockets = [socket.socket(fileno=fd) for fd in socket_fds]
-    _proxy = ReloaderProxy(channel, sockets)
     worker = _Worker(channel)
+    _proxy = ReloaderProxy(channel, sockets, worker.report_modules)
     threading.Thread(target=worker.watch_monitor, args=(_proxy,), name="devreload-monitor",
                      daemon=True).start()
     threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
     code: Any = 0
     try:
         target = _resolve(spec["worker_path"])
-        worker.report_modules()
         if not spec["announce_ready"]:
             _proxy.notify_ready()
         target(*spec["args"], **spec["kwargs"])
@@ -238,22 +251,25 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
 
 def _report_failure(exc: BaseException) -> None:
     """Print the failure (one line for a user error), and tell the monitor what and where."""
-    if isinstance(exc, DevreloadError):
-        text = f"devreload: {exc}\n"
-    else:
-        tb = exc.__traceback__
-        while tb is not None and _internal(tb.tb_frame.f_code.co_filename):
-            tb = tb.tb_next
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    text = f"devreload: {exc}\n" if isinstance(exc, DevreloadError) else compact_traceback(exc)
     sys.stderr.write(text)
     if _proxy is not None:
         _proxy.watch_files(traceback_files(exc))
         _proxy._send("error", text)
 
 
-def _internal(filename: str) -> bool:
-    """devreload's and runpy's frames say nothing about the user's bug."""
-    return filename.startswith((_PACKAGE_DIR, "<frozen runpy>", runpy.__file__ or "<"))
+def compact_traceback(exc: BaseException) -> str:
+    """The user's own frames, plus the innermost one: the frames of devreload, runpy,
+    the standard library and installed packages say nothing about the user's bug."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    hidden = _PACKAGE_DIR, "<frozen ", *_library_roots()
+    shown = [f for f in frames if not os.path.realpath(f.filename).startswith(hidden)
+             and not f.filename.startswith("<frozen ")]
+    if frames and (not shown or shown[-1] is not frames[-1]):
+        shown.append(frames[-1])
+    head = "Traceback (most recent call last):\n" if shown else ""
+    body = "".join(traceback.format_list(shown))
+    return head + body + "".join(traceback.format_exception_only(type(exc), exc))
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
