@@ -133,11 +133,15 @@ class WatchdogFileMonitor(FileSystemEventHandler):
         return any(glob_regex(g).match(path) for g in self.globs) and not self.ignore(path)
 
     def _folder_appeared(self, folder: str) -> None:
+        ready: list[tuple[str, bool]] = []
         with self._lock:
-            ready = [(f, r) for f, r in self.pending if os.path.isdir(f)]
-            for entry in ready:
-                self.pending.discard(entry)
-                self._watch_folder(*entry)
+            # A folder made inside one that was not watched yet sent no event: look again
+            # after each watch is laid, until nothing pending exists.
+            while found := [(f, r) for f, r in self.pending if os.path.isdir(f)]:
+                for entry in found:
+                    self.pending.discard(entry)
+                    self._watch_folder(*entry)
+                ready += found
             inside_tree = any(folder.startswith(t + os.sep) for t in self.trees)
             if inside_tree and not self.ignore.ignores_folder(folder):
                 self._watch_folder(folder, True)

@@ -22,6 +22,8 @@ from paste.deploy import loadwsgi
 from . import servers
 from . import sockets as socks
 from .errors import AddressError, ConfigError, DevreloadError, ServerOptionError
+from .middleware import LiveReload
+from .worker import is_active
 
 logger = logging.getLogger("devreload")
 
@@ -35,6 +37,8 @@ OWN_KEYS = frozenset(
         "reload_interval",
         "shutdown_interval",
         "show_errors",
+        "live_reload",
+        "static_files",
         "watch_files",
         "ignore_files",
         "server",
@@ -58,6 +62,8 @@ class ServerSettings:
     ignore_files: list[str] = field(default_factory=list)
     server: str = "auto"
     show_errors: bool | None = None
+    live_reload: bool = True
+    static_files: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,6 +88,8 @@ def parse_server_settings(
     settings.shutdown_interval = _seconds(conf, "shutdown_interval", 1.5, path, section)
     if conf.get("show_errors") is not None:
         settings.show_errors = _bool(conf, "show_errors", False, path, section)
+    settings.live_reload = _bool(conf, "live_reload", True, path, section)
+    settings.static_files = resolve_paths(conf.get("static_files", ""), here)
     settings.watch_files = resolve_paths(conf.get("watch_files", ""), here)
     settings.ignore_files = resolve_paths(conf.get("ignore_files", ""), here)
     settings.server = str(conf.get("server", "auto")).strip() or "auto"
@@ -154,6 +162,8 @@ def run_devreload_server(
             ignore_files=settings.ignore_files,
             browser=browser,
             show_errors=settings.show_errors,
+            live_reload=settings.live_reload,
+            static_files=settings.static_files,
             **settings.options,
         )
     except ServerOptionError as exc:
@@ -199,6 +209,8 @@ class IniConfig:
     app_name: str = "main"
     server_name: str = "main"
     overrides: dict[str, str] = field(default_factory=dict)
+    #: False when the command line said ``--no-live-reload``.
+    live_reload: bool = True
 
     def __post_init__(self) -> None:
         self.path = os.path.abspath(self.path)
@@ -248,7 +260,25 @@ class IniConfig:
         return context.object is server_runner
 
     def server_settings(self, context: Any) -> ServerSettings:
-        return parse_server_settings(context.local_conf, self.path, f"server:{self.server_name}")
+        """The server section's settings, with the ``[devreload]`` section's static files
+        and live-reload switch, and the command line's, merged in."""
+        settings = parse_server_settings(
+            context.local_conf, self.path, f"server:{self.server_name}"
+        )
+        live_reload, static_files = self.live_reload_settings()
+        settings.live_reload = settings.live_reload and live_reload
+        settings.static_files += static_files
+        return settings
+
+    def live_reload_settings(self) -> tuple[bool, list[str]]:
+        """Whether pages follow reloads, and the static files pushed to them."""
+        parser = self._parser()
+        if not parser.has_section(DEVRELOAD_SECTION):
+            return self.live_reload, []
+        conf = dict(parser.items(DEVRELOAD_SECTION))
+        enabled = _bool(conf, "live_reload", True, self.path, DEVRELOAD_SECTION)
+        static = resolve_paths(conf.get("static_files", ""), self.here)
+        return enabled and self.live_reload, static
 
     def config_files(self) -> list[str]:
         """This ini and every file it pulls in with ``config:``, recursively."""
@@ -268,7 +298,7 @@ class IniConfig:
         if not parser.has_section(DEVRELOAD_SECTION):
             return [], []
         own = {k for k in parser.options(DEVRELOAD_SECTION) if k not in parser.defaults()}
-        unknown = sorted(own - {"watch_files", "ignore_files"})
+        unknown = sorted(own - {"watch_files", "ignore_files", "static_files", "live_reload"})
         if unknown:
             raise ConfigError(self.path, DEVRELOAD_SECTION, "unknown setting", key=unknown[0])
         values = {}
@@ -370,7 +400,10 @@ def run_ini(config: IniConfig, browser: bool = False) -> None:
     else:
         if browser:
             servers.open_browser_when_ready(_foreign_url(context))
-        context.create()(config.load_app())
+        app = config.load_app()
+        if is_active() and config.live_reload_settings()[0]:
+            app = LiveReload(app)
+        context.create()(app)
 
 
 def _foreign_url(context: Any) -> str:
@@ -384,11 +417,17 @@ def _foreign_url(context: Any) -> str:
         return socks.Address().url
 
 
-def serve_ini_worker(path: str, app_name: str, server_name: str, overrides: dict[str, str]) -> None:
+def serve_ini_worker(
+    path: str,
+    app_name: str,
+    server_name: str,
+    overrides: dict[str, str],
+    live_reload: bool = True,
+) -> None:
     """Worker entry for ``devreload serve --reload``: a bad ini is one line, not a traceback
     (the monitor then waits for the next change)."""
     try:
-        run_ini(IniConfig(path, app_name, server_name, overrides))
+        run_ini(IniConfig(path, app_name, server_name, overrides, live_reload))
     except DevreloadError as exc:
         print(f"devreload: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
@@ -416,22 +455,31 @@ def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: boo
         ignore += settings.ignore_files
         interval, shutdown = settings.reload_interval, settings.shutdown_interval
         show_errors = settings.show_errors
+        static = settings.static_files
     else:
         bound = []
         interval, shutdown = 0.05, 1.5
         show_errors = None
+        static = config.live_reload_settings()[1]
         if browser:
             servers.open_browser_when_ready(_foreign_url(context))
     try:
         servers.start_monitor(
             "devreload.paste.serve_ini_worker",
             bound,
-            worker_args=(config.path, config.app_name, config.server_name, config.overrides),
+            worker_args=(
+                config.path,
+                config.app_name,
+                config.server_name,
+                config.overrides,
+                config.live_reload,
+            ),
             reload_interval=interval,
             shutdown_interval=shutdown,
             watch_files=watch,
             ignore_files=ignore,
             show_errors=show_errors,
+            static_files=static,
         )
     finally:
         socks.close_all(bound)

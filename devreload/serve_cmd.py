@@ -38,6 +38,13 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
         help="the [server:NAME] section to use (default: main)",
     )
     parser.add_argument(
+        "--no-live-reload",
+        dest="live_reload",
+        action="store_false",
+        default=default(True),
+        help="do not make open pages follow reloads",
+    )
+    parser.add_argument(
         "--browser",
         action="store_true",
         default=default(False),
@@ -92,7 +99,9 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     for key, value in vars(more).items():
         setattr(args, key, value)
-    config = IniConfig(args.config_uri, args.app_name, args.server_name, variables)
+    config = IniConfig(
+        args.config_uri, args.app_name, args.server_name, variables, args.live_reload
+    )
     try:
         config.setup_logging()
         context = config.server_context()

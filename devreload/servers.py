@@ -28,6 +28,7 @@ from typing import Any
 
 from . import sockets as socks
 from .errors import AppImportError, DevreloadError, ServerOptionError
+from .middleware import LiveReload, close_streams, install_waitress_events
 
 logger = logging.getLogger("devreload")
 
@@ -247,6 +248,7 @@ def _run_waitress(
 
     socket_map: dict[int, Any] = {}
     server = waitress.create_server(app, map=socket_map, sockets=list(sockets), **options)
+    install_waitress_events(server)
     listeners = [obj for obj in socket_map.values() if isinstance(obj, BaseWSGIServer)]
     adj = listeners[0].adj
     stop = threading.Event()
@@ -268,6 +270,7 @@ def _run_waitress(
                 use_poll=adj.asyncore_use_poll,
                 count=1,
             )
+        close_streams()
         for listener in listeners:
             listener.del_channel()
             listener.socket.close()
@@ -328,6 +331,7 @@ def _run_uvicorn(
                 self.loop.call_soon_threadsafe(self.stop_accepting)
 
         def stop_accepting(self) -> None:
+            close_streams()
             # Stop reading the listeners without closing the asyncio servers yet: a
             # connection accepted a moment ago still gets its transport (closing first
             # makes asyncio drop it, a reset for the client).
@@ -400,6 +404,8 @@ def serve(
     ignore_files: Iterable[str] = (),
     browser: bool = False,
     show_errors: bool | None = None,
+    live_reload: bool = True,
+    static_files: Iterable[str] = (),
     **server_options: Any,
 ) -> None:
     """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
@@ -410,8 +416,10 @@ def serve(
     ``listen`` ("host:port", "[::1]:port", "unix:/path", several separated by spaces)
     replaces ``host``/``port``; ``browser=True`` opens the app in a web browser once it
     answers; ``show_errors`` shows tracebacks on the error page even on a public address
-    (the default shows them on loopback only); other keyword arguments go to waitress or
-    uvicorn.
+    (the default shows them on loopback only). With reload, open pages follow every
+    restart unless ``live_reload=False``, and files matching ``static_files`` (say
+    ``"static/*.css"``) are pushed to them without a restart. Other keyword arguments go
+    to waitress or uvicorn.
     """
     from . import worker
 
@@ -419,7 +427,13 @@ def serve(
         proxy = worker.get_reloader()
         if proxy.sockets:
             _serve_app(
-                app, proxy.sockets, server, server_options, proxy.notify_ready, shutdown_interval
+                app,
+                proxy.sockets,
+                server,
+                server_options,
+                proxy.notify_ready,
+                shutdown_interval,
+                live_reload,
             )
             return
     addresses = socks.parse_listen(listen) if listen else [socks.make_address(host, port)]
@@ -438,6 +452,7 @@ def serve(
             watch_files=watch_files,
             ignore_files=ignore_files,
             show_errors=show_errors,
+            static_files=static_files,
         )
         return
     bound = socks.bind_all(addresses)
@@ -467,8 +482,11 @@ def _serve_app(
     options: Mapping[str, Any],
     on_ready: ReadyCallback | None,
     shutdown_interval: float,
+    live_reload: bool = False,
 ) -> None:
-    loaded = load_app(app) if isinstance(app, str) else app
+    loaded: Any = load_app(app) if isinstance(app, str) else app
+    if live_reload:
+        loaded = LiveReload(loaded)
     serve_on_sockets(
         loaded,
         sockets,
@@ -538,6 +556,7 @@ def start_monitor(
     watch_files: Iterable[str] = (),
     ignore_files: Iterable[str] = (),
     show_errors: bool | None = None,
+    static_files: Iterable[str] = (),
 ) -> None:
     """Become the monitor: run ``worker_path`` in a worker, restart it on every change.
 
@@ -554,8 +573,10 @@ def start_monitor(
     if show_errors is None:
         show_errors = not public(sockets)
         if not show_errors:
-            log.warning("the error page hides tracebacks on a public address; "
-                        "set show_errors = true to show them")
+            log.warning(
+                "the error page hides tracebacks on a public address; "
+                "set show_errors = true to show them"
+            )
     reloader = ServingReloader(
         worker_path,
         show_errors=show_errors,
@@ -568,5 +589,6 @@ def start_monitor(
         watch_files=list(watch_files),
         sockets=list(sockets),
         worker_announces_ready=bool(sockets),
+        static_files=list(static_files),
     )
     raise SystemExit(reloader.run())
