@@ -275,7 +275,10 @@ class IniConfig:
         parser = self._parser()
         if not parser.has_section(DEVRELOAD_SECTION):
             return self.live_reload, []
-        conf = dict(parser.items(DEVRELOAD_SECTION))
+        try:
+            conf = dict(parser.items(DEVRELOAD_SECTION))
+        except configparser.Error as exc:
+            raise ConfigError(self.path, DEVRELOAD_SECTION, _one_line(exc)) from None
         enabled = _bool(conf, "live_reload", True, self.path, DEVRELOAD_SECTION)
         static = resolve_paths(conf.get("static_files", ""), self.here)
         return enabled and self.live_reload, static

@@ -202,38 +202,17 @@ CHROMIUM_FLAGS = [
 ]
 
 
-LAUNCHER = """\
-\"\"\"The whole live-reload stack from its parts: a monitor that pushes static files and
-shows the error page, a worker serving the ini's pipeline (with the livereload filter).\"\"\"
-import os
-import sys
+# No filter: ``devreload serve --reload`` wraps the app by itself.
+PLAIN_INI = """\
+[app:main]
+use = call:app:make_app
 
+[server:main]
+use = egg:devreload
+listen = 127.0.0.1:0
 
-def worker():
-    from paste.deploy import loadapp
-
-    from devreload import servers
-    from devreload.worker import get_reloader
-
-    proxy = get_reloader()
-    app = loadapp("config:development.ini", relative_to=os.getcwd())
-    servers.serve_on_sockets(app, proxy.sockets, "waitress", on_ready=proxy.notify_ready)
-
-
-if __name__ == "__main__":
-    from devreload import servers, sockets
-    from devreload.errorpage import ServingReloader
-
-    bound = sockets.bind_all(sockets.parse_listen("127.0.0.1:0"))
-    servers.log_serving(bound)
-    reloader = ServingReloader(
-        "launch_live:worker",
-        sockets=bound,
-        worker_announces_ready=True,
-        static_files=["static/*.css"],
-        watch_files=["development.ini"],
-    )
-    sys.exit(reloader.run())
+[devreload]
+static_files = static/*.css
 """
 
 
@@ -271,8 +250,8 @@ def test_the_browser_follows_code_css_and_a_broken_app(
     page = browser_page
     shots: list[tuple[str, bytes]] = []
     make_project(project)
-    (project / "launch_live.py").write_text(LAUNCHER)
-    proc = spawn([sys.executable, "launch_live.py"])
+    (project / "development.ini").write_text(PLAIN_INI)
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "development.ini", "--reload"])
     port = int(proc.wait_for(SERVING_RE)[1])
     try:
         wait_text(port, "first version")
@@ -314,3 +293,21 @@ def test_the_browser_follows_code_css_and_a_broken_app(
         raise
     proc.signal(15)
     assert proc.wait_exit() == 0
+
+
+@pytest.mark.parametrize("off", ["--no-live-reload", "live=false"])
+def test_live_reload_is_on_by_default_and_can_be_switched_off(
+    spawn: Spawn, project: Path, off: str
+) -> None:
+    make_project(project)
+    ini = PLAIN_INI + "live_reload = %(live)s\n"
+    (project / "development.ini").write_text("[DEFAULT]\nlive = true\n\n" + ini)
+    on = spawn([sys.executable, "-m", "devreload", "serve", "development.ini", "--reload"])
+    port = int(on.wait_for(SERVING_RE)[1])
+    assert "data-devreload" in wait_text(port, "first version")
+    args = [off]
+    quiet = spawn(
+        [sys.executable, "-m", "devreload", "serve", "development.ini", "--reload", *args]
+    )
+    port = int(quiet.wait_for(SERVING_RE)[1])
+    assert "data-devreload" not in wait_text(port, "first version")
