@@ -59,3 +59,11 @@ class ServerOptionError(DevreloadError):
 
 class AppImportError(DevreloadError):
     """An app import string (``"pkg.mod:app"``) that does not lead to an app."""
+
+
+class AppFactoryError(ConfigError):
+    """The app's factory (or a filter's) raised while building the app."""
+
+    def __init__(self, path: str, section: str, where: str, cause: BaseException) -> None:
+        name = type(cause).__name__
+        super().__init__(path, section, f"building the app failed at {where}: {name}: {cause}")

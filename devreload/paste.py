@@ -21,9 +21,15 @@ from paste.deploy import loadwsgi
 
 from . import servers
 from . import sockets as socks
-from .errors import AddressError, ConfigError, DevreloadError, ServerOptionError
+from .errors import (
+    AddressError,
+    AppFactoryError,
+    ConfigError,
+    DevreloadError,
+    ServerOptionError,
+)
 from .middleware import LiveReload
-from .worker import is_active
+from .worker import is_active, where_raised
 
 logger = logging.getLogger("devreload")
 
@@ -253,8 +259,14 @@ class IniConfig:
 
     def load_app(self) -> Any:
         """Build the app (``[app:NAME]``, a pipeline or a composite) with the overrides."""
-        context = self._context(loadwsgi.APP, f"app:{self.app_name}")
-        return context.create()
+        section = f"app:{self.app_name}"
+        context = self._context(loadwsgi.APP, section)
+        try:
+            return context.create()
+        except DevreloadError:
+            raise
+        except Exception as exc:
+            raise AppFactoryError(self.path, section, where_raised(exc), exc) from exc
 
     def is_devreload_server(self, context: Any) -> bool:
         return context.object is server_runner
@@ -427,13 +439,9 @@ def serve_ini_worker(
     overrides: dict[str, str],
     live_reload: bool = True,
 ) -> None:
-    """Worker entry for ``devreload serve --reload``: a bad ini is one line, not a traceback
-    (the monitor then waits for the next change)."""
-    try:
-        run_ini(IniConfig(path, app_name, server_name, overrides, live_reload))
-    except DevreloadError as exc:
-        print(f"devreload: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+    """Worker entry for ``devreload serve --reload``. A bad ini raises a DevreloadError:
+    the worker prints it as one line, the monitor shows it and waits for a fix."""
+    run_ini(IniConfig(path, app_name, server_name, overrides, live_reload))
 
 
 def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: bool = False) -> None:

@@ -251,20 +251,42 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
 
 def _report_failure(exc: BaseException) -> None:
     """Print the failure (one line for a user error), and tell the monitor what and where."""
-    text = f"devreload: {exc}\n" if isinstance(exc, DevreloadError) else compact_traceback(exc)
+    if isinstance(exc, DevreloadError):
+        cause = exc.__cause__
+        text = f"devreload: {exc}\n"
+        if cause is not None and not isinstance(cause, DevreloadError):
+            text = compact_traceback(cause) + text
+    else:
+        text = compact_traceback(exc)
     sys.stderr.write(text)
     if _proxy is not None:
         _proxy.watch_files(traceback_files(exc))
         _proxy._send("error", text)
 
 
-def compact_traceback(exc: BaseException) -> str:
-    """The user's own frames, plus the innermost one: the frames of devreload, runpy,
-    the standard library and installed packages say nothing about the user's bug."""
-    frames = traceback.extract_tb(exc.__traceback__)
+def _user_frames(exc: BaseException) -> tuple[list[traceback.FrameSummary], list[Any]]:
+    frames = list(traceback.extract_tb(exc.__traceback__))
     hidden = _PACKAGE_DIR, "<frozen ", *_library_roots()
     shown = [f for f in frames if not os.path.realpath(f.filename).startswith(hidden)
              and not f.filename.startswith("<frozen ")]
+    return frames, shown
+
+
+def where_raised(exc: BaseException) -> str:
+    """``file:line in function`` of the innermost frame of the user's own code."""
+    frames, shown = _user_frames(exc)
+    frame = (shown or frames or [None])[-1]
+    if frame is None:
+        return "?"
+    path = frame.filename
+    rel = os.path.relpath(path)
+    return f"{path if rel.startswith('..') else rel}:{frame.lineno} in {frame.name}"
+
+
+def compact_traceback(exc: BaseException) -> str:
+    """The user's own frames, plus the innermost one: the frames of devreload, runpy,
+    the standard library and installed packages say nothing about the user's bug."""
+    frames, shown = _user_frames(exc)
     if frames and (not shown or shown[-1] is not frames[-1]):
         shown.append(frames[-1])
     head = "Traceback (most recent call last):\n" if shown else ""

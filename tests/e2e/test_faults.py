@@ -159,3 +159,15 @@ def test_sigkill_of_the_monitor_frees_the_port(spawn: Spawn, project: Path) -> N
         return False
 
     wait_until(refused, timeout=5)
+
+
+def test_an_app_factory_raising_without_reload_is_one_line(spawn: Spawn, project: Path) -> None:
+    (project / "app.py").write_text(
+        APP.replace("    def app(", "    raise KeyError('db')\n    def app(")
+    )
+    (project / "development.ini").write_text(INI.format(listen="127.0.0.1:0"))
+    proc = devreload_serve(spawn, "development.ini")
+    assert proc.wait_exit() == 1
+    assert "Traceback" not in proc.output
+    (line,) = proc.lines
+    assert "development.ini: [app:main]" in line and "app.py:9 in make_app: KeyError" in line
