@@ -52,6 +52,7 @@ class WatchdogFileMonitor(FileSystemEventHandler):
         self.globs: set[str] = set()
         self.folders: set[str] = set()
         self.trees: set[str] = set()  # roots of recursive globs, followed into new folders
+        self.aliases: dict[str, set[str]] = {}  # a watched folder's real path -> its links
         self.pending: set[tuple[str, bool]] = set()  # folders that do not exist yet
         self._lock = threading.Lock()
         self._observer = Observer()
@@ -90,8 +91,16 @@ class WatchdogFileMonitor(FileSystemEventHandler):
         if folder in self.folders:
             return
         self.folders.add(folder)
+        # A watch on a symlinked folder would watch the link itself: watch the target, and
+        # report events under the name the folder was asked for.
+        real = os.path.realpath(folder)
+        if real != folder:
+            self.aliases.setdefault(real, set()).add(folder)
+            if real in self.folders:
+                return
+            self.folders.add(real)
         try:
-            self._observer.schedule(self, folder, recursive=False)
+            self._observer.schedule(self, real, recursive=False)
         except OSError as exc:
             if _limit_error(exc):
                 raise WatchLimitReached(exc) from exc
@@ -124,8 +133,10 @@ class WatchdogFileMonitor(FileSystemEventHandler):
                 self._folder_appeared(paths[-1])
             return
         for path in paths:
-            if self._wanted(path):
-                self.callback(path)
+            folder, name = os.path.split(path)
+            for candidate in [path, *(os.path.join(a, name) for a in self.aliases.get(folder, ()))]:
+                if self._wanted(candidate):
+                    self.callback(candidate)
 
     def _wanted(self, path: str) -> bool:
         if path in self.files:

@@ -1,0 +1,80 @@
+"""Paths and files as real projects have them: spaces, non-ASCII names, symlinked
+folders, and the files an app writes itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness import Proc, save_like_editor
+from test_reloader import restart_with
+
+APP = """\
+import os
+import sqlite3
+import sys
+import threading
+import py_compile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "{src}"))
+import helper
+
+if "--write" in sys.argv:
+    with open("app.log", "a") as log:
+        log.write("started\\n")
+    db = sqlite3.connect("data.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    db.execute("INSERT INTO t VALUES (1)")
+    db.commit()
+    py_compile.compile("settings.ini.py", cfile="compiled.pyc")
+print(f"READY pid={{os.getpid()}} token={{helper.TOKEN}}", flush=True)
+threading.Event().wait()
+"""
+
+
+def make(project: Path, folder: str, src: str = ".") -> Path:
+    home = project / folder
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "app.py").write_text(APP.format(src=src))
+    return home
+
+
+def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run) -> None:
+    home = make(project, "my project/ünïcødé dir")
+    (home / "helper.py").write_text('TOKEN = "one"\n')
+    config = home / "cønfig fïle.ini"
+    config.write_text("a = 1\n")
+    proc: Proc = devreload_run("-w", str(config), str(home / "app.py"))
+    assert proc.wait_ready().token == "one"
+    restart_with(proc, home / "helper.py", "two")
+    mark = proc.mark()
+    save_like_editor(config, "a = 2\n")
+    proc.wait_ready()
+    assert any("cønfig fïle.ini changed" in line for line in proc.lines[mark:])
+
+
+def test_a_symlinked_source_folder(project: Path, devreload_run) -> None:
+    real = project / "real_src"
+    real.mkdir()
+    (real / "helper.py").write_text('TOKEN = "one"\n')
+    os.symlink(real, project / "src")
+    make(project, ".", src="src")
+    proc: Proc = devreload_run("app.py")
+    assert proc.wait_ready().token == "one"
+    restart_with(proc, real / "helper.py", "two")  # edited through the real path
+    restart_with(proc, project / "src" / "helper.py", "three")  # and through the link
+
+
+def test_files_the_app_writes_never_restart_it(project: Path, devreload_run) -> None:
+    make(project, ".")
+    (project / "helper.py").write_text('TOKEN = "one"\n')
+    (project / "settings.ini.py").write_text("X = 1\n")
+    # Watch everything in the folder: the app's log, its SQLite files and the .pyc it
+    # compiles are still left alone, while a real change restarts it exactly once.
+    proc: Proc = devreload_run("-w", "*", "-x", "*/data.db", "app.py", "--write")
+    assert proc.wait_ready().token == "one"
+    assert (project / "data.db-wal").exists() and (project / "compiled.pyc").exists()
+    restart_with(proc, project / "helper.py", "two")
+    restart_with(proc, project / "helper.py", "three")
+    assert [r.token for r in proc.readies()] == ["one", "two", "three"]
