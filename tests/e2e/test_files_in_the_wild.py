@@ -48,9 +48,10 @@ def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run) -> 
     proc: Proc = devreload_run("-w", str(config), str(home / "app.py"))
     assert proc.wait_ready().token == "one"
     restart_with(proc, home / "helper.py", "two")
+    mark = proc.mark()
     save_like_editor(config, "a = 2\n")
     proc.wait_ready()
-    proc.wait_for(r"ünïcødé dir/cønfig fïle\.ini changed; restarted in \d+ ms")
+    proc.wait_for(r"ünïcødé dir/cønfig fïle\.ini changed; restarted in \d+ ms", start=mark)
 
 
 def test_a_symlinked_source_folder(project: Path, devreload_run) -> None:
