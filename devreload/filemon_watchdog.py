@@ -25,11 +25,13 @@ class WatchLimitReached(OSError):
 
     def __init__(self, cause: OSError) -> None:
         name = "max_user_instances" if cause.errno == errno.EMFILE else "max_user_watches"
-        super().__init__(
-            cause.errno,
-            f"the OS file-watch limit is reached (raise it with "
-            f"`sysctl fs.inotify.{name}=524288`)",
+        self.message = (
+            f"the OS file-watch limit is reached (raise it with `sysctl fs.inotify.{name}=524288`)"
         )
+        super().__init__(cause.errno, self.message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _limit_error(exc: OSError) -> bool:
@@ -55,7 +57,12 @@ class WatchdogFileMonitor(FileSystemEventHandler):
         self.aliases: dict[str, set[str]] = {}  # a watched folder's real path -> its links
         self.pending: set[tuple[str, bool]] = set()  # folders that do not exist yet
         self._lock = threading.Lock()
-        self._observer = Observer()
+        try:
+            self._observer = Observer()  # watchdog 7 opens its inotify instance here
+        except OSError as exc:
+            if _limit_error(exc):
+                raise WatchLimitReached(exc) from exc
+            raise
         self._started = False
 
     def add_path(self, path: str) -> None:

@@ -8,12 +8,13 @@ pulled in with ``use = config:...``, and in the ``[devreload]`` section.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import importlib.metadata
 import logging
 import logging.config
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,14 +234,8 @@ class IniConfig:
         if self.here not in sys.path:
             # ``use = call:app:make_app`` finds a module next to the ini, as users expect.
             sys.path.insert(0, self.here)
-        try:
+        with _reading(self.path):
             return _Loader(self.path, self.overrides)
-        except FileNotFoundError:
-            raise ConfigError(self.path, None, "no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(self.path, None, f"cannot read the file ({exc})") from None
-        except configparser.Error as exc:
-            raise ConfigError(self.path, None, _one_line(exc)) from None
 
     def _context(self, kind: Any, section: str) -> Any:
         loader = self._loader()
@@ -330,15 +325,8 @@ class IniConfig:
     def _parser(self) -> configparser.ConfigParser:
         parser = loadwsgi.NicerConfigParser(self.path, defaults=self.defaults())
         parser.optionxform = str
-        try:
-            with open(self.path) as f:
-                parser.read_file(f)
-        except FileNotFoundError:
-            raise ConfigError(self.path, None, "no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(self.path, None, f"cannot read the file ({exc})") from None
-        except configparser.Error as exc:
-            raise ConfigError(self.path, None, _one_line(exc)) from None
+        with _reading(self.path), open(self.path) as f:
+            parser.read_file(f)
         parser._defaults.update(self.overrides)  # after reading: they win over [DEFAULT]
         return parser  # type: ignore[no-any-return]
 
@@ -393,6 +381,19 @@ def _config_references(path: str, overrides: Mapping[str, str]) -> list[str]:
                     target = word[len("config:") :].partition("#")[0]
                     found.append(_included_path(target, path))
     return found
+
+
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """An ini that is missing, unreadable or malformed, as one line naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise ConfigError(path, None, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot read the file ({exc})") from None
+    except configparser.Error as exc:
+        raise ConfigError(path, None, _one_line(exc)) from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -151,7 +151,7 @@ class ReloadStrategy:
         self.timing: Restart | None = None
         self.crashed = False
         self.last_error = ""
-        self.backoff = 0.0
+        self.quick_exits = 0
         self.exit_code: int | None = None
         self._terminal = _Terminal()
 
@@ -353,11 +353,17 @@ class ReloadStrategy:
         if self.exit_code is not None or self.restart_state is not None:
             return
         if code == EXIT_RELOAD:
-            # A worker that keeps asking at once is a loop: back off, up to MAX_BACKOFF.
-            self.backoff = min(self.backoff * 2 or 0.1, MAX_BACKOFF) if lived < 1.0 else 0.0
+            # A worker that keeps asking as soon as it starts is a loop: from the second
+            # time on, back off, doubling up to MAX_BACKOFF.
+            self.quick_exits = self.quick_exits + 1 if lived < 1.0 else 0
+            backoff = 0.0
+            if self.quick_exits > 1:
+                backoff = min(0.1 * 2 ** (self.quick_exits - 2), MAX_BACKOFF)
+                self.log.info("the worker asks for a restart as soon as it starts; "
+                              "backing off %.1f s", backoff)
             now = time.monotonic()
             self.restart_state = Restart(["exit code 75"], began=now,
-                                         last=now + self.backoff - self.reload_interval)
+                                         last=now + backoff - self.reload_interval)
         elif code == 0:
             self.log.debug("worker exited with code 0")
             self.exit_code = 0
@@ -479,18 +485,25 @@ class Reloader(ReloadStrategy):
         super().startup()
 
     def _build_monitor(self, factory: FileMonitorFactory) -> FileMonitor:
-        from devreload.filemon_polling import PollingFileMonitor
-
-        monitor = factory(self._changed, interval=self.reload_interval, logger=self.log,
-                          ignore=self.ignore)
         try:
+            monitor = factory(self._changed, interval=self.reload_interval, logger=self.log,
+                              ignore=self.ignore)
             monitor.start()
         except OSError as exc:
-            self.log.error("%s; polling for changes instead", exc)
-            monitor = PollingFileMonitor(self._changed, interval=self.reload_interval,
-                                         logger=self.log, ignore=self.ignore)
-            monitor.start()
+            monitor = self._polling_instead(exc)
         self.log.debug("using %s", type(monitor).__name__)
+        return monitor
+
+    def _polling_instead(self, exc: OSError) -> FileMonitor:
+        """The OS refused to watch (its limit, most often): say so once, and poll."""
+        from devreload.filemon_polling import PollingFileMonitor
+
+        self.log.error("%s; polling for changes instead", exc)
+        monitor = PollingFileMonitor(self._changed, interval=self.reload_interval,
+                                     logger=self.log, ignore=self.ignore)
+        for path in self.watched:
+            monitor.add_path(path)
+        monitor.start()
         return monitor
 
     def _changed(self, path: str) -> None:
@@ -547,16 +560,9 @@ class Reloader(ReloadStrategy):
         self.log.debug("watching %d paths", len(self.watched))
 
     def _fall_back_to_polling(self, exc: OSError) -> None:
-        from devreload.filemon_polling import PollingFileMonitor
-
-        self.log.error("%s; polling for changes instead", exc)
         if self.monitor is not None:
             self.monitor.stop()
-        self.monitor = PollingFileMonitor(self._changed, interval=self.reload_interval,
-                                          logger=self.log, ignore=self.ignore)
-        for path in self.watched:
-            self.monitor.add_path(path)
-        self.monitor.start()
+        self.monitor = self._polling_instead(exc)
 
     def shutdown(self) -> None:
         if self.monitor is not None:

@@ -4,8 +4,12 @@ folders, and the files an app writes itself."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from harness import Proc, save_like_editor
 from test_reloader import restart_with
 
@@ -78,3 +82,41 @@ def test_files_the_app_writes_never_restart_it(project: Path, devreload_run) -> 
     restart_with(proc, project / "helper.py", "two")
     restart_with(proc, project / "helper.py", "three")
     assert [r.token for r in proc.readies()] == ["one", "two", "three"]
+
+
+def _unshare() -> str | None:
+    """``unshare`` can give the test a user namespace with inotify limits of its own, so
+    the real OS limit is reached without touching the machine's."""
+    probe = (
+        subprocess.run(
+            [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "sh",
+                "-c",
+                "echo 0 > /proc/sys/user/max_inotify_watches",
+            ],
+            capture_output=True,
+        )
+        if shutil.which("unshare")
+        else None
+    )
+    return None if probe is not None and probe.returncode == 0 else "no user namespaces here"
+
+
+@pytest.mark.parametrize("limit", ["max_inotify_instances", "max_inotify_watches"])
+def test_the_os_watch_limit_falls_back_to_polling(project: Path, spawn, limit: str) -> None:
+    reason = _unshare()
+    if reason:
+        pytest.skip(reason)
+    make(project, ".")
+    (project / "helper.py").write_text('TOKEN = "one"\n')
+    script = f"echo 0 > /proc/sys/user/{limit} && exec {sys.executable} -m devreload run app.py"
+    proc: Proc = spawn(["unshare", "--user", "--map-root-user", "sh", "-c", script])
+    assert proc.wait_ready().token == "one"
+    sysctl = limit.replace("max_inotify_", "max_user_")
+    warning = proc.wait_for(r"limit is reached.*polling for changes instead", start=0)[0]
+    assert f"sysctl fs.inotify.{sysctl}=" in warning and "Errno" not in warning
+    assert proc.count("limit is reached") == 1
+    restart_with(proc, project / "helper.py", "two")  # never silently not watching

@@ -427,3 +427,12 @@ def test_bad_cli_option_exits_2(project: Path, spawn, args: list[str]) -> None:
     assert "usage:" in out
     errors = [line for line in proc.lines if "error" in line.lower()]
     assert len(errors) == 1, out
+
+
+def test_an_exit_75_loop_backs_off_and_recovers_on_a_change(project: Path, devreload_run) -> None:
+    (project / "helper.py").write_text(token_src("loop"))
+    proc = devreload_run("app_loop75.py", apps=["app_loop75.py"])
+    for delay in ("0.1", "0.2", "0.4"):
+        proc.wait_for(rf"backing off {delay} s")
+    save_like_editor(project / "helper.py", token_src("fixed"))
+    assert proc.wait_ready().token == "fixed"
