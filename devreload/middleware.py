@@ -184,9 +184,10 @@ def close_streams() -> None:
 SCRIPT = """\
 <script data-devreload{nonce}>
 (function () {{
-  var boot = {boot}, url = {url}, key = "devreload-reloaded-for";
+  var boot = {boot}, url = {url}, key = "devreload-reloaded-for", last = null;
   var delay = 100, failingSince = 0, source = null, tag = document.currentScript;
-  function reload(reason) {{ if (source) {{ source.close(); }} location.reload(); }}
+  var channel = window.BroadcastChannel ? new BroadcastChannel("devreload " + url) : null;
+  function reload() {{ if (source) {{ source.close(); }} location.reload(); }}
   function swapCss(path) {{
     var name = path.split("/").pop(), links = [], matching = [];
     document.querySelectorAll("link[rel~=stylesheet]").forEach(function (l) {{
@@ -201,30 +202,51 @@ SCRIPT = """\
       old.after(link);
     }});
   }}
-  function connect() {{
-    source = new EventSource(url);
-    source.addEventListener("hello", function (e) {{
-      var now = JSON.parse(e.data).boot;
-      delay = 100; failingSince = 0;
-      if (tag) {{ tag.setAttribute("data-connected", now); }}
-      if (now === boot) {{ return; }}
-      if (sessionStorage.getItem(key) === now) {{ return; }}
-      sessionStorage.setItem(key, now);
+  function handle(event, data) {{
+    if (event === "hello") {{
+      if (tag) {{ tag.setAttribute("data-connected", data.boot); }}
+      if (data.boot === boot || sessionStorage.getItem(key) === data.boot) {{ return; }}
+      sessionStorage.setItem(key, data.boot);
       reload();
+    }} else if (event === "css") {{ swapCss(data.path); }}
+    else {{ reload(); }}
+  }}
+  function share(event, data) {{
+    if (event === "hello") {{ last = data; }}
+    if (channel) {{ channel.postMessage({{event: event, data: data}}); }}
+    handle(event, data);
+  }}
+  function connect(done) {{
+    source = new EventSource(url);
+    ["hello", "css", "reload", "broken"].forEach(function (name) {{
+      source.addEventListener(name, function (e) {{
+        if (name === "hello") {{ delay = 100; failingSince = 0; }}
+        share(name, e.data ? JSON.parse(e.data) : {{}});
+      }});
     }});
-    source.addEventListener("css", function (e) {{ swapCss(JSON.parse(e.data).path); }});
-    source.addEventListener("reload", reload);
-    source.addEventListener("broken", reload);
     source.onerror = function () {{
       source.close();
       var now = Date.now();
       if (!failingSince) {{ failingSince = now; }}
-      if (now - failingSince > 120000) {{ return; }}
-      setTimeout(connect, delay);
+      if (now - failingSince > 120000) {{ done(); return; }}
+      setTimeout(function () {{ connect(done); }}, delay);
       delay = Math.min(delay * 2, 5000);
     }};
   }}
-  connect();
+  // One tab holds the stream and tells the others: a browser allows only six
+  // connections per host, and every open tab would otherwise keep one.
+  if (channel && navigator.locks) {{
+    channel.onmessage = function (e) {{
+      if (e.data.event !== "ask") {{ handle(e.data.event, e.data.data); }}
+      else if (last) {{ channel.postMessage({{event: "hello", data: last}}); }}
+    }};
+    navigator.locks.request("devreload " + url, function () {{
+      return new Promise(function (resolve) {{ connect(resolve); }});
+    }});
+    channel.postMessage({{event: "ask"}});
+  }} else {{
+    connect(function () {{}});
+  }}
 }})();
 </script>"""
 

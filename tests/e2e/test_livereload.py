@@ -228,7 +228,7 @@ def browser_page(request: pytest.FixtureRequest) -> Any:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
-            yield browser.new_page()
+            yield browser.new_context().new_page()
         finally:
             browser.close()
 
@@ -311,3 +311,20 @@ def test_live_reload_is_on_by_default_and_can_be_switched_off(
     )
     port = int(quiet.wait_for(SERVING_RE)[1])
     assert "data-devreload" not in wait_text(port, "first version")
+
+
+def test_eight_tabs_all_follow_a_reload(spawn: Spawn, project: Path, browser_page: Any) -> None:
+    """More tabs than a browser's six connections per host: they still all load and all
+    reload (one tab holds the event stream and tells the others)."""
+    make_project(project)
+    (project / "development.ini").write_text(PLAIN_INI)
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "development.ini", "--reload"])
+    port = int(proc.wait_for(SERVING_RE)[1])
+    wait_text(port, "first version")
+    pages = [browser_page] + [browser_page.context.new_page() for _ in range(7)]
+    for page in pages:
+        page.goto(f"http://127.0.0.1:{port}/", timeout=10000)
+        page.wait_for_selector("script[data-devreload][data-connected]", state="attached")
+    save_like_editor(project / "app.py", APP.replace("first version", "second version"))
+    for page in pages:
+        page.wait_for_function(message_is("second version"), timeout=15000)
