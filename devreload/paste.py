@@ -112,12 +112,10 @@ def _bool(conf: Mapping[str, Any], key: str, default: bool, path: str, section: 
     value = conf.get(key)
     if value is None or isinstance(value, bool):
         return default if value is None else value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on", "y", "t"):
-        return True
-    if text in ("0", "false", "no", "off", "n", "f", ""):
-        return False
-    raise ConfigError(path, section, f"{value!r} is not true or false", key=key)
+    try:
+        return servers.asbool(str(value))
+    except ValueError:
+        raise ConfigError(path, section, f"{value!r} is not true or false", key=key) from None
 
 
 def _seconds(conf: Mapping[str, Any], key: str, default: float, path: str, section: str) -> float:

@@ -173,7 +173,7 @@ def _convert(key: str, value: Any, annotation: str) -> Any:
         if "None" in kinds and text.lower() in ("", "none"):
             return None
         if "bool" in kinds:
-            return _asbool(text)
+            return asbool(text)
         if "int" in kinds:
             return int(text)
         if "float" in kinds:
@@ -183,7 +183,8 @@ def _convert(key: str, value: Any, annotation: str) -> Any:
     return value
 
 
-def _asbool(text: str) -> bool:
+def asbool(text: str) -> bool:
+    """An ini's idea of true and false."""
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on", "y", "t"):
         return True
