@@ -1,4 +1,5 @@
-"""WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer."""
+"""WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer,
+``/stream`` streams a chunk every 50 ms and never ends."""
 
 import asyncio
 import os
@@ -7,7 +8,16 @@ import time
 TOKEN = "one"
 
 
+def _endless():
+    while True:
+        yield b"tick\n"
+        time.sleep(0.05)
+
+
 def wsgi_app(environ, start_response):
+    if environ["PATH_INFO"] == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _endless()
     if environ["PATH_INFO"] == "/slow":
         time.sleep(0.5)
     body = f"wsgi {TOKEN} pid={os.getpid()}".encode()
@@ -24,6 +34,11 @@ async def asgi_app(scope, receive, send):
             await send({"type": message["type"] + ".complete"})
             if event == "shutdown":
                 return
+    if scope["path"] == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
+            await asyncio.sleep(0.05)
     if scope["path"] == "/slow":
         await asyncio.sleep(0.5)
     body = f"asgi {TOKEN} pid={os.getpid()}".encode()
