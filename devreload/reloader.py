@@ -239,11 +239,17 @@ class ReloadStrategy:
         elif kind == "stop":
             self._exit(event[1])
         elif kind == "enter" and self.crashed:
-            self._trigger("Enter pressed")
+            self._trigger_fresh("Enter pressed")
 
     def _trigger(self, reason: str) -> None:
         if self.exit_code is None and self.should_restart(reason):
             self.restart(reason)
+
+    def _trigger_fresh(self, reason: str) -> None:
+        """A restart asked for by hand also drops the template, so that libraries
+        upgraded since (``pip install -U``) are imported anew."""
+        self.launcher.close()
+        self._trigger(reason)
 
     def _advance(self) -> None:
         now = time.monotonic()
@@ -269,7 +275,7 @@ class ReloadStrategy:
         if signum == signal.SIGCHLD:
             self._reap()
         elif signum == signal.SIGHUP:
-            self._trigger("SIGHUP")
+            self._trigger_fresh("SIGHUP")
         elif self.exit_code is not None:
             for pid in list(self.stopping) + ([self.worker.pid] if self.worker else []):
                 _killpg(pid, signal.SIGKILL)

@@ -436,3 +436,15 @@ def test_an_exit_75_loop_backs_off_and_recovers_on_a_change(project: Path, devre
         proc.wait_for(rf"backing off {delay} s")
     save_like_editor(project / "helper.py", token_src("fixed"))
     assert proc.wait_ready().token == "fixed"
+
+
+def test_sighup_also_renews_the_template(project: Path, devreload_run) -> None:
+    """A file change forks from the warm template; a restart asked for by hand starts a
+    fresh one, so that upgraded libraries are imported anew."""
+    proc = devreload_run("-v", "app_basic.py", apps=BASIC)
+    proc.wait_ready()
+    restart_with(proc, project / "helper.py", "two")
+    assert proc.count(r"worker template \d+ started") == 1
+    proc.signal(signal.SIGHUP)
+    proc.wait_ready()
+    wait_until(lambda: proc.count(r"worker template \d+ started") == 2)
