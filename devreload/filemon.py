@@ -35,6 +35,7 @@ DEFAULT_IGNORES: tuple[str, ...] = (
     "*/.ruff_cache/*",
     "*/node_modules/*",
     "*.py[cod]",
+    "*.py[cod].[0-9]*",  # the interpreter's temporary name while it writes a .pyc
     "*.sw[a-p]",
     "*.sw[px]",
     "*~",
