@@ -272,6 +272,24 @@ def test_an_endless_stream_does_not_hold_the_exit_past_the_bound(
         served.stop()
 
 
+def test_an_open_websocket_does_not_hold_the_exit_past_the_bound(bound: socket.socket) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    served = Served("asgi", bound, grace=0.2)
+    try:
+        served.wait_line("READY")
+        with connect(f"ws://127.0.0.1:{served.port}/ws", open_timeout=5) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=5) == "ping"
+            served.popen.send_signal(signal.SIGTERM)
+            assert served.popen.wait(5) == 0
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+    finally:
+        served.stop()
+
+
 def _quietly(func: Any, *args: Any) -> None:
     try:
         func(*args)

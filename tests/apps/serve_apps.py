@@ -1,5 +1,5 @@
 """WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer,
-``/stream`` streams a chunk every 50 ms and never ends."""
+``/stream`` streams a chunk every 50 ms and never ends; the ASGI app echoes websockets."""
 
 import asyncio
 import os
@@ -34,6 +34,14 @@ async def asgi_app(scope, receive, send):
             await send({"type": message["type"] + ".complete"})
             if event == "shutdown":
                 return
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while True:  # echo until the client or the server ends it
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": message.get("text") or ""})
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         while True:
