@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from paste.deploy import loadwsgi
 
@@ -30,7 +30,7 @@ from .errors import (
     ServerOptionError,
 )
 from .middleware import LiveReload
-from .worker import is_active, where_raised
+from .worker import exit_quickly, is_active, where_raised
 
 logger = logging.getLogger("devreload")
 
@@ -437,10 +437,11 @@ def serve_ini_worker(
     server_name: str,
     overrides: dict[str, str],
     live_reload: bool = True,
-) -> None:
+) -> NoReturn:
     """Worker entry for ``devreload serve --reload``. A bad ini raises a DevreloadError:
     the worker prints it as one line, the monitor shows it and waits for a fix."""
     run_ini(IniConfig(path, app_name, server_name, overrides, live_reload))
+    exit_quickly()
 
 
 def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: bool = False) -> None:

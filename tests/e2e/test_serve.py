@@ -240,3 +240,38 @@ def test_no_request_fails_while_the_app_reloads_ten_times(
 
 def _seen(answers: list[str], prefix: str) -> bool:
     return any(answer.startswith(prefix) for answer in answers[-5:])
+
+
+APP_WITH_CLEANUP = """\
+import atexit
+import os
+
+VERSION = "one"
+log = open("unflushed.log", "a")  # written, never flushed: only finalization would
+log.write("worker %d wrote\\n" % os.getpid())
+atexit.register(lambda: open("atexit.log", "a").write("%d\\n" % os.getpid()))
+
+
+def make_app(global_conf, **settings):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("%s %d" % (VERSION, os.getpid())).encode()]
+    return app
+"""
+
+
+def test_a_stopping_worker_still_runs_atexit_and_flushes_files(spawn: Spawn, project: Path) -> None:
+    """Workers skip the interpreter's slow teardown; not what it is for."""
+    (project / "app.py").write_text(APP_WITH_CLEANUP)
+    (project / "development.ini").write_text(
+        "[app:main]\nuse = call:app:make_app\n\n"
+        "[server:main]\nuse = egg:devreload\nlisten = 127.0.0.1:0\n"
+    )
+    proc = devreload_serve(spawn, "development.ini", "--reload")
+    url = proc.wait_for(SERVING_RE)[1]
+    old_pid = wait_body(url, "^one ").split()[1]
+    edit(project / "app.py", 'VERSION = "one"', 'VERSION = "two"')
+    wait_body(url, "^two ")
+    wait_until(lambda: old_pid in (project / "atexit.log").read_text().split())
+    assert f"worker {old_pid} wrote" in (project / "unflushed.log").read_text()
+    assert stop(proc) == 0
