@@ -8,6 +8,7 @@ handlers put on a ``SimpleQueue``, whose ``put`` is safe to call from them.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import select
@@ -221,7 +222,8 @@ class ReloadStrategy:
         return previous
 
     def _timeout(self) -> float | None:
-        deadlines = list(self.stopping.values())
+        # A killed worker's deadline is infinite: only SIGCHLD can end that wait.
+        deadlines = [d for d in self.stopping.values() if math.isfinite(d)]
         if self.restart_state is not None and self.exit_code is None:
             deadlines.append(self.restart_state.last + self.reload_interval)
         if not deadlines:
