@@ -138,7 +138,7 @@ class EventHub:
             deliver(None)
 
     def reopen(self) -> None:
-        """Accept streams again (a server started anew in the same process: tests)."""
+        """Accept streams again after ``close()``."""
         with self._lock:
             self._closed = False
 
@@ -171,6 +171,11 @@ class EventHub:
 
 
 HUB = EventHub()
+
+
+def open_streams() -> None:
+    """Accept streams again: a server is starting (this process may have served before)."""
+    HUB.reopen()
 
 
 def close_streams() -> None:

@@ -191,10 +191,6 @@ class ReloadStrategy:
         """Thread-safe: ask for a restart."""
         self.events.put(("reload", reason))
 
-    def request_stop(self, code: int = 0) -> None:
-        """Thread-safe: stop the worker and end ``run()`` with ``code``."""
-        self.events.put(("stop", code))
-
     def run(self) -> int:
         """Run until the worker exits 0 or the monitor is told to stop; the exit code."""
         previous = self._install_signals()
@@ -238,8 +234,6 @@ class ReloadStrategy:
             self._on_message(event[1], event[2])
         elif kind == "reload":
             self._trigger(event[1])
-        elif kind == "stop":
-            self._exit(event[1])
         elif kind == "enter" and self.crashed:
             self._trigger_fresh("Enter pressed")
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import sockets as socks
 from .errors import AppImportError, DevreloadError, ServerOptionError
-from .middleware import LiveReload, close_streams, install_waitress_events
+from .middleware import LiveReload, close_streams, install_waitress_events, open_streams
 
 logger = logging.getLogger("devreload")
 
@@ -213,6 +213,7 @@ def serve_on_sockets(
     """
     kind = choose_server(app, server)
     kwargs = server_options(kind, options or {})
+    open_streams()
     if kind == "waitress":
         if is_asgi(app):
             raise ServerOptionError("waitress", "server", "cannot serve an ASGI app; use uvicorn")

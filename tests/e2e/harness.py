@@ -90,15 +90,6 @@ def all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def children_of(pid: int) -> list[int]:
-    out = []
-    for candidate in all_pids():
-        stat = _proc_stat(candidate)
-        if stat is not None and stat[1] == pid and stat[0] not in ("Z", "X"):
-            out.append(candidate)
-    return out
-
-
 def descendants_of(pid: int) -> list[int]:
     """Every live process below ``pid`` in the process tree."""
     table: dict[int, list[int]] = {}

@@ -448,3 +448,13 @@ def test_sighup_also_renews_the_template(project: Path, devreload_run) -> None:
     proc.signal(signal.SIGHUP)
     proc.wait_ready()
     wait_until(lambda: proc.count(r"worker template \d+ started") == 2)
+
+
+def test_a_reload_strategy_subclass_brings_its_own_trigger(project: Path, spawn) -> None:
+    proc = spawn([sys.executable, "app_strategy.py"], apps=["app_strategy.py"])
+    first = proc.wait_ready()
+    write_atomic(project / "go", "")
+    second = proc.wait_ready()
+    assert second.pid != first.pid
+    proc.wait_for(r"go appeared; restarted in \d+ ms", start=0)
+    gone([first.pid])
