@@ -6,8 +6,11 @@ no request is refused while the app restarts.
 """
 
 from devreload.filemon import FileMonitor, FileMonitorFactory, IgnoreRules
-from devreload.reloader import Reloader, ReloadStrategy, start_reloader
-from devreload.servers import serve
+from devreload.messages import FileChanged, ReloadRequested, Trigger
+from devreload.options import ServeOptions
+from devreload.reloader import Reloader, start_reloader
+from devreload.serving import serve
+from devreload.strategy import ReloadStrategy
 from devreload.worker import (
     EXIT_RELOAD,
     ReloaderProxy,
@@ -19,12 +22,16 @@ from devreload.worker import (
 
 __all__ = [
     "EXIT_RELOAD",
+    "FileChanged",
     "FileMonitor",
     "FileMonitorFactory",
     "IgnoreRules",
+    "ReloadRequested",
     "ReloadStrategy",
     "Reloader",
     "ReloaderProxy",
+    "ServeOptions",
+    "Trigger",
     "get_reloader",
     "is_active",
     "serve",

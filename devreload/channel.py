@@ -1,8 +1,8 @@
 """The private line between the monitor and one worker.
 
-An AF_UNIX socket pair, never a network port: messages are pickled tuples with a
-length prefix, and file descriptors (listening sockets) can travel with them. EOF on
-either side means the other process is gone, which is how a worker notices that its
+An AF_UNIX socket pair, never a network port: messages (:mod:`devreload.messages`) are
+pickled with a length prefix, and file descriptors (listening sockets) can travel with
+them. EOF on either side means the other process is gone, which is how a worker notices that its
 monitor died, even by SIGKILL.
 """
 
@@ -12,7 +12,8 @@ import pickle
 import socket
 import struct
 import threading
-from typing import Any
+
+from devreload.messages import Message
 
 HEADER = struct.Struct("!I")
 MAX_FDS = 64
@@ -42,7 +43,7 @@ class Channel:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, message: tuple[Any, ...], fds: list[int] | None = None) -> None:
+    def send(self, message: Message, fds: list[int] | None = None) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         with self._send_lock:
             try:
@@ -54,18 +55,18 @@ class Channel:
             except OSError as exc:
                 raise ChannelClosed(str(exc)) from exc
 
-    def recv(self) -> tuple[Any, ...]:
+    def recv(self) -> Message:
         message, _ = self.recv_with_fds()
         return message
 
-    def recv_with_fds(self) -> tuple[tuple[Any, ...], list[int]]:
+    def recv_with_fds(self) -> tuple[Message, list[int]]:
         try:
             head, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, MAX_FDS)
             if not head:
                 raise ChannelClosed("the other end closed the channel")
             head += self._read_exactly(HEADER.size - len(head))
             (size,) = HEADER.unpack(head)
-            message: tuple[Any, ...] = pickle.loads(self._read_exactly(size))
+            message: Message = pickle.loads(self._read_exactly(size))
         except OSError as exc:
             raise ChannelClosed(str(exc)) from exc
         return message, list(fds)

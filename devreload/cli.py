@@ -1,4 +1,7 @@
-"""The ``devreload`` command. Only this layer turns errors into a line and an exit code."""
+"""The ``devreload`` command: ``run`` for any program, ``serve`` for a PasteDeploy ini.
+
+Only this layer turns errors into a line and an exit code.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,20 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from devreload.reloader import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, start_reloader
-from devreload.serve_cmd import add_serve_parser, run_serve
+from devreload.errors import DevreloadError
+from devreload.paste import IniConfig, serve_ini
+from devreload.reloader import start_reloader
+from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, RUN_PROGRAM
 
 RUN_VALUE_OPTIONS = {"-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval"}
+SERVE_DESCRIPTION = """\
+devreload serve INI [--reload] [name=value ...]: the pserve workflow.
+
+name=value variables may stand anywhere after the ini, before or after the options;
+they win over the ini's [DEFAULT] everywhere.
+"""
 
 
 def _interval(text: str) -> float:
@@ -47,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
     run.set_defaults(run_parser=run)
-    add_serve_parser(commands)
+    _add_serve_parser(commands)
     return parser
 
 
@@ -74,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not options.module and not program:
             options.run_parser.error("a SCRIPT or -m MODULE is required")
         return _run(options, program)
-    return run_serve(parser.parse_args(args))
+    return _run_serve(parser.parse_args(args))
 
 
 def _run(options: argparse.Namespace, program: list[str]) -> int:
@@ -88,7 +100,7 @@ def _run(options: argparse.Namespace, program: list[str]) -> int:
     sys.argv = [target, *program]
     try:
         start_reloader(
-            "devreload.worker:run_program",
+            RUN_PROGRAM,
             reload_interval=options.reload_interval,
             shutdown_interval=options.shutdown_interval,
             verbose=0 if options.quiet else 2 if options.verbose else 1,
@@ -99,3 +111,98 @@ def _run(options: argparse.Namespace, program: list[str]) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     return 0
+
+
+def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        default=default(False),
+        help="restart the app whenever its code, the ini or a watched file changes",
+    )
+    parser.add_argument(
+        "-n",
+        "--app-name",
+        default=default("main"),
+        metavar="NAME",
+        help="the [app:NAME] section to serve (default: main)",
+    )
+    parser.add_argument(
+        "--server-name",
+        default=default("main"),
+        metavar="NAME",
+        help="the [server:NAME] section to use (default: main)",
+    )
+    parser.add_argument(
+        "--no-live-reload",
+        dest="live_reload",
+        action="store_false",
+        default=default(True),
+        help="do not make open pages follow reloads",
+    )
+    parser.add_argument(
+        "--browser",
+        action="store_true",
+        default=default(False),
+        help="open the app in a web browser once it answers",
+    )
+
+
+def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="serve a PasteDeploy ini (like pserve)",
+        description=SERVE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_options(parser)
+    parser.add_argument("config_uri", metavar="INI", help="the ini file")
+    parser.add_argument(
+        "config_vars",
+        nargs=argparse.REMAINDER,
+        metavar="name=value",
+        help="variables that override the ini's [DEFAULT]",
+    )
+    return parser
+
+
+def _split_vars(words: list[str]) -> tuple[argparse.Namespace, dict[str, str]]:
+    """Options and ``name=value`` variables from the words after the ini, in any order."""
+    parser = argparse.ArgumentParser(prog="devreload serve", add_help=False)
+    _add_options(parser, defaults=False)
+    options, rest = parser.parse_known_args(words)
+    variables: dict[str, str] = {}
+    for word in rest:
+        name, sep, value = word.partition("=")
+        if not sep or not name or name.startswith("-"):
+            raise UsageError(f"unrecognized argument {word!r} (variables look like name=value)")
+        variables[name.strip()] = value
+    return options, variables
+
+
+class UsageError(DevreloadError):
+    """A command line that does not parse."""
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    """Run ``devreload serve``; errors become one line on stderr and a non-zero code."""
+    try:
+        more, variables = _split_vars(list(args.config_vars))
+    except UsageError as exc:
+        print(f"devreload serve: {exc}", file=sys.stderr)
+        return 2
+    for key, value in vars(more).items():
+        setattr(args, key, value)
+    config = IniConfig(
+        args.config_uri, args.app_name, args.server_name, variables, args.live_reload
+    )
+    try:
+        return serve_ini(config, reload=args.reload, browser=args.browser)
+    except DevreloadError as exc:
+        print(f"devreload: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

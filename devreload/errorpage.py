@@ -3,23 +3,22 @@
 Without this a browser sees "connection refused" (or a hang) and the developer has to
 go and read the terminal. The monitor already holds the listening sockets, so when no
 healthy worker is left it accepts the waiting connections itself and answers 500 with
-the traceback, until a new worker is about to start.
+the traceback, until a new worker is about to start (see ``ServingReloader``).
 """
 
 from __future__ import annotations
 
 import html
-import os
 import re
 import selectors
 import socket
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from devreload.reloader import Reloader
+from devreload.log import display_path
+from devreload.messages import EVENTS_PATH
 
-EVENTS_PATH = "/__devreload__/events"
 READ_TIMEOUT = 2.0
 MAX_HEAD = 65536
 
@@ -57,7 +56,7 @@ def where(error: str) -> str:
     last = lines[-1].strip() if lines else "The app failed."
     if frames:
         path, line = frames[-1]
-        return f"{os.path.relpath(path) if path.startswith(os.getcwd()) else path}:{line}: {last}"
+        return f"{display_path(path)}:{line}: {last}"
     return last
 
 
@@ -179,37 +178,3 @@ def _read_head(conn: socket.socket) -> tuple[str, str, str]:
         if name.strip().lower() == "accept":
             accept = value.strip()
     return method.upper(), path, accept
-
-
-class ServingReloader(Reloader):
-    """The file-watching monitor of a web app: it shows the error page while broken."""
-
-    def __init__(
-        self,
-        worker_path: str | Callable[..., Any],
-        *,
-        show_errors: bool = True,
-        **kw: Any,
-    ) -> None:
-        super().__init__(worker_path, **kw)
-        self.error_page = ErrorPage(self.sockets, show_errors)
-
-    def on_crash(self, error: str) -> None:
-        self.error_page.start(error)
-
-    def on_recover(self) -> None:
-        self.error_page.stop()
-
-    def shutdown(self) -> None:
-        self.error_page.stop()
-        super().shutdown()
-
-
-def public(sockets: Iterable[socket.socket]) -> bool:
-    """Whether any socket listens beyond this machine (so a traceback would leak)."""
-    for sock in sockets:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host = sock.getsockname()[0]
-            if not (host.startswith("127.") or host in ("::1", "localhost")):
-                return True
-    return False

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import importlib
 import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
+
+from devreload.imports import import_string
 
 Callback = Callable[[str], None]
 
@@ -145,11 +146,6 @@ def _absolute_pattern(pattern: str) -> str:
     return os.path.join(os.getcwd(), pattern)
 
 
-def _import_dotted(path: str) -> Any:
-    module_name, _, attr = path.replace(":", ".").rpartition(".")
-    return getattr(importlib.import_module(module_name), attr)
-
-
 def find_default_monitor_factory(log: Any = None) -> FileMonitorFactory:
     """watchdog when it imports, polling otherwise; ``DEVRELOAD_MONITOR`` overrides
     with ``watchdog``, ``polling`` or a dotted path to a factory."""
@@ -159,7 +155,7 @@ def find_default_monitor_factory(log: Any = None) -> FileMonitorFactory:
 
         return PollingFileMonitor
     if choice and choice != "watchdog":
-        factory: FileMonitorFactory = _import_dotted(choice)
+        factory: FileMonitorFactory = import_string(choice)
         return factory
     try:
         from devreload.filemon_watchdog import WatchdogFileMonitor

@@ -22,9 +22,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from devreload.channel import Channel, ChannelClosed
+from devreload.log import Logger
+from devreload.messages import Fork, Forked, Preload, Tainted
 
 TEMPLATE_ENV = "DEVRELOAD_TEMPLATE_FD"
 LAUNCHER_ENV = "DEVRELOAD_WORKER"
@@ -38,7 +40,7 @@ class Launcher(Protocol):
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int: ...
 
-    def preload(self, modules: list[str]) -> None: ...
+    def preload(self, modules: Sequence[str]) -> None: ...
 
     def forget(self, pid: int) -> bool:
         """True when ``pid`` was the launcher's own helper process (now reaped)."""
@@ -82,7 +84,7 @@ class SpawnLauncher:
         env = dict(os.environ, **{FDS_ENV: ",".join(map(str, fds))})
         return _spawn("from devreload.worker import main; main()", fds, env)
 
-    def preload(self, modules: list[str]) -> None:
+    def preload(self, modules: Sequence[str]) -> None:
         pass
 
     def forget(self, pid: int) -> bool:
@@ -95,7 +97,7 @@ class SpawnLauncher:
 class TemplateLauncher:
     """Forks workers from a template interpreter that keeps the libraries imported."""
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Logger) -> None:
         self.log = log
         self.fallback = SpawnLauncher()
         self.wanted: list[str] = []
@@ -115,19 +117,20 @@ class TemplateLauncher:
             self.log.debug("worker template %d started", self.pid)
             modules = [m for m in self.wanted if m not in self.excluded]
             if modules:
-                self.ctl.send(("preload", modules))
+                self.ctl.send(Preload(tuple(modules)))
         return self.ctl
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
         fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
         try:
             ctl = self._ensure_template()
-            ctl.send(("fork",), fds=fds)
+            ctl.send(Fork(), fds=fds)
             while True:
                 reply = ctl.recv()
-                if reply[0] == "forked":
-                    return int(reply[1])
-                self._tainted(reply[1])
+                if isinstance(reply, Forked):
+                    return reply.pid
+                if isinstance(reply, Tainted):
+                    self._tainted(reply.module)
         except (ChannelClosed, OSError) as exc:
             self.log.debug("worker template unavailable (%s); spawning instead", exc)
             self._discard()
@@ -139,13 +142,13 @@ class TemplateLauncher:
         self.excluded.add(module)
         self._discard()
 
-    def preload(self, modules: list[str]) -> None:
+    def preload(self, modules: Sequence[str]) -> None:
         new = [m for m in modules if m not in self.excluded and m not in self.wanted]
         if not new:
             return
         self.wanted.extend(new)
         try:
-            self._ensure_template().send(("preload", new))
+            self._ensure_template().send(Preload(tuple(new)))
         except (ChannelClosed, OSError):
             self._discard()
 
@@ -170,7 +173,7 @@ class TemplateLauncher:
         self._discard()
 
 
-def choose_launcher(log: Any) -> Launcher:
+def choose_launcher(log: Logger) -> Launcher:
     """The template where the monitor can adopt forked workers (Linux), else spawn.
     ``DEVRELOAD_WORKER=spawn`` forces a fresh interpreter per worker."""
     if os.environ.get(LAUNCHER_ENV) != "spawn" and _prctl(PR_SET_CHILD_SUBREAPER, 1):
@@ -198,23 +201,23 @@ def _serve_forks(ctl: Channel) -> list[int]:
             message, fds = ctl.recv_with_fds()
         except ChannelClosed:
             os._exit(0)
-        if message[0] == "preload":
-            _preload(ctl, message[1])
-        elif message[0] == "fork":
+        if isinstance(message, Preload):
+            _preload(ctl, message.modules)
+        elif isinstance(message, Fork):
             if _fork(ctl):
                 return fds
             for fd in fds:
                 os.close(fd)
 
 
-def _preload(ctl: Channel, modules: list[str]) -> None:
+def _preload(ctl: Channel, modules: Sequence[str]) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
         except BaseException:  # a library that fails here fails in the worker, visibly
             continue
         if threading.active_count() > 1:
-            ctl.send(("tainted", name))
+            ctl.send(Tainted(name))
             os._exit(0)
 
 
@@ -238,5 +241,5 @@ def _fork(ctl: Channel) -> bool:
     worker_pid = int(os.read(read_end, 32) or b"0")
     os.close(read_end)
     os.waitpid(middle, 0)
-    ctl.send(("forked", worker_pid))
+    ctl.send(Forked(worker_pid))
     return False

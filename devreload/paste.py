@@ -1,8 +1,10 @@
-"""PasteDeploy glue: the ``egg:devreload`` server and the ini handling ``devreload serve`` needs.
+"""PasteDeploy glue: reading a pserve-style ini, and the ``egg:devreload`` server.
 
 ``name=value`` variables from the command line win over ``[DEFAULT]`` everywhere: in
 interpolation (``port = %(http_port)s``), in the ``global_conf`` the app gets, in files
 pulled in with ``use = config:...``, and in the ``[devreload]`` section.
+The ini becomes :class:`~devreload.options.ServeOptions` in one place,
+``IniConfig.serve_options``; serving it is ``serving``'s job.
 """
 
 from __future__ import annotations
@@ -14,127 +16,30 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from paste.deploy import loadwsgi
 
-from . import servers
-from . import sockets as socks
-from .errors import (
+from devreload import serving
+from devreload.errors import (
     AddressError,
     AppFactoryError,
     ConfigError,
     DevreloadError,
     ServerOptionError,
 )
-from .middleware import LiveReload
-from .worker import exit_quickly, is_active, where_raised
+from devreload.middleware import LiveReload
+from devreload.options import ServeOptions
+from devreload.servers import check
+from devreload.sockets import Address, make_address, parse_listen
+from devreload.worker import exit_quickly, is_active, where_raised
 
-logger = logging.getLogger("devreload")
-
-#: The ``egg:devreload`` keys devreload reads itself; every other key goes to the server.
-OWN_KEYS = frozenset(
-    {
-        "listen",
-        "host",
-        "port",
-        "reload",
-        "reload_interval",
-        "shutdown_interval",
-        "show_errors",
-        "live_reload",
-        "static_files",
-        "watch_files",
-        "ignore_files",
-        "server",
-    }
-)
 DEVRELOAD_SECTION = "devreload"
+#: The keys the ``[devreload]`` section may hold.
+DEVRELOAD_KEYS = frozenset({"watch_files", "ignore_files", "static_files", "live_reload"})
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
-
-
-@dataclass
-class ServerSettings:
-    """What ``[server:NAME] use = egg:devreload`` asks for."""
-
-    addresses: list[socks.Address] = field(
-        default_factory=lambda: [socks.make_address(socks.DEFAULT_HOST, socks.DEFAULT_PORT)]
-    )
-    reload: bool = False
-    reload_interval: float = 0.05
-    shutdown_interval: float = 1.5
-    watch_files: list[str] = field(default_factory=list)
-    ignore_files: list[str] = field(default_factory=list)
-    server: str = "auto"
-    show_errors: bool | None = None
-    live_reload: bool = True
-    static_files: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_server_settings(
-    conf: Mapping[str, Any], path: str, section: str = "server"
-) -> ServerSettings:
-    """Read the ``egg:devreload`` options; a bad value raises ConfigError naming the key."""
-    here = os.path.dirname(os.path.abspath(path))
-    settings = ServerSettings()
-    try:
-        if conf.get("listen"):
-            if conf.get("host") or conf.get("port"):
-                raise ConfigError(path, section, "set either listen or host/port, not both")
-            settings.addresses = socks.parse_listen(str(conf["listen"]))
-        elif conf.get("host") or conf.get("port"):
-            settings.addresses = [socks.make_address(conf.get("host"), conf.get("port"))]
-    except AddressError as exc:
-        key = "listen" if conf.get("listen") else "port"
-        raise ConfigError(path, section, str(exc), key=key) from None
-    settings.reload = _bool(conf, "reload", False, path, section)
-    settings.reload_interval = _seconds(conf, "reload_interval", 0.05, path, section)
-    settings.shutdown_interval = _seconds(conf, "shutdown_interval", 1.5, path, section)
-    if conf.get("show_errors") is not None:
-        settings.show_errors = _bool(conf, "show_errors", False, path, section)
-    settings.live_reload = _bool(conf, "live_reload", True, path, section)
-    settings.static_files = resolve_paths(conf.get("static_files", ""), here)
-    settings.watch_files = resolve_paths(conf.get("watch_files", ""), here)
-    settings.ignore_files = resolve_paths(conf.get("ignore_files", ""), here)
-    settings.server = str(conf.get("server", "auto")).strip() or "auto"
-    if settings.server not in servers.SERVERS:
-        raise ConfigError(
-            path, section, f"must be one of {', '.join(servers.SERVERS)}", key="server"
-        )
-    settings.options = {k: v for k, v in conf.items() if k not in OWN_KEYS}
-    return settings
-
-
-def _bool(conf: Mapping[str, Any], key: str, default: bool, path: str, section: str) -> bool:
-    value = conf.get(key)
-    if value is None or isinstance(value, bool):
-        return default if value is None else value
-    try:
-        return servers.asbool(str(value))
-    except ValueError:
-        raise ConfigError(path, section, f"{value!r} is not true or false", key=key) from None
-
-
-def _seconds(conf: Mapping[str, Any], key: str, default: float, path: str, section: str) -> float:
-    value = conf.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(path, section, f"{value!r} is not a number of seconds", key=key) from None
-    if seconds < 0:
-        raise ConfigError(path, section, f"{value!r} must not be negative", key=key)
-    return seconds
-
-
-def resolve_paths(value: str | Iterable[str], here: str) -> list[str]:
-    """Paths or globs (whitespace or newline separated) made absolute relative to ``here``."""
-    items = value.split() if isinstance(value, str) else list(value)
-    return [os.path.normpath(os.path.join(here, os.path.expanduser(item))) for item in items]
 
 
 # --------------------------------------------------------------------------- egg:devreload
@@ -146,31 +51,15 @@ def server_runner(wsgi_app: Any, global_conf: Mapping[str, Any], **kw: Any) -> N
     Under a devreload monitor it serves on the sockets the monitor handed over.
     """
     path = str(global_conf.get("__file__", "<ini>"))
-    run_devreload_server(wsgi_app, parse_server_settings(kw, path), path, "server")
+    options = ServeOptions.from_conf(kw, path, "server")
+    checked(wsgi_app, options, path, "server")
+    serving.serve_app(wsgi_app, options)
 
 
-def run_devreload_server(
-    app: Any, settings: ServerSettings, path: str, section: str, browser: bool = False
-) -> None:
-    """Serve ``app`` as ``settings`` say; server option errors name the ini and section."""
+def checked(app: Any, options: ServeOptions, path: str, section: str) -> None:
+    """Check the server's options against ``app``; errors name the ini and the section."""
     try:
-        if settings.server != "auto" or not isinstance(app, str):
-            servers.choose_and_check(app, settings.server, settings.options)
-        servers.serve(
-            app,
-            reload=settings.reload,
-            listen=[str(address) for address in settings.addresses],
-            server=settings.server,
-            reload_interval=settings.reload_interval,
-            shutdown_interval=settings.shutdown_interval,
-            watch_files=settings.watch_files,
-            ignore_files=settings.ignore_files,
-            browser=browser,
-            show_errors=settings.show_errors,
-            live_reload=settings.live_reload,
-            static_files=settings.static_files,
-            **settings.options,
-        )
+        check(app, options.server, options.server_options)
     except ServerOptionError as exc:
         raise ConfigError(path, section, f"{exc.message} (server: {exc.server})", exc.key) from None
 
@@ -246,9 +135,13 @@ class IniConfig:
         except (LookupError, configparser.Error, FileNotFoundError) as exc:
             raise ConfigError(self.path, section, _one_line(exc)) from None
 
+    @property
+    def server_section(self) -> str:
+        return f"server:{self.server_name}"
+
     def server_context(self) -> Any:
         """The server section resolved (imports only the server's package, never the app)."""
-        return self._context(loadwsgi.SERVER, f"server:{self.server_name}")
+        return self._context(loadwsgi.SERVER, self.server_section)
 
     def load_app(self) -> Any:
         """Build the app (``[app:NAME]``, a pipeline or a composite) with the overrides."""
@@ -264,29 +157,38 @@ class IniConfig:
     def is_devreload_server(self, context: Any) -> bool:
         return context.object is server_runner
 
-    def server_settings(self, context: Any) -> ServerSettings:
-        """The server section's settings, with the ``[devreload]`` section's static files
-        and live-reload switch, and the command line's, merged in."""
-        settings = parse_server_settings(
-            context.local_conf, self.path, f"server:{self.server_name}"
+    def serve_options(self, context: Any) -> ServeOptions:
+        """The ini's serving options: ``egg:devreload``'s server section (defaults for
+        another server), the ``[devreload]`` section, and the ini's own files to watch;
+        ``--no-live-reload`` wins."""
+        section = self.devreload_section()
+        server = ServeOptions()
+        if self.is_devreload_server(context):
+            server = ServeOptions.from_conf(context.local_conf, self.path, self.server_section)
+        return server.but(
+            watch_files=(*self.config_files(), *section.watch_files, *server.watch_files),
+            ignore_files=(*section.ignore_files, *server.ignore_files),
+            static_files=(*server.static_files, *section.static_files),
+            live_reload=server.live_reload and section.live_reload and self.live_reload,
         )
-        live_reload, static_files = self.live_reload_settings()
-        settings.live_reload = settings.live_reload and live_reload
-        settings.static_files += static_files
-        return settings
 
-    def live_reload_settings(self) -> tuple[bool, list[str]]:
-        """Whether pages follow reloads, and the static files pushed to them."""
+    def devreload_section(self) -> ServeOptions:
+        """The optional ``[devreload]`` section: ``watch_files``, ``ignore_files``,
+        ``static_files`` and ``live_reload``."""
         parser = self._parser()
         if not parser.has_section(DEVRELOAD_SECTION):
-            return self.live_reload, []
-        try:
-            conf = dict(parser.items(DEVRELOAD_SECTION))
-        except configparser.Error as exc:
-            raise ConfigError(self.path, DEVRELOAD_SECTION, _one_line(exc)) from None
-        enabled = _bool(conf, "live_reload", True, self.path, DEVRELOAD_SECTION)
-        static = resolve_paths(conf.get("static_files", ""), self.here)
-        return enabled and self.live_reload, static
+            return ServeOptions()
+        own = {k for k in parser.options(DEVRELOAD_SECTION) if k not in parser.defaults()}
+        unknown = sorted(own - DEVRELOAD_KEYS)
+        if unknown:
+            raise ConfigError(self.path, DEVRELOAD_SECTION, "unknown setting", key=unknown[0])
+        values = {}
+        for key in sorted(own):
+            try:
+                values[key] = parser.get(DEVRELOAD_SECTION, key)
+            except configparser.Error as exc:
+                raise ConfigError(self.path, DEVRELOAD_SECTION, _one_line(exc), key=key) from None
+        return ServeOptions.from_conf(values, self.path, DEVRELOAD_SECTION)
 
     def config_files(self) -> list[str]:
         """This ini and every file it pulls in with ``config:``, recursively."""
@@ -299,26 +201,6 @@ class IniConfig:
             found.append(path)
             todo.extend(_config_references(path, self.overrides))
         return found
-
-    def devreload_section(self) -> tuple[list[str], list[str]]:
-        """``watch_files`` and ``ignore_files`` of the optional ``[devreload]`` section."""
-        parser = self._parser()
-        if not parser.has_section(DEVRELOAD_SECTION):
-            return [], []
-        own = {k for k in parser.options(DEVRELOAD_SECTION) if k not in parser.defaults()}
-        unknown = sorted(own - {"watch_files", "ignore_files", "static_files", "live_reload"})
-        if unknown:
-            raise ConfigError(self.path, DEVRELOAD_SECTION, "unknown setting", key=unknown[0])
-        values = {}
-        for key in ("watch_files", "ignore_files"):
-            try:
-                values[key] = parser.get(DEVRELOAD_SECTION, key, fallback="")
-            except configparser.Error as exc:
-                raise ConfigError(self.path, DEVRELOAD_SECTION, _one_line(exc), key=key) from None
-        return (
-            resolve_paths(values["watch_files"], self.here),
-            resolve_paths(values["ignore_files"], self.here),
-        )
 
     def _parser(self) -> configparser.ConfigParser:
         parser = loadwsgi.NicerConfigParser(self.path, defaults=self.defaults())
@@ -398,26 +280,53 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-# --------------------------------------------------------------------------- running an ini
+# --------------------------------------------------------------------------- serving an ini
 
 
-def run_ini(config: IniConfig, browser: bool = False) -> None:
-    """Load the app and the server from the ini and serve: in this process, or (under a
-    monitor) on the sockets the monitor bound. The entry point of ``serve --reload`` workers."""
+def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False) -> int:
+    """``devreload serve``: serve the ini here, or with ``reload`` (or the server section's
+    ``reload = true``) become the monitor of workers that serve it; the exit code."""
     config.setup_logging()
     context = config.server_context()
+    options = config.serve_options(context).but(browser=browser)
+    if not (reload or options.reload):
+        _serve(config, context, options)
+        return 0
+    ours = config.is_devreload_server(context)
+    if ours and options.server != "auto":
+        checked(None, options, config.path, config.server_section)
+    if not ours and browser:
+        serving.open_browser_when_ready(_foreign_url(context))
+    return serving.run_monitor(
+        options.but(browser=browser and ours),
+        "devreload.paste:serve_ini_worker",
+        (config,),
+        hold_sockets=ours,
+    )
+
+
+def serve_ini_worker(config: IniConfig) -> NoReturn:
+    """Worker entry for ``devreload serve --reload``. A bad ini raises a DevreloadError:
+    the worker prints it as one line, the monitor shows it and waits for a fix."""
+    config.setup_logging()
+    context = config.server_context()
+    _serve(config, context, config.serve_options(context))
+    exit_quickly()
+
+
+def _serve(config: IniConfig, context: Any, options: ServeOptions) -> None:
+    """Build the app and serve it: on the monitor's sockets in a worker, else here."""
     if config.is_devreload_server(context):
-        settings = config.server_settings(context)
-        run_devreload_server(
-            config.load_app(), settings, config.path, f"server:{config.server_name}", browser
-        )
-    else:
-        if browser:
-            servers.open_browser_when_ready(_foreign_url(context))
         app = config.load_app()
-        if is_active() and config.live_reload_settings()[0]:
-            app = LiveReload(app)
-        context.create()(app)
+        checked(app, options, config.path, config.server_section)
+        serving.serve_app(app, options)
+        return
+    if options.browser:
+        serving.open_browser_when_ready(_foreign_url(context))
+    app = config.load_app()
+    if is_active() and options.live_reload:
+        app = LiveReload(app)
+    context.create()(app)
 
 
 def _foreign_url(context: Any) -> str:
@@ -425,72 +334,8 @@ def _foreign_url(context: Any) -> str:
     conf = context.local_conf
     try:
         if conf.get("listen"):
-            return socks.parse_listen(str(conf["listen"]))[0].url
-        return socks.make_address(conf.get("host"), conf.get("port")).url
+            return parse_listen(str(conf["listen"]))[0].url
+        return make_address(conf.get("host"), conf.get("port")).url
     except AddressError:
-        return socks.Address().url
+        return Address().url
 
-
-def serve_ini_worker(
-    path: str,
-    app_name: str,
-    server_name: str,
-    overrides: dict[str, str],
-    live_reload: bool = True,
-) -> NoReturn:
-    """Worker entry for ``devreload serve --reload``. A bad ini raises a DevreloadError:
-    the worker prints it as one line, the monitor shows it and waits for a fix."""
-    run_ini(IniConfig(path, app_name, server_name, overrides, live_reload))
-    exit_quickly()
-
-
-def monitor_ini(config: IniConfig, watch_files: Iterable[str] = (), browser: bool = False) -> None:
-    """Become the monitor for an ini: bind ``egg:devreload``'s sockets here, once, and
-    restart a worker running :func:`serve_ini_worker` on every change of the code, the ini,
-    the files it includes, or the watched files."""
-    context = config.server_context()
-    extra_watch, ignore = config.devreload_section()
-    watch = [*config.config_files(), *extra_watch, *watch_files]
-    if config.is_devreload_server(context):
-        settings = config.server_settings(context)
-        if settings.server != "auto":
-            try:
-                servers.server_options(settings.server, settings.options)
-            except ServerOptionError as exc:
-                raise ConfigError(
-                    config.path, f"server:{config.server_name}", exc.message, exc.key
-                ) from None
-        bound = socks.bind_all(settings.addresses)
-        servers.log_serving(bound, browser)
-        watch += settings.watch_files
-        ignore += settings.ignore_files
-        interval, shutdown = settings.reload_interval, settings.shutdown_interval
-        show_errors = settings.show_errors
-        static = settings.static_files
-    else:
-        bound = []
-        interval, shutdown = 0.05, 1.5
-        show_errors = None
-        static = config.live_reload_settings()[1]
-        if browser:
-            servers.open_browser_when_ready(_foreign_url(context))
-    try:
-        servers.start_monitor(
-            "devreload.paste.serve_ini_worker",
-            bound,
-            worker_args=(
-                config.path,
-                config.app_name,
-                config.server_name,
-                config.overrides,
-                config.live_reload,
-            ),
-            reload_interval=interval,
-            shutdown_interval=shutdown,
-            watch_files=watch,
-            ignore_files=ignore,
-            show_errors=show_errors,
-            static_files=static,
-        )
-    finally:
-        socks.close_all(bound)

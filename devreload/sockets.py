@@ -17,13 +17,13 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import AddressError, AddressInUseError
+from devreload.errors import AddressError, AddressInUseError
+from devreload.log import LOGGER_NAME
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 BACKLOG = 2048
 
-logger = logging.getLogger("devreload")
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,25 @@ class Address:
     @property
     def is_public(self) -> bool:
         """True when other machines may reach it (not loopback, not a unix socket)."""
-        if self.unix_path is not None:
-            return False
-        if self.host == "localhost":
-            return False
-        try:
-            return not ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return True
+        return self.unix_path is None and is_public_host(self.host)
+
+
+def is_public_host(host: str) -> bool:
+    """True unless ``host`` is a loopback address or ``localhost``."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def any_public(sockets: Iterable[socket.socket]) -> bool:
+    """Whether any socket listens beyond this machine (so a traceback would leak)."""
+    return any(
+        sock.family in (socket.AF_INET, socket.AF_INET6) and is_public_host(sock.getsockname()[0])
+        for sock in sockets
+    )
 
 
 def parse_address(text: str) -> Address:
@@ -176,7 +187,7 @@ def bind_all(addresses: Iterable[Address]) -> list[socket.socket]:
         for address in addresses:
             sockets.append(bind(address))
             if address.is_public:
-                logger.warning(
+                logging.getLogger(LOGGER_NAME).warning(
                     "listening on %s, a public address: other machines can reach this "
                     "development server",
                     address,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import gc
-import importlib
 import importlib.util
 import io
 import os
@@ -26,6 +25,20 @@ from typing import Any, NoReturn
 
 from devreload.channel import Channel, ChannelClosed
 from devreload.errors import DevreloadError
+from devreload.imports import import_string
+from devreload.log import display_path
+from devreload.messages import (
+    Failed,
+    FromWorker,
+    Message,
+    Modules,
+    Ready,
+    ReloadAsked,
+    ShutdownAsked,
+    Spec,
+    StaticChanged,
+    Watch,
+)
 
 #: The exit code with which a worker asks its monitor for a fresh start.
 EXIT_RELOAD = 75
@@ -51,15 +64,15 @@ class ReloaderProxy:
 
     def watch_files(self, paths: Iterable[str]) -> None:
         """Add files or glob patterns to the monitor's watch list (relative to the cwd)."""
-        self._send("watch", [os.path.abspath(os.fspath(p)) for p in paths])
+        self._send(Watch(tuple(os.path.abspath(os.fspath(p)) for p in paths)))
 
     def trigger_reload(self) -> None:
         """Ask for a fresh worker now, whatever the files say."""
-        self._send("reload")
+        self._send(ReloadAsked())
 
     def graceful_shutdown(self) -> None:
         """Ask the monitor to stop this worker and exit."""
-        self._send("shutdown")
+        self._send(ShutdownAsked())
 
     def notify_ready(self) -> None:
         """Tell the monitor the app is answering; the restart is timed up to here.
@@ -68,19 +81,19 @@ class ReloaderProxy:
         loaded is watched before anyone can see it answer."""
         if self._report_modules is not None:
             self._report_modules()
-        self._send("ready")
+        self._send(Ready())
 
     def add_static_listener(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(path)`` (from a background thread) when a static file changes:
         the monitor does not restart the worker for those, it tells it instead."""
         self._static_listeners.append(callback)
 
-    def _dispatch(self, message: tuple[Any, ...]) -> None:
-        if message[0] == "static":
+    def _dispatch(self, message: Message) -> None:
+        if isinstance(message, StaticChanged):
             for callback in list(self._static_listeners):
-                callback(message[1])
+                callback(message.path)
 
-    def _send(self, *message: Any) -> None:
+    def _send(self, message: FromWorker) -> None:
         try:
             self._channel.send(message)
         except ChannelClosed:
@@ -222,7 +235,7 @@ class _Worker:
             self._state = state
             files, libraries = self.scanner.scan()
             if files or libraries:
-                self.channel.send(("modules", files, libraries))
+                self.channel.send(Modules(tuple(files), tuple(libraries)))
 
     def watch_modules(self) -> None:
         while True:
@@ -244,9 +257,11 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     """A worker's life: receive the spec, run the entry point, report what it imported."""
     global _proxy
     channel = Channel.from_fd(channel_fd)
-    _, spec = channel.recv()
-    sys.path[:] = spec["sys_path"]
-    sys.argv[:] = spec["argv"]
+    spec = channel.recv()
+    if not isinstance(spec, Spec):
+        raise RuntimeError(f"a worker expects its spec first, not {spec!r}")
+    sys.path[:] = spec.sys_path
+    sys.argv[:] = spec.argv
     sockets = [socket.socket(fileno=fd) for fd in socket_fds]
     worker = _Worker(channel)
     _proxy = ReloaderProxy(channel, sockets, worker.report_modules)
@@ -255,10 +270,10 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
     code: Any = 0
     try:
-        target = _resolve(spec["worker_path"])
-        if not spec["announce_ready"]:
+        target = _resolve(spec.worker_path)
+        if not spec.announce_ready:
             _proxy.notify_ready()
-        target(*spec["args"], **spec["kwargs"])
+        target(*spec.args, **spec.kwargs)
     except SystemExit as exc:
         code = exc.code
     except KeyboardInterrupt:
@@ -287,7 +302,7 @@ def _report_failure(exc: BaseException) -> None:
     sys.stderr.write(text)
     if _proxy is not None:
         _proxy.watch_files(traceback_files(exc))
-        _proxy._send("error", text)
+        _proxy._send(Failed(text))
 
 
 def _user_frames(exc: BaseException) -> tuple[list[traceback.FrameSummary], list[Any]]:
@@ -304,9 +319,7 @@ def where_raised(exc: BaseException) -> str:
     frame = (shown or frames or [None])[-1]
     if frame is None:
         return "?"
-    path = frame.filename
-    rel = os.path.relpath(path)
-    return f"{path if rel.startswith('..') else rel}:{frame.lineno} in {frame.name}"
+    return f"{display_path(frame.filename)}:{frame.lineno} in {frame.name}"
 
 
 def compact_traceback(exc: BaseException) -> str:
@@ -326,13 +339,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any]:
     if callable(path):
         return path
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
+    target: Callable[..., Any] = import_string(path)
+    return target
 
 
 def run_program(kind: str, target: str) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devreload.errorpage import ErrorPage, public, render, where
+from devreload.errorpage import ErrorPage, render, where
+from devreload.sockets import any_public as public
 
 TRACEBACK = """\
 Traceback (most recent call last):

@@ -13,6 +13,7 @@ import webtest
 
 from devreload import paste
 from devreload.errors import ConfigError
+from devreload.options import ServeOptions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -49,7 +50,7 @@ def test_variables_win_over_default_everywhere(example: Path) -> None:
         overrides={"default_greeting": "Howdy", "http_port": "9999"},
     )
     assert webtest.TestApp(config.load_app()).get("/").text.startswith("Howdy!")
-    settings = config.server_settings(config.server_context())
+    settings = config.serve_options(config.server_context())
     assert [str(a) for a in settings.addresses] == ["127.0.0.1:9999"]
 
 
@@ -123,12 +124,13 @@ def test_devreload_section_paths_are_relative_to_the_ini(tmp_path: Path) -> None
         ignore_files = *.log
         """,
     )
-    watch, ignore = paste.IniConfig(str(ini), overrides={"extra": "cli.cfg"}).devreload_section()
-    assert watch == [str(tmp_path / "templates" / "*.html"), str(tmp_path / "cli.cfg")]
-    assert ignore == [str(tmp_path / "*.log")]
+    section = paste.IniConfig(str(ini), overrides={"extra": "cli.cfg"}).devreload_section()
+    expected = (str(tmp_path / "templates" / "*.html"), str(tmp_path / "cli.cfg"))
+    assert section.watch_files == expected
+    assert section.ignore_files == (str(tmp_path / "*.log"),)
     assert paste.IniConfig(
         str(write(tmp_path / "none.ini", "[app:main]\n"))
-    ).devreload_section() == ([], [])
+    ).devreload_section() == ServeOptions()
     write(tmp_path / "bad.ini", "[devreload]\nwatch_file = x\n")
     with pytest.raises(ConfigError) as info:
         paste.IniConfig(str(tmp_path / "bad.ini")).devreload_section()
@@ -139,7 +141,7 @@ def test_devreload_section_paths_are_relative_to_the_ini(tmp_path: Path) -> None
 
 
 def test_server_settings_parse_every_key(tmp_path: Path) -> None:
-    settings = paste.parse_server_settings(
+    settings = ServeOptions.from_conf(
         {
             "listen": "127.0.0.1:7000 [::1]:7001",
             "reload": "true",
@@ -156,14 +158,14 @@ def test_server_settings_parse_every_key(tmp_path: Path) -> None:
     assert [str(a) for a in settings.addresses] == ["127.0.0.1:7000", "[::1]:7001"]
     assert settings.reload is True
     assert (settings.reload_interval, settings.shutdown_interval) == (0.2, 3.0)
-    assert settings.watch_files == [str(tmp_path / "a.txt"), str(tmp_path / "b" / "*.cfg")]
-    assert settings.ignore_files == [str(tmp_path / "*.tmp")]
+    assert settings.watch_files == (str(tmp_path / "a.txt"), str(tmp_path / "b" / "*.cfg"))
+    assert settings.ignore_files == (str(tmp_path / "*.tmp"),)
     assert settings.server == "waitress"
-    assert settings.options == {"threads": "2"}
-    default = paste.parse_server_settings({}, "x.ini")
+    assert settings.server_options == {"threads": "2"}
+    default = ServeOptions.from_conf({}, "x.ini", "server:main")
     assert [str(a) for a in default.addresses] == ["127.0.0.1:8080"]
     assert default.reload is False
-    hostport = paste.parse_server_settings({"host": "0.0.0.0", "port": "6543"}, "x.ini")
+    hostport = ServeOptions.from_conf({"host": "0.0.0.0", "port": "6543"}, "x.ini", "server")
     assert [str(a) for a in hostport.addresses] == ["0.0.0.0:6543"]
 
 
@@ -181,7 +183,7 @@ def test_server_settings_parse_every_key(tmp_path: Path) -> None:
 )
 def test_bad_settings_name_file_section_and_key(conf: dict[str, str], expected: str) -> None:
     with pytest.raises(ConfigError) as info:
-        paste.parse_server_settings(conf, "dev.ini", "server:main")
+        ServeOptions.from_conf(conf, "dev.ini", "server:main")
     assert str(info.value).startswith(expected)
     assert "\n" not in str(info.value)
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from devreload import servers
+from devreload import server_waitress, servers
 from devreload import sockets as socks
 from devreload.errors import AppImportError, ServerOptionError
+from devreload.imports import import_string
 
 APPS = Path(__file__).parent / "apps"
 
@@ -76,15 +77,15 @@ def test_load_app_import_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(APPS))
     import serve_apps
 
-    assert servers.load_app("serve_apps:wsgi_app") is serve_apps.wsgi_app
-    assert servers.load_app("serve_apps:make_asgi()") is serve_apps.asgi_app
+    assert import_string("serve_apps:wsgi_app") is serve_apps.wsgi_app
+    assert import_string("serve_apps:make_asgi()") is serve_apps.asgi_app
     for bad, words in [
         ("serve_apps", "expected"),
         ("no_such_module_xyz:app", "no module named"),
         ("serve_apps:missing", "no attribute"),
     ]:
         with pytest.raises(AppImportError, match=words):
-            servers.load_app(bad)
+            import_string(bad)
 
 
 # --------------------------------------------------------------------------- options
@@ -92,7 +93,7 @@ def test_load_app_import_strings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_server_options_defaults_and_conversion() -> None:
     assert servers.server_options("waitress", {"threads": "2"})["threads"] == 2
-    assert servers.server_options("waitress", {})["threads"] == servers.WAITRESS_DEFAULTS["threads"]
+    assert servers.server_options("waitress", {})["threads"] == server_waitress.DEFAULTS["threads"]
     options = servers.server_options(
         "uvicorn",
         {"timeout_keep_alive": "7", "access_log": "false", "limit_concurrency": "", "ws": "none"},
@@ -126,7 +127,7 @@ def test_bad_server_options_name_the_key_and_the_server(
 
 def test_waitress_refuses_asgi_apps() -> None:
     with pytest.raises(ServerOptionError, match="ASGI"):
-        servers.serve_on_sockets(asgi_function, [], server="waitress")
+        servers.serve_on_sockets(asgi_function, [], server="waitress", graceful_timeout=1.0)
 
 
 # --------------------------------------------------------------------------- real servers

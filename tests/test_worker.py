@@ -18,6 +18,7 @@ import pytest
 import devreload
 from devreload import worker
 from devreload.channel import Channel, ChannelClosed
+from devreload.messages import Modules, Ready, ReloadAsked, ShutdownAsked, Spec, Watch
 
 
 def wait_until(predicate: Any, timeout: float = 10.0) -> Any:
@@ -66,13 +67,13 @@ def test_proxy_sends_requests_to_the_monitor(
     proxy, monitor = proxy_pair
     monkeypatch.chdir(tmp_path)
     proxy.watch_files(["conf/app.ini", tmp_path / "abs.txt"])
-    assert monitor.recv() == ("watch", [str(tmp_path / "conf/app.ini"), str(tmp_path / "abs.txt")])
+    assert monitor.recv() == Watch((str(tmp_path / "conf/app.ini"), str(tmp_path / "abs.txt")))
     proxy.trigger_reload()
-    assert monitor.recv() == ("reload",)
+    assert monitor.recv() == ReloadAsked()
     proxy.graceful_shutdown()
-    assert monitor.recv() == ("shutdown",)
+    assert monitor.recv() == ShutdownAsked()
     proxy.notify_ready()
-    assert monitor.recv() == ("ready",)
+    assert monitor.recv() == Ready()
     assert proxy.sockets == []
 
 
@@ -84,9 +85,9 @@ def test_module_level_calls_go_through_an_active_proxy(
     assert devreload.is_active() is True
     assert devreload.get_reloader() is proxy
     devreload.trigger_reload()
-    assert monitor.recv() == ("reload",)
+    assert monitor.recv() == ReloadAsked()
     devreload.watch_files(["/etc/hostname"])
-    assert monitor.recv() == ("watch", ["/etc/hostname"])
+    assert monitor.recv() == Watch(("/etc/hostname",))
 
 
 # --------------------------------------------------------------------------- module discovery
@@ -138,15 +139,15 @@ def _start_worker(tmp_path: Path, entry: str) -> tuple[subprocess.Popen[bytes], 
         start_new_session=True,
     )
     theirs.close()
-    spec = {
-        "sys_path": [str(tmp_path), *sys.path],
-        "argv": ["dr_entry"],
-        "worker_path": "dr_entry.main",
-        "announce_ready": False,
-        "args": ["a"],
-        "kwargs": {"k": 1},
-    }
-    monitor_end.send(("spec", spec))
+    spec = Spec(
+        sys_path=(str(tmp_path), *sys.path),
+        argv=("dr_entry",),
+        worker_path="dr_entry.main",
+        announce_ready=False,
+        args=("a",),
+        kwargs={"k": 1},
+    )
+    monitor_end.send(spec)
     return proc, monitor_end
 
 
@@ -172,8 +173,8 @@ def test_worker_runs_entry_reports_modules_and_exit_code(tmp_path: Path) -> None
             while True:
                 messages.append(monitor.recv())
         assert proc.wait(10) == 75
-        assert ("ready",) in messages
-        reported = {f for m in messages if m[0] == "modules" for f in m[1]}
+        assert Ready() in messages
+        reported = {f for m in messages if isinstance(m, Modules) for f in m.files}
         assert str(tmp_path / "dr_entry.py") in reported
         assert str(tmp_path / "dr_dep.py") in reported  # imported by the entry itself
     finally:
@@ -190,8 +191,8 @@ def test_worker_crash_asks_to_watch_traceback_files(tmp_path: Path) -> None:
         with pytest.raises(ChannelClosed):
             while True:
                 message = monitor.recv()
-                if message[0] == "watch":
-                    watched.update(message[1])
+                if isinstance(message, Watch):
+                    watched.update(message.paths)
         assert proc.wait(10) == 1
         assert str(tmp_path / "dr_bad.py") in watched
     finally:
@@ -255,15 +256,13 @@ def test_worker_hands_over_sockets(tmp_path: Path) -> None:
     )
     theirs.close()
     try:
-        spec = {
-            "sys_path": [str(tmp_path), *sys.path],
-            "argv": ["x"],
-            "worker_path": "dr_entry:main",
-            "announce_ready": True,
-            "args": [],
-            "kwargs": {},
-        }
-        monitor_end.send(("spec", spec))
+        spec = Spec(
+            sys_path=(str(tmp_path), *sys.path),
+            argv=("x",),
+            worker_path="dr_entry:main",
+            announce_ready=True,
+        )
+        monitor_end.send(spec)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
             client.settimeout(10)
             assert client.recv(100) == b"from-worker"

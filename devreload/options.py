@@ -1,0 +1,152 @@
+"""Everything about serving, in one frozen object, with each default written once.
+
+The command line, the ini (``[server:main] use = egg:devreload`` and ``[devreload]``)
+and ``serve()``'s keyword arguments each build a :class:`ServeOptions` once; the monitor
+side and the worker side of serving both take it whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from devreload.errors import AddressError, ConfigError
+from devreload.servers import SERVERS
+from devreload.sockets import Address, make_address, parse_listen
+from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL
+
+#: The ``egg:devreload`` keys devreload reads itself; every other key goes to the server.
+OWN_KEYS = frozenset(
+    {
+        "listen",
+        "host",
+        "port",
+        "reload",
+        "reload_interval",
+        "shutdown_interval",
+        "show_errors",
+        "live_reload",
+        "static_files",
+        "watch_files",
+        "ignore_files",
+        "server",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to serve an app, with or without reload."""
+
+    #: Where to listen; the monitor binds these once and holds them across restarts.
+    addresses: tuple[Address, ...] = (Address(),)
+    #: Restart the app on every change of its code, its config or a watched file.
+    reload: bool = False
+    #: The quiet window that folds a burst of changes into one restart (seconds).
+    reload_interval: float = DEFAULT_RELOAD_INTERVAL
+    #: How long a worker may take to stop before it is killed (seconds).
+    shutdown_interval: float = DEFAULT_SHUTDOWN_INTERVAL
+    #: Extra files or globs to watch, absolute.
+    watch_files: tuple[str, ...] = ()
+    #: Patterns of paths whose changes never restart anything.
+    ignore_files: tuple[str, ...] = ()
+    #: Globs of files pushed to open pages (stylesheets swapped) without a restart.
+    static_files: tuple[str, ...] = ()
+    #: Open pages follow every restart (under reload only).
+    live_reload: bool = True
+    #: Tracebacks on the error page; None shows them on loopback addresses only.
+    show_errors: bool | None = None
+    #: Open the app in a web browser once it answers.
+    browser: bool = False
+    #: ``auto`` (waitress for WSGI, uvicorn for ASGI), or one of them by name.
+    server: str = "auto"
+    #: The chosen server's own options (ini strings are converted by the backend).
+    server_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
+
+    @property
+    def graceful_timeout(self) -> float:
+        """The worker's own drain bound: well inside the monitor's SIGKILL deadline."""
+        return max(0.1, self.shutdown_interval * 2 / 3)
+
+    def but(self, **changes: Any) -> ServeOptions:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_conf(cls, conf: Mapping[str, Any], path: str, section: str) -> ServeOptions:
+        """Read ``egg:devreload`` settings (ini strings); a bad value raises ConfigError
+        naming the file, the section and the key. Relative paths are taken from the ini."""
+        here = os.path.dirname(os.path.abspath(path))
+        values: dict[str, Any] = {}
+        try:
+            if conf.get("listen"):
+                if conf.get("host") or conf.get("port"):
+                    raise ConfigError(path, section, "set either listen or host/port, not both")
+                values["addresses"] = tuple(parse_listen(str(conf["listen"])))
+            elif conf.get("host") or conf.get("port"):
+                values["addresses"] = (make_address(conf.get("host"), conf.get("port")),)
+        except AddressError as exc:
+            key = "listen" if conf.get("listen") else "port"
+            raise ConfigError(path, section, str(exc), key=key) from None
+        for key in ("reload", "live_reload", "show_errors"):
+            if conf.get(key) is not None:
+                values[key] = conf_bool(conf, key, path, section)
+        for key in ("reload_interval", "shutdown_interval"):
+            seconds = conf_seconds(conf, key, path, section)
+            if seconds is not None:
+                values[key] = seconds
+        for key in ("static_files", "watch_files", "ignore_files"):
+            values[key] = tuple(resolve_paths(conf.get(key, ""), here))
+        server = str(conf.get("server", "auto")).strip() or "auto"
+        if server not in SERVERS:
+            raise ConfigError(path, section, f"must be one of {', '.join(SERVERS)}", key="server")
+        values["server"] = server
+        values["server_options"] = {k: v for k, v in conf.items() if k not in OWN_KEYS}
+        return cls(**values)
+
+
+def asbool(text: str) -> bool:
+    """An ini's idea of true and false."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if lowered in ("0", "false", "no", "off", "n", "f", ""):
+        return False
+    raise ValueError(f"{text!r} is not a boolean")
+
+
+def conf_bool(conf: Mapping[str, Any], key: str, path: str, section: str) -> bool | None:
+    """A true/false setting, None when absent; a bad value raises ConfigError."""
+    value = conf.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        return asbool(str(value))
+    except ValueError:
+        raise ConfigError(path, section, f"{value!r} is not true or false", key=key) from None
+
+
+def conf_seconds(conf: Mapping[str, Any], key: str, path: str, section: str) -> float | None:
+    """A number of seconds, None when absent or empty; a bad value raises ConfigError."""
+    value = conf.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(path, section, f"{value!r} is not a number of seconds", key=key) from None
+    if seconds < 0:
+        raise ConfigError(path, section, f"{value!r} must not be negative", key=key)
+    return seconds
+
+
+def resolve_paths(value: str | Iterable[str], here: str) -> list[str]:
+    """Paths or globs (whitespace or newline separated) made absolute relative to ``here``."""
+    items = value.split() if isinstance(value, str) else list(value)
+    return [os.path.normpath(os.path.join(here, os.path.expanduser(item))) for item in items]
