@@ -40,12 +40,46 @@ class Launcher(Protocol):
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int: ...
 
-    def preload(self, modules: Sequence[str]) -> None: ...
+    def preload(self, modules: Sequence[str]) -> None:
+        """Library modules the last worker imported; the next may start with them."""
 
-    def forget(self, pid: int) -> bool:
-        """True when ``pid`` was the launcher's own helper process (now reaped)."""
+    def signal(self, pid: int, sig: int) -> None:
+        """Send ``sig`` to the worker ``pid`` and every process of its group."""
+
+    def reap(self) -> list[tuple[int, int]]:
+        """Workers that have exited since the last call, with their exit codes (negative:
+        the signal); what is left of their process groups is killed."""
 
     def close(self) -> None: ...
+
+
+class _Processes:
+    """Workers are real processes, each leading its own session, reaped by the monitor."""
+
+    def signal(self, pid: int, sig: int) -> None:
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def reap(self) -> list[tuple[int, int]]:
+        exited = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if self._own_helper(pid):
+                continue
+            self.signal(pid, signal.SIGKILL)  # the worker's own children end with it
+            exited.append((pid, os.waitstatus_to_exitcode(status)))
+        return exited
+
+    def _own_helper(self, pid: int) -> bool:
+        """True when ``pid`` was the launcher's own helper process (now reaped)."""
+        return False
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -74,7 +108,7 @@ def _spawn(code: str, fds: list[int], env: dict[str, str]) -> int:
             os.set_inheritable(fd, False)
 
 
-class SpawnLauncher:
+class SpawnLauncher(_Processes):
     """A fresh interpreter per worker: slower, but always available."""
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
@@ -87,14 +121,11 @@ class SpawnLauncher:
     def preload(self, modules: Sequence[str]) -> None:
         pass
 
-    def forget(self, pid: int) -> bool:
-        return False
-
     def close(self) -> None:
         pass
 
 
-class TemplateLauncher:
+class TemplateLauncher(_Processes):
     """Forks workers from a template interpreter that keeps the libraries imported."""
 
     def __init__(self, log: Logger) -> None:
@@ -162,7 +193,7 @@ class TemplateLauncher:
                 except ProcessLookupError:
                     pass
 
-    def forget(self, pid: int) -> bool:
+    def _own_helper(self, pid: int) -> bool:
         if pid != self.pid:
             return False
         self.pid = 0

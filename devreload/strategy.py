@@ -9,7 +9,6 @@ is safe to call from them.
 from __future__ import annotations
 
 import math
-import os
 import queue
 import signal
 import socket
@@ -92,6 +91,9 @@ class ReloadStrategy:
     ``restart`` and ``shutdown`` may be extended; call the base method.
     """
 
+    #: The clock every deadline is read from (a test may drive the loop with its own).
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+
     def __init__(
         self,
         worker_path: str | Callable[..., Any],
@@ -140,7 +142,7 @@ class ReloadStrategy:
 
     def restart(self, trigger: Trigger) -> None:
         """Begin a restart: stop the worker now; the new one starts after a quiet window."""
-        now = time.monotonic()
+        now = self.clock()
         if self.restart_state is not None:
             self.restart_state.triggers.append(trigger)
             self.restart_state.last = now
@@ -209,7 +211,7 @@ class ReloadStrategy:
             deadlines.append(self.restart_state.last + self.reload_interval)
         if not deadlines:
             return None
-        return max(0.0, min(deadlines) - time.monotonic())
+        return max(0.0, min(deadlines) - self.clock())
 
     def handle(self, event: Event) -> None:
         """Act on one event; subclasses extend it for their own kinds."""
@@ -233,12 +235,12 @@ class ReloadStrategy:
         self._trigger(ReloadRequested(reason))
 
     def _advance(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for pid, deadline in list(self.stopping.items()):
             if now >= deadline:
                 self.log.debug("worker %d did not stop in %.1f s; killing it", pid,
                                self.shutdown_interval)
-                _killpg(pid, signal.SIGKILL)
+                self.launcher.signal(pid, signal.SIGKILL)
                 self.stopping[pid] = float("inf")
         pending = self.restart_state
         if (
@@ -259,7 +261,7 @@ class ReloadStrategy:
             self._trigger_fresh("SIGHUP")
         elif self.exit_code is not None:
             for pid in list(self.stopping) + ([self.worker.pid] if self.worker else []):
-                _killpg(pid, signal.SIGKILL)
+                self.launcher.signal(pid, signal.SIGKILL)
         else:
             self._exit(0)
 
@@ -281,7 +283,7 @@ class ReloadStrategy:
             pid = self.launcher.start(theirs, self.sockets)
         finally:
             theirs.close()
-        worker = Worker(pid, channel, time.monotonic(), born)
+        worker = Worker(pid, channel, self.clock(), born)
         self.worker = worker
         spec = Spec(
             worker_path=self.worker_path,
@@ -313,26 +315,16 @@ class ReloadStrategy:
         if worker is None:
             return
         self.worker = None
-        self.stopping[worker.pid] = time.monotonic() + self.shutdown_interval
-        _killpg(worker.pid, signal.SIGTERM)
+        self.stopping[worker.pid] = self.clock() + self.shutdown_interval
+        self.launcher.signal(worker.pid, signal.SIGTERM)
 
     def _reap(self) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            if self.launcher.forget(pid):
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            _killpg(pid, signal.SIGKILL)  # the worker's own children end with it
+        for pid, code in self.launcher.reap():
             if pid in self.stopping:
                 del self.stopping[pid]
                 self._terminal.restore()
             elif self.worker is not None and pid == self.worker.pid:
-                lived = time.monotonic() - self.worker.started
+                lived = self.clock() - self.worker.started
                 self.worker.channel.close()
                 self.worker = None
                 self._terminal.restore()
@@ -350,7 +342,7 @@ class ReloadStrategy:
                 backoff = min(0.1 * 2 ** (self.quick_exits - 2), MAX_BACKOFF)
                 self.log.info("the worker asks for a restart as soon as it starts; "
                               "backing off %.1f s", backoff)
-            now = time.monotonic()
+            now = self.clock()
             self.restart_state = Restart([ReloadRequested("exit code 75")], began=now,
                                          last=now + backoff - self.reload_interval)
         elif code == 0:
@@ -390,17 +382,10 @@ class ReloadStrategy:
         timing, self.timing = self.timing, None
         if timing is None:
             self.log.debug("worker %d ready in %.0f ms", worker.pid,
-                           (time.monotonic() - worker.started) * 1000)
+                           (self.clock() - worker.started) * 1000)
             return
-        elapsed = (time.monotonic() - timing.began) * 1000
+        elapsed = (self.clock() - timing.began) * 1000
         self.log.info("%s; restarted in %.0f ms", timing.describe(), elapsed)
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _worker_entry(
