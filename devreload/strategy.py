@@ -122,6 +122,7 @@ class ReloadStrategy:
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.worker: Worker | None = None
         self.stopping: dict[int, float] = {}  # pid -> when to SIGKILL its group
+        self._stopped_channels: dict[int, Channel] = {}
         self.restart_state: Restart | None = None
         self.timing: Restart | None = None
         self.crashed = False
@@ -207,7 +208,9 @@ class ReloadStrategy:
     def _timeout(self) -> float | None:
         # A killed worker's deadline is infinite: only SIGCHLD can end that wait.
         deadlines = [d for d in self.stopping.values() if math.isfinite(d)]
-        if self.restart_state is not None and self.exit_code is None:
+        if self.restart_state is not None and self.exit_code is None and not self.stopping:
+            # While the old worker stops, only its exit (or its kill deadline) can start the
+            # next one: the quiet window's end is no reason to wake up.
             deadlines.append(self.restart_state.last + self.reload_interval)
         if not deadlines:
             return None
@@ -316,12 +319,14 @@ class ReloadStrategy:
             return
         self.worker = None
         self.stopping[worker.pid] = self.clock() + self.shutdown_interval
+        self._stopped_channels[worker.pid] = worker.channel
         self.launcher.signal(worker.pid, signal.SIGTERM)
 
     def _reap(self) -> None:
         for pid, code in self.launcher.reap():
             if pid in self.stopping:
                 del self.stopping[pid]
+                self._stopped_channels.pop(pid).close()
                 self._terminal.restore()
             elif self.worker is not None and pid == self.worker.pid:
                 lived = self.clock() - self.worker.started

@@ -1,0 +1,627 @@
+"""The monitor's restart loop, driven step by step on a fake clock with fake workers.
+
+``ReloadStrategy`` is the real class; only the launcher (no processes are started or
+signalled) and the clock (no waiting) are fakes. A test feeds events with ``handle``
+and moves time with ``_advance`` after moving the clock, the way ``run`` does between
+two events, so timing rules (quiet window, kill deadline, backoff) are checked exactly
+and the whole file runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from devreload.messages import (
+    EnterPressed,
+    Failed,
+    FileChanged,
+    FromWorker,
+    Modules,
+    Ready,
+    ReloadAsked,
+    ReloadRequested,
+    ShutdownAsked,
+    SignalReceived,
+    Trigger,
+    WorkerSaid,
+)
+from devreload.strategy import (
+    DEFAULT_RELOAD_INTERVAL,
+    DEFAULT_SHUTDOWN_INTERVAL,
+    MAX_BACKOFF,
+    QUICK_EXIT,
+    ReloadStrategy,
+    Worker,
+)
+from devreload.worker import EXIT_RELOAD
+
+#: Far enough on either side of a deadline that float rounding cannot matter.
+EPS = 0.001
+#: Fake pids start here: above any real pid_max, so a stray signal could hit nothing.
+FIRST_PID = 10**7
+
+
+class FakeClock:
+    """Monotonic time that moves only when a test says so."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        assert seconds >= 0, "a monotonic clock never goes back"
+        self.now += seconds
+
+
+class FakeLauncher:
+    """The Launcher protocol without processes: pids are numbers, signals are records.
+
+    A worker that obeys SIGTERM is marked exited when signalled; SIGKILL always ends
+    one. The strategy hears of an exit only through ``reap``, after a SIGCHLD event,
+    as with real processes.
+    """
+
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.signals: list[tuple[int, int]] = []
+        self.preloaded: list[tuple[str, ...]] = []
+        self.closed = 0
+        self.obeys_sigterm = True
+        self._exited: list[tuple[int, int]] = []
+        self._dead: set[int] = set()
+
+    def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+        assert channel_end.fileno() >= 0, "the worker's channel end is handed over open"
+        pid = FIRST_PID + len(self.started)
+        self.started.append(pid)
+        return pid
+
+    def preload(self, modules: Sequence[str]) -> None:
+        self.preloaded.append(tuple(modules))
+
+    def signal(self, pid: int, sig: int) -> None:
+        assert pid in self.started, f"signal {sig} sent to {pid}, never started here"
+        self.signals.append((pid, sig))
+        if sig == signal.SIGKILL or (sig == signal.SIGTERM and self.obeys_sigterm):
+            self.exit(pid, -sig)
+
+    def exit(self, pid: int, code: int) -> None:
+        """The worker ``pid`` ends with ``code`` (a zombie until reaped)."""
+        if pid not in self._dead:
+            self._dead.add(pid)
+            self._exited.append((pid, code))
+
+    def reap(self) -> list[tuple[int, int]]:
+        exited, self._exited = self._exited, []
+        return exited
+
+    def close(self) -> None:
+        self.closed += 1
+
+    def sent(self, sig: int) -> list[int]:
+        """The pids that were sent ``sig``, in order."""
+        return [pid for pid, s in self.signals if s == sig]
+
+
+class RecordingLogger:
+    """The Logger protocol, keeping each formatted line with its level."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str]] = []
+
+    def _add(self, level: str, msg: str, args: tuple[Any, ...]) -> None:
+        self.records.append((level, msg % args if args else msg))
+
+    def error(self, msg: str, *args: Any) -> None:
+        self._add("error", msg, args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self._add("warning", msg, args)
+
+    def info(self, msg: str, *args: Any) -> None:
+        self._add("info", msg, args)
+
+    def debug(self, msg: str, *args: Any) -> None:
+        self._add("debug", msg, args)
+
+    def lines(self, level: str, containing: str = "") -> list[str]:
+        return [text for lvl, text in self.records if lvl == level and containing in text]
+
+
+class Recording(ReloadStrategy):
+    """A strategy that remembers its hook calls, and may veto some triggers."""
+
+    def __init__(
+        self, *args: Any, veto: Callable[[Trigger], bool] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.veto = veto
+        self.asked: list[Trigger] = []
+        self.crashes: list[str] = []
+        self.recoveries = 0
+        self.modules: list[tuple[Sequence[str], float]] = []
+
+    def should_restart(self, trigger: Trigger) -> bool:
+        self.asked.append(trigger)
+        return not (self.veto and self.veto(trigger))
+
+    def on_crash(self, error: str) -> None:
+        self.crashes.append(error)
+
+    def on_recover(self) -> None:
+        self.recoveries += 1
+
+    def on_modules(self, files: Sequence[str], since: float) -> None:
+        self.modules.append((files, since))
+
+
+@dataclass
+class Loop:
+    """One strategy with its fakes, and the moves ``run`` would make."""
+
+    strategy: Recording
+    launcher: FakeLauncher
+    clock: FakeClock
+    log: RecordingLogger
+    before_reload: list[float] = field(default_factory=list)
+    #: Every worker record the strategy has held, to close their channels at the end.
+    workers: list[Worker] = field(default_factory=list)
+
+    def note_worker(self) -> None:
+        worker = self.strategy.worker
+        if worker is not None and all(w is not worker for w in self.workers):
+            self.workers.append(worker)
+
+    @property
+    def pid(self) -> int:
+        """The current worker's pid."""
+        assert self.strategy.worker is not None, "no current worker"
+        return self.strategy.worker.pid
+
+    @property
+    def starts(self) -> int:
+        return len(self.launcher.started)
+
+    def tick(self, seconds: float = 0.0) -> None:
+        """Let ``seconds`` pass with no event, then let the loop act on its deadlines."""
+        self.clock.advance(seconds)
+        self.strategy._advance()
+        self.note_worker()
+
+    def send(self, event: Any) -> None:
+        """One event through the loop: ``handle`` then ``_advance``, as in ``run``."""
+        self.strategy.handle(event)
+        self.strategy._advance()
+        self.note_worker()
+
+    def exits(self, pid: int, code: int) -> None:
+        """The worker ``pid`` exits with ``code``; its SIGCHLD reaches the loop."""
+        self.launcher.exit(pid, code)
+        self.send(SignalReceived(signal.SIGCHLD))
+
+    def says(self, message: FromWorker) -> None:
+        """The current worker sends ``message`` over its channel."""
+        self.send(WorkerSaid(self.strategy.worker, message))
+
+    def finished(self) -> bool:
+        """The condition on which ``ReloadStrategy.run`` returns."""
+        s = self.strategy
+        return s.exit_code is not None and s.worker is None and not s.stopping
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Loop]]:
+    """Build a started strategy on fakes; keyword arguments go to the strategy. At the
+    end, close the monitor's ends of every worker's channel (the strategy drops those
+    of stopped workers to the garbage collector)."""
+    loops: list[Loop] = []
+
+    def build(**kwargs: Any) -> Loop:
+        launcher, clock, log = FakeLauncher(), FakeClock(), RecordingLogger()
+        before: list[float] = []
+        strategy = Recording(
+            "x:y",
+            logger=log,
+            launcher=launcher,
+            before_reload=lambda: before.append(clock()),
+            **kwargs,
+        )
+        strategy.clock = clock
+        # Never touch the developer's terminal (tcsetattr) nor read Enter from it.
+        strategy._terminal.saved = None
+        strategy._terminal.interactive = False
+        strategy.startup()
+        loop = Loop(strategy, launcher, clock, log, before)
+        loop.note_worker()
+        loops.append(loop)
+        return loop
+
+    yield build
+    for loop in loops:
+        for worker in loop.workers:
+            worker.channel.close()
+
+
+# ------------------------------------------------------------------------- file changes
+
+
+def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> None:
+    """The old worker stops at the first change; the new one waits for the files to be
+    quiet for ``reload_interval``, so a save in several writes is one restart."""
+    loop = make()
+    first = loop.pid
+    assert loop.launcher.started == [first] and loop.launcher.signals == []
+
+    loop.send(FileChanged("app/views.py"))
+    assert loop.launcher.signals == [(first, signal.SIGTERM)], "stopped at once"
+    assert loop.before_reload == [loop.clock()]
+    loop.exits(first, -signal.SIGTERM)
+    assert loop.strategy.worker is None and loop.strategy.stopping == {}
+
+    loop.tick(0.03)
+    loop.send(FileChanged("app/models.py"))
+    loop.tick(DEFAULT_RELOAD_INTERVAL - 0.03 + EPS)  # the window from the first change is over
+    assert loop.starts == 1, "started while files were still changing"
+    assert loop.strategy._timeout() == pytest.approx(0.03 - EPS)
+
+    loop.tick(0.03 - 2 * EPS)
+    assert loop.starts == 1
+    loop.tick(2 * EPS)
+    assert loop.starts == 2
+    assert loop.strategy.worker is not None and loop.pid == loop.launcher.started[1]
+    assert loop.strategy.restart_state is None
+    assert loop.strategy._timeout() is None, "idle: wait for events only"
+    assert loop.before_reload == [loop.before_reload[0]], "before_reload once per restart"
+
+
+def test_a_burst_of_changes_is_one_restart(make: Callable[..., Loop]) -> None:
+    """Changes inside the window join the pending restart: one new worker, and one log
+    line that names the first file and counts the other distinct ones."""
+    loop = make()
+    first = loop.pid
+    for path in ("app/views.py", "app/models.py", "app/views.py", "app/urls.py"):
+        loop.send(FileChanged(path))
+        loop.tick(0.01)
+    assert loop.launcher.sent(signal.SIGTERM) == [first], "one SIGTERM for the burst"
+    loop.exits(first, -signal.SIGTERM)
+    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    assert loop.starts == 2
+
+    loop.says(Ready())
+    assert loop.log.lines("info", "restarted in") == [
+        "app/views.py (+2 more) changed; restarted in 90 ms"
+    ]
+
+
+def test_no_new_worker_while_the_old_one_is_still_stopping(make: Callable[..., Loop]) -> None:
+    """Two workers never overlap: past the quiet window, the new worker still waits for
+    the old one's exit to be reaped (it may hold the port, or a database lock)."""
+    loop = make()
+    first = loop.pid
+    loop.send(FileChanged("app/views.py"))  # obeys SIGTERM, but SIGCHLD is not here yet
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(0.5)
+    assert loop.starts == 1 and first in loop.strategy.stopping
+
+    loop.send(SignalReceived(signal.SIGCHLD))
+    assert loop.starts == 2 and loop.strategy.stopping == {}
+
+
+# ------------------------------------------------------------------------- crashes
+
+
+def test_a_crash_waits_for_a_change(make: Callable[..., Loop]) -> None:
+    """A worker that dies with an error is not restarted in a loop: the monitor waits
+    for a file change, then starts exactly one new worker."""
+    loop = make()
+    first = loop.pid
+    loop.exits(first, 1)
+    s = loop.strategy
+    assert s.crashed and s.worker is None and s.exit_code is None
+    assert s.crashes == ["The app exited with code 1."]
+    assert loop.log.lines("error") == ["worker exited with code 1; waiting for a change"]
+    assert s._timeout() is None, "nothing to wait for but an event"
+
+    loop.tick(60.0)
+    assert loop.starts == 1 and loop.launcher.signals == []
+
+    loop.send(FileChanged("app/views.py"))
+    assert loop.launcher.signals == [], "nothing left to stop"
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.starts == 2
+    assert not s.crashed and s.recoveries == 1
+    loop.tick(10.0)
+    assert loop.starts == 2
+
+
+def test_crash_report_reaches_on_crash(make: Callable[..., Loop]) -> None:
+    """The worker's traceback (a Failed message) is what on_crash shows, also when it
+    arrives after the exit; a worker killed by a signal says which."""
+    loop = make()
+    loop.says(Failed("Traceback: boom"))
+    loop.exits(loop.pid, 1)
+    assert loop.strategy.crashes == ["Traceback: boom"]
+
+    loop.send(FileChanged("app/views.py"))
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    second = loop.pid
+    assert loop.strategy.last_error == "", "a new worker starts with a clean slate"
+    loop.exits(second, -signal.SIGSEGV)
+    assert loop.strategy.crashes[-1] == f"The app exited with signal {signal.SIGSEGV}."
+    loop.send(WorkerSaid(object(), Failed("Traceback: late")))
+    assert loop.strategy.crashes[-1] == "Traceback: late"
+
+
+def test_enter_restarts_a_crashed_app_fresh(make: Callable[..., Loop]) -> None:
+    """Enter after a crash restarts and drops the template (libraries may have been
+    upgraded); Enter while the app runs does nothing."""
+    loop = make()
+    loop.send(EnterPressed())
+    assert loop.launcher.signals == [] and loop.strategy.restart_state is None
+
+    loop.exits(loop.pid, 1)
+    loop.send(EnterPressed())
+    assert loop.launcher.closed == 1
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.starts == 2 and not loop.strategy.crashed
+    loop.says(Ready())
+    assert loop.log.lines("info", "restarted in")[0].startswith("Enter pressed; ")
+
+
+# ------------------------------------------------------------------------- exit 75
+
+
+def test_exit_75_restarts_at_once(make: Callable[..., Loop]) -> None:
+    """A worker asking for a restart (exit 75) is replaced without a file change and
+    without waiting for a quiet window."""
+    loop = make()
+    loop.tick(5.0)
+    loop.exits(loop.pid, EXIT_RELOAD)
+    assert loop.starts == 2, "restarted on the SIGCHLD, with no wait"
+    assert not loop.strategy.crashed and loop.strategy.crashes == []
+    loop.says(Ready())
+    assert loop.log.lines("info", "restarted in") == ["exit code 75; restarted in 0 ms"]
+
+
+def _quick_exit_75(loop: Loop) -> float:
+    """The current worker exits 75 at once; the delay before its successor starts,
+    checked to the millisecond on the fake clock."""
+    before = loop.starts
+    loop.exits(loop.pid, EXIT_RELOAD)
+    if loop.starts > before:
+        return 0.0
+    wait = loop.strategy._timeout()
+    assert wait is not None and wait > 0
+    loop.tick(wait - EPS)
+    assert loop.starts == before, f"started before its {wait:.3f} s backoff"
+    loop.tick(2 * EPS)
+    assert loop.starts == before + 1, f"not started after its {wait:.3f} s backoff"
+    return round(wait, 6)
+
+
+def test_quick_exit_75_loop_backs_off_doubling(make: Callable[..., Loop]) -> None:
+    """A worker that exits 75 as soon as it starts would spin; from the second quick
+    exit the monitor waits 0.1 s, doubling up to MAX_BACKOFF."""
+    loop = make()
+    delays = [_quick_exit_75(loop) for _ in range(9)]
+    assert delays == [0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, MAX_BACKOFF, MAX_BACKOFF]
+    assert loop.log.lines("info", "backing off")[0] == (
+        "the worker asks for a restart as soon as it starts; backing off 0.1 s"
+    )
+    assert len(loop.log.lines("info", "backing off")) == 8
+
+
+def test_backoff_resets_after_a_worker_that_lived(make: Callable[..., Loop]) -> None:
+    """Once a worker has lived longer than QUICK_EXIT, its exit 75 is an ordinary
+    request: restart at once, and the quick-exit count starts over."""
+    loop = make()
+    assert [_quick_exit_75(loop) for _ in range(3)] == [0.0, 0.1, 0.2]
+    loop.tick(QUICK_EXIT + EPS)
+    assert [_quick_exit_75(loop) for _ in range(3)] == [0.0, 0.0, 0.1]
+
+
+def test_exit_75_during_a_restart_is_not_a_second_restart(make: Callable[..., Loop]) -> None:
+    """A worker being stopped for a change may exit with any code; the pending restart
+    decides, and the worker is not counted as a crash or an exit-75 request."""
+    loop = make()
+    first = loop.pid
+    loop.launcher.obeys_sigterm = False
+    loop.send(FileChanged("app/views.py"))
+    loop.exits(first, EXIT_RELOAD)
+    assert loop.strategy.quick_exits == 0 and not loop.strategy.crashed
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.starts == 2
+
+
+# ------------------------------------------------------------------------- stopping
+
+
+def test_a_worker_that_ignores_sigterm_is_killed_after_shutdown_interval(
+    make: Callable[..., Loop],
+) -> None:
+    """SIGTERM first; SIGKILL once ``shutdown_interval`` has passed and not before, once;
+    the new worker starts only when the killed one has been reaped."""
+    loop = make()
+    first = loop.pid
+    loop.launcher.obeys_sigterm = False
+    loop.send(FileChanged("app/views.py"))
+    assert loop.launcher.signals == [(first, signal.SIGTERM)]
+
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(DEFAULT_SHUTDOWN_INTERVAL - DEFAULT_RELOAD_INTERVAL - 2 * EPS)
+    assert loop.launcher.sent(signal.SIGKILL) == [] and loop.starts == 1
+    loop.tick(2 * EPS)
+    assert loop.launcher.sent(signal.SIGKILL) == [first]
+    assert loop.log.lines("debug", "did not stop") == [
+        f"worker {first} did not stop in 1.5 s; killing it"
+    ]
+    loop.tick(10.0)
+    assert loop.launcher.sent(signal.SIGKILL) == [first], "killed once"
+    assert loop.starts == 1
+
+    loop.send(SignalReceived(signal.SIGCHLD))
+    assert loop.starts == 2
+
+
+def test_shutdown_interval_is_configurable(make: Callable[..., Loop]) -> None:
+    """The kill deadline follows the ``shutdown_interval`` argument."""
+    loop = make(shutdown_interval=0.2)
+    first = loop.pid
+    loop.launcher.obeys_sigterm = False
+    loop.send(SignalReceived(signal.SIGTERM))
+    loop.tick(0.2 - EPS)
+    assert loop.launcher.sent(signal.SIGKILL) == []
+    loop.tick(2 * EPS)
+    assert loop.launcher.sent(signal.SIGKILL) == [first]
+
+
+def test_no_busy_wait_while_the_old_worker_stops(make: Callable[..., Loop]) -> None:
+    """While the old worker takes its time over SIGTERM, ``run`` should sleep until the
+    kill deadline (or a SIGCHLD), not poll with a zero timeout past the quiet window."""
+    loop = make()
+    loop.launcher.obeys_sigterm = False
+    loop.send(FileChanged("app/views.py"))
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.strategy._timeout() == pytest.approx(
+        DEFAULT_SHUTDOWN_INTERVAL - DEFAULT_RELOAD_INTERVAL - EPS
+    )
+
+
+# ------------------------------------------------------------------------- signals and vetoes
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_stops_for_good(make: Callable[..., Loop], signum: int) -> None:
+    """Ctrl-C or SIGTERM stops the worker and ends the monitor with 0; a change arriving
+    while it stops does not start another worker."""
+    loop = make()
+    first = loop.pid
+    loop.send(SignalReceived(signum))
+    assert loop.launcher.signals == [(first, signal.SIGTERM)]
+    assert loop.strategy.exit_code == 0 and not loop.finished()
+    loop.send(FileChanged("app/views.py"))
+    assert loop.strategy.asked == [], "no trigger is even considered once stopping"
+    loop.exits(first, -signal.SIGTERM)
+    loop.tick(1.0)
+    assert loop.finished() and loop.starts == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_during_the_quiet_window_cancels_the_restart(
+    make: Callable[..., Loop], signum: int
+) -> None:
+    """Between the old worker's exit and the new one's start there is no worker to stop:
+    the pending restart is dropped and the monitor ends."""
+    loop = make()
+    first = loop.pid
+    loop.send(FileChanged("app/views.py"))
+    loop.exits(first, -signal.SIGTERM)
+    loop.send(SignalReceived(signum))
+    assert loop.strategy.exit_code == 0 and loop.finished()
+    loop.tick(1.0)
+    assert loop.starts == 1 and loop.launcher.signals == [(first, signal.SIGTERM)]
+
+
+def test_a_second_ctrl_c_kills(make: Callable[..., Loop]) -> None:
+    """An impatient second Ctrl-C kills a worker that is slow to stop, at once."""
+    loop = make()
+    first = loop.pid
+    loop.launcher.obeys_sigterm = False
+    loop.send(SignalReceived(signal.SIGINT))
+    loop.send(SignalReceived(signal.SIGINT))
+    assert loop.launcher.signals == [(first, signal.SIGTERM), (first, signal.SIGKILL)]
+    loop.send(SignalReceived(signal.SIGCHLD))
+    assert loop.finished()
+
+
+def test_worker_exit_0_ends_the_monitor(make: Callable[..., Loop]) -> None:
+    """A worker that finishes normally (a script that ran to its end) is not restarted."""
+    loop = make()
+    loop.exits(loop.pid, 0)
+    loop.tick(1.0)
+    assert loop.strategy.exit_code == 0 and loop.finished() and loop.starts == 1
+
+
+def test_should_restart_can_veto(make: Callable[..., Loop]) -> None:
+    """A subclass's ``should_restart`` sees every trigger; False leaves the worker
+    running untouched."""
+    loop = make(veto=lambda t: isinstance(t, FileChanged) and t.path.endswith(".log"))
+    first = loop.pid
+    loop.send(FileChanged("app/debug.log"))
+    loop.tick(1.0)
+    assert loop.launcher.signals == [] and loop.starts == 1 and loop.pid == first
+    assert loop.strategy.restart_state is None and loop.before_reload == []
+
+    loop.send(ReloadRequested("webhook"))
+    assert loop.strategy.asked == [FileChanged("app/debug.log"), ReloadRequested("webhook")]
+    assert loop.launcher.signals == [(first, signal.SIGTERM)]
+
+
+def test_sighup_restarts_fresh(make: Callable[..., Loop]) -> None:
+    """SIGHUP restarts now and drops the template, like Enter after a crash."""
+    loop = make()
+    first = loop.pid
+    loop.send(SignalReceived(signal.SIGHUP))
+    assert loop.launcher.closed == 1 and loop.launcher.signals == [(first, signal.SIGTERM)]
+    assert loop.strategy.exit_code is None
+
+
+# ------------------------------------------------------------------------- worker messages
+
+
+def test_ready_logs_the_restart_time_once(make: Callable[..., Loop]) -> None:
+    """The restart is timed from the first change to the new worker's Ready, once;
+    the first worker's Ready and a stale worker's messages are no restart."""
+    loop = make()
+    old = loop.strategy.worker
+    loop.clock.advance(0.02)
+    loop.says(Ready())
+    assert loop.log.lines("info") == []
+    assert loop.log.lines("debug", "ready in") == [f"worker {loop.pid} ready in 20 ms"]
+
+    assert old is not None
+    loop.send(FileChanged("app/views.py"))
+    loop.exits(old.pid, -signal.SIGTERM)
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.send(WorkerSaid(old, Ready()))
+    loop.send(WorkerSaid(old, ReloadAsked()))
+    assert loop.log.lines("info") == [] and loop.starts == 2
+
+    loop.clock.advance(0.1)
+    loop.says(Ready())
+    loop.says(Ready())
+    assert loop.log.lines("info", "restarted in") == ["app/views.py changed; restarted in 151 ms"]
+    assert loop.strategy.worker is not None and loop.strategy.worker.ready
+
+
+def test_worker_requests_reload_and_shutdown(make: Callable[..., Loop]) -> None:
+    """``trigger_reload()`` in the worker restarts it; ``graceful_shutdown()`` ends
+    the monitor; imported modules go to the hooks and the launcher's preload."""
+    loop = make()
+    first = loop.pid
+    assert loop.strategy.worker is not None
+    born = loop.strategy.worker.born
+    loop.says(Modules(("app/views.py",), ("json",)))
+    assert loop.strategy.modules == [(("app/views.py",), born)]
+    assert loop.launcher.preloaded == [("json",)]
+
+    loop.says(ReloadAsked())
+    assert loop.strategy.asked == [ReloadRequested("trigger_reload()")]
+    loop.exits(first, -signal.SIGTERM)
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    second = loop.pid
+    assert second != first
+
+    loop.says(ShutdownAsked())
+    assert loop.strategy.exit_code == 0
+    assert loop.launcher.signals[-1] == (second, signal.SIGTERM)
+    loop.exits(second, -signal.SIGTERM)
+    assert loop.finished() and loop.starts == 2
