@@ -16,6 +16,7 @@ from devreload.worker import (
     ReloaderProxy,
     get_reloader,
     is_active,
+    should_restart,
     trigger_reload,
     watch_files,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "get_reloader",
     "is_active",
     "serve",
+    "should_restart",
     "start_reloader",
     "trigger_reload",
     "watch_files",

@@ -12,11 +12,16 @@ import pickle
 import socket
 import struct
 import threading
+from collections.abc import Sequence
 
-from devreload.messages import Message
+from devreload.messages import Connections, Message
 
 HEADER = struct.Struct("!I")
 MAX_FDS = 64
+
+#: A connection handed between processes: its socket, and the bytes read from it but not
+#: yet parsed (see :class:`~devreload.messages.Connections`).
+HandedConnection = tuple[socket.socket, bytes]
 
 
 class ChannelClosed(EOFError):
@@ -83,3 +88,25 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def send_connections(channel: Channel, connections: Sequence[HandedConnection]) -> None:
+    """Send connections to the other process, ``MAX_FDS`` to a message, and close them here:
+    the kernel keeps each open while its fd travels, so no client sees it close. On
+    ChannelClosed every one not sent yet is closed too."""
+    try:
+        for start in range(0, len(connections), MAX_FDS):
+            batch = connections[start : start + MAX_FDS]
+            channel.send(Connections(tuple(data for _, data in batch)),
+                         fds=[sock.fileno() for sock, _ in batch])
+    finally:
+        for sock, _ in connections:
+            sock.close()
+
+
+def received_connections(message: Connections, fds: Sequence[int]) -> list[HandedConnection]:
+    """The sockets of ``message`` (its fds, as received), each with its bytes; an fd
+    without bytes (a message cut short) is closed."""
+    for fd in fds[len(message.data) :]:
+        socket.socket(fileno=fd).close()
+    return [(socket.socket(fileno=fd), data) for fd, data in zip(fds, message.data, strict=False)]

@@ -1,4 +1,5 @@
-"""The ``devreload`` command: ``run`` for any program, ``serve`` for a PasteDeploy ini.
+"""The ``devreload`` command: ``run`` for any program, ``serve`` for a PasteDeploy ini or
+an app import string.
 
 Only this layer turns errors into a line and an exit code.
 """
@@ -12,17 +13,27 @@ from collections.abc import Sequence
 from typing import Any
 
 from devreload.errors import DevreloadError
+from devreload.importapp import is_app_target, serve_import_string
+from devreload.options import ServeOptions
 from devreload.paste import IniConfig, serve_ini
 from devreload.reloader import start_reloader
+from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
 from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, RUN_PROGRAM
 
-RUN_VALUE_OPTIONS = {"-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval"}
+RUN_VALUE_OPTIONS = {
+    "-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval",
+    "--preload-exclude", "--cooperative-timeout",
+}
 SERVE_DESCRIPTION = """\
 devreload serve INI [--reload] [name=value ...]: the pserve workflow.
+devreload serve MODULE:APP [--reload] [--host H] [--port P | --listen ADDR]: an app by
+import string, like uvicorn and flask run: 'pkg.module:app' or 'pkg:create_app()'.
 
 name=value variables may stand anywhere after the ini, before or after the options;
 they win over the ini's [DEFAULT] everywhere.
 """
+#: Where ``devreload serve MODULE:APP`` listens; an ini says it in [server:main] instead.
+ADDRESS_OPTIONS = ("host", "port", "listen")
 
 
 def _interval(text: str) -> float:
@@ -55,12 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="S", help="quiet window that coalesces bursts of changes (seconds)")
     run.add_argument("--shutdown-interval", type=_interval, default=DEFAULT_SHUTDOWN_INTERVAL,
                      metavar="S", help="how long a worker may take to stop before it is killed")
+    run.add_argument("--cooperative", action="store_true",
+                     help="on a change, let the program finish its work: it calls "
+                     "devreload.should_restart() and exits 75 when it is safe")
+    run.add_argument("--cooperative-timeout", type=_interval, default=None, metavar="S",
+                     help="with --cooperative, stop the program anyway after this long")
+    _add_preload_options(run)
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
     run.set_defaults(run_parser=run)
     _add_serve_parser(commands)
     return parser
+
+
+def _add_preload_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-preload", dest="preload", action="store_false",
+                        help="start workers without libraries imported ahead of time")
+    parser.add_argument("--preload-exclude", action="append", default=[], metavar="MODULE",
+                        help="never import this library module (and its submodules) ahead "
+                        "of time (repeatable)")
 
 
 def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -78,7 +103,13 @@ def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        _settle_stdio()
+
+
+def _main(args: list[str]) -> int:
     parser = build_parser()
     if args and args[0] == "run":
         own, program = _split_run(args[1:])
@@ -87,6 +118,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             options.run_parser.error("a SCRIPT or -m MODULE is required")
         return _run(options, program)
     return _run_serve(parser.parse_args(args))
+
+
+def _settle_stdio() -> None:
+    """Output that cannot be written (stderr on a full disk) must not turn a clean exit
+    into Python's exit code 120."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - Python closes it
 
 
 def _run(options: argparse.Namespace, program: list[str]) -> int:
@@ -107,6 +150,10 @@ def _run(options: argparse.Namespace, program: list[str]) -> int:
             worker_args=[kind, target],
             ignore_files=options.ignore,
             watch_files=options.watch,
+            preload=options.preload,
+            preload_exclude=options.preload_exclude,
+            cooperative=options.cooperative,
+            cooperative_timeout=options.cooperative_timeout,
         )
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
@@ -149,17 +196,25 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
         default=default(False),
         help="open the app in a web browser once it answers",
     )
+    parser.add_argument("--host", default=default(None), metavar="HOST",
+                        help=f"MODULE:APP only: the address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", default=default(None), metavar="PORT",
+                        help=f"MODULE:APP only: the port to listen on (default {DEFAULT_PORT})")
+    parser.add_argument("--listen", default=default(None), metavar="ADDR",
+                        help="MODULE:APP only: host:port, [::1]:port or unix:/path (several "
+                        "separated by spaces), instead of --host/--port")
 
 
 def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
-        help="serve a PasteDeploy ini (like pserve)",
+        help="serve a PasteDeploy ini (like pserve), or an app by import string",
         description=SERVE_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_options(parser)
-    parser.add_argument("config_uri", metavar="INI", help="the ini file")
+    parser.add_argument("config_uri", metavar="INI|MODULE:APP",
+                        help="the ini file, or the app: 'pkg.module:app', 'pkg:factory()'")
     parser.add_argument(
         "config_vars",
         nargs=argparse.REMAINDER,
@@ -196,11 +251,52 @@ def _run_serve(args: argparse.Namespace) -> int:
         return 2
     for key, value in vars(more).items():
         setattr(args, key, value)
+    if is_app_target(args.config_uri):
+        return _serve_app(args, variables)
+    given = [f"--{key}" for key in ADDRESS_OPTIONS if getattr(args, key) is not None]
+    if given:
+        print(f"devreload serve: {', '.join(given)}: only for an app import string "
+              "(MODULE:APP); an ini says where to listen in its server section", file=sys.stderr)
+        return 2
     config = IniConfig(
         args.config_uri, args.app_name, args.server_name, variables, args.live_reload
     )
     try:
         return serve_ini(config, reload=args.reload, browser=args.browser)
+    except DevreloadError as exc:
+        print(f"devreload: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
+    """``devreload serve MODULE:APP``: errors become one line and a non-zero code."""
+    if variables:
+        print(f"devreload serve: name=value variables ({', '.join(variables)}) are for an ini, "
+              "not an app import string", file=sys.stderr)
+        return 2
+    if args.app_name != "main" or args.server_name != "main":
+        print("devreload serve: --app-name and --server-name are for an ini, "
+              "not an app import string", file=sys.stderr)
+        return 2
+    try:
+        if args.listen is not None:
+            if args.host is not None or args.port is not None:
+                raise UsageError("give either --listen or --host/--port, not both")
+            addresses = parse_listen(args.listen)
+        else:
+            addresses = [make_address(args.host, args.port)]
+        options = ServeOptions(
+            addresses=tuple(addresses),
+            reload=args.reload,
+            browser=args.browser,
+            live_reload=args.live_reload,
+        )
+        return serve_import_string(args.config_uri, options)
+    except UsageError as exc:
+        print(f"devreload serve: {exc}", file=sys.stderr)
+        return 2
     except DevreloadError as exc:
         print(f"devreload: {exc}", file=sys.stderr)
         return 1

@@ -21,6 +21,8 @@ from devreload.messages import EVENTS_PATH
 
 READ_TIMEOUT = 2.0
 MAX_HEAD = 65536
+#: Marks, in the page's selector, a handed-over connection waiting for its next request.
+IDLE = "idle"
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -33,17 +35,19 @@ pre {{ background: #f6f6f6; padding: 1rem; overflow-x: auto; border-left: 4px so
 small {{ color: #666; }}
 </style></head>
 <body><h1>{title}</h1><p class="where">{where}</p><pre>{body}</pre>
-<small>devreload shows this page until the app starts again; it reloads by itself
+{tail}</body></html>
+"""
+#: The end of the page while the app cannot start: it waits for the fix by itself.
+WAITING = """<small>devreload shows this page until the app starts again; it reloads by itself
 once you save a fix.</small>
 <script>
-(function poll() {{
-  fetch(location.href, {{method: "HEAD", cache: "no-store"}}).then(function (r) {{
-    if (!r.headers.get("X-Devreload-Error")) {{ location.reload(); }}
-    else {{ setTimeout(poll, 500); }}
-  }}, function () {{ setTimeout(poll, 1000); }});
-}})();
-</script></body></html>
-"""
+(function poll() {
+  fetch(location.href, {method: "HEAD", cache: "no-store"}).then(function (r) {
+    if (!r.headers.get("X-Devreload-Error")) { location.reload(); }
+    else { setTimeout(poll, 500); }
+  }, function () { setTimeout(poll, 1000); });
+})();
+</script>"""
 
 HIDDEN = "The app failed to start. The details are in the server's output."
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
@@ -60,14 +64,24 @@ def where(error: str) -> str:
     return last
 
 
-def render(error: str, accept: str, show: bool) -> tuple[str, bytes]:
-    """The content type and body of the error response."""
-    text = error if show else HIDDEN
+def render(
+    error: str,
+    accept: str,
+    show: bool,
+    *,
+    title: str = "The app failed to start",
+    hidden: str = HIDDEN,
+    waiting: bool = True,
+) -> tuple[str, bytes]:
+    """The content type and body of the error response. ``waiting``: the page polls until
+    the app is back (a page for one failed request leaves that to live reload instead)."""
+    text = error if show else hidden
     if "text/html" in accept:
         page = PAGE.format(
-            title="The app failed to start",
+            title=html.escape(title),
             where=html.escape(where(error) if show else ""),
             body=html.escape(text),
+            tail=WAITING if waiting else "",
         )
         return "text/html; charset=utf-8", page.encode()
     return "text/plain; charset=utf-8", text.encode()
@@ -83,6 +97,9 @@ class ErrorPage:
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        #: Handed-over keep-alive connections waiting for their next request.
+        self._idle: list[socket.socket] = []
 
     def start(self, error: str) -> None:
         self.error = error
@@ -92,16 +109,19 @@ class ErrorPage:
                                             daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
-        """Returns once no connection will be accepted here any more."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._wake_w.send(b"x")
-        self._thread.join()
-        self._thread = None
-        while self._drain_wake():
-            pass
+    def stop(self) -> list[tuple[socket.socket, bytes]]:
+        """Returns once no connection will be accepted here any more, with the handed-over
+        connections whose next request has not come (the next worker's to answer)."""
+        if self._thread is not None:
+            self._stop.set()
+            self._wake_w.send(b"x")
+            self._thread.join()
+            self._thread = None
+            while self._drain_wake():
+                pass
+        with self._lock:
+            idle, self._idle = self._idle, []
+        return [(conn, b"") for conn in idle]
 
     def _drain_wake(self) -> bool:
         self._wake_r.setblocking(False)
@@ -117,10 +137,18 @@ class ErrorPage:
             selector.register(self._wake_r, selectors.EVENT_READ)
             for sock in self.sockets:
                 selector.register(sock, selectors.EVENT_READ)
+            watched: set[socket.socket] = set()
             while not self._stop.is_set():
                 for key, _ in selector.select():
-                    if self._stop.is_set() or key.fileobj is self._wake_r:
+                    if self._stop.is_set():
                         break
+                    if key.fileobj is self._wake_r:
+                        self._drain_wake()
+                        self._watch_idle(selector, watched)
+                        continue
+                    if key.data is IDLE:
+                        self._answer_idle(selector, key.fileobj)  # type: ignore[arg-type]
+                        continue
                     listener: Any = key.fileobj
                     try:
                         conn, _ = listener.accept()
@@ -128,11 +156,38 @@ class ErrorPage:
                         continue
                     threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
-    def _answer(self, conn: socket.socket) -> None:
+    def adopt(self, connections: Sequence[tuple[socket.socket, bytes]]) -> None:
+        """Keep-alive connections a stopped worker handed over, each with the bytes of its
+        next request read already: one is answered once its request comes (never closed
+        for being idle: that races with the client's request), and those still idle
+        when the page stops go back (see ``stop``)."""
+        for conn, data in connections:
+            if data or self._thread is None:
+                threading.Thread(target=self._answer, args=(conn, data), daemon=True).start()
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+        self._wake_w.send(b"+")
+
+    def _watch_idle(self, selector: selectors.BaseSelector, watched: set[socket.socket]) -> None:
+        with self._lock:
+            new = [conn for conn in self._idle if conn not in watched]
+        for conn in new:
+            watched.add(conn)
+            selector.register(conn, selectors.EVENT_READ, IDLE)
+
+    def _answer_idle(self, selector: selectors.BaseSelector, conn: socket.socket) -> None:
+        """The next request (or the client's hang-up) has come on an idle connection."""
+        selector.unregister(conn)
+        with self._lock:
+            self._idle.remove(conn)
+        threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket, data: bytes = b"") -> None:
         with conn:
             conn.settimeout(READ_TIMEOUT)
             try:
-                method, path, accept = _read_head(conn)
+                method, path, accept = _read_head(conn, data)
                 conn.sendall(self._response(method, path, accept))
             except (OSError, ValueError):
                 return
@@ -159,8 +214,7 @@ def _head(status: str, ctype: str, length: int | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _read_head(conn: socket.socket) -> tuple[str, str, str]:
-    data = b""
+def _read_head(conn: socket.socket, data: bytes = b"") -> tuple[str, str, str]:
     while b"\r\n\r\n" not in data and b"\n\n" not in data:
         chunk = conn.recv(4096)
         if not chunk:

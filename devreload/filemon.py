@@ -121,15 +121,19 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 class IgnoreRules:
     """Shell-style patterns against absolute paths; user patterns always win, the
-    defaults yield to a file the user named explicitly."""
+    defaults yield to a file the user named explicitly. Files the app wrote itself are
+    ignored, unless named explicitly."""
 
     def __init__(self, patterns: Iterable[str] = (), *, defaults: bool = True) -> None:
         self.user = tuple(_absolute_pattern(p) for p in patterns)
         self.defaults = DEFAULT_IGNORES if defaults else ()
         self.explicit: set[str] = set()
+        self.written: set[str] = set()
 
     def __call__(self, path: str) -> bool:
         if any(fnmatch.fnmatchcase(path, p) for p in self.user):
+            return True
+        if path in self.written and path not in self.explicit:
             return True
         if path in self.explicit:
             return False

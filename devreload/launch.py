@@ -13,7 +13,7 @@ Linux child subreaper), so the monitor reaps every worker the same way.
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import importlib
 import os
 import signal
@@ -24,14 +24,13 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
+from devreload import processes
 from devreload.channel import Channel, ChannelClosed
 from devreload.log import Logger
 from devreload.messages import Fork, Forked, Preload, Tainted
 
 TEMPLATE_ENV = "DEVRELOAD_TEMPLATE_FD"
 LAUNCHER_ENV = "DEVRELOAD_WORKER"
-PR_SET_PDEATHSIG = 1
-PR_SET_CHILD_SUBREAPER = 36
 FORK_TIMEOUT = 30.0
 
 
@@ -50,11 +49,38 @@ class Launcher(Protocol):
         """Workers that have exited since the last call, with their exit codes (negative:
         the signal); what is left of their process groups is killed."""
 
+    def failed(self, pid: int) -> bool:
+        """The worker ``pid`` failed before it served: True when the launcher starts the next
+        one another way (the failure may be the launcher's), so it is worth a retry now."""
+
+    def succeeded(self, pid: int) -> None:
+        """The worker ``pid`` started well (it serves, or ended without a crash)."""
+
     def close(self) -> None: ...
 
 
 class _Processes:
-    """Workers are real processes, each leading its own session, reaped by the monitor."""
+    """Workers are real processes, each leading its own session, reaped by the monitor.
+
+    When a worker exits, whatever it left running (it is a subreaper, so its detached
+    descendants come back to the monitor) is ended too.
+    """
+
+    def __init__(self) -> None:
+        self.janitor: Janitor | None = None
+        #: Live workers: never taken for strays.
+        self.workers: set[int] = set()
+
+    def _started(self, pid: int) -> int:
+        if self.janitor is None:
+            self.janitor = Janitor()
+        self.janitor.watch(pid)
+        self.workers.add(pid)
+        return pid
+
+    def _close_janitor(self) -> None:
+        if self.janitor is not None:
+            self.janitor.close()
 
     def signal(self, pid: int, sig: int) -> None:
         try:
@@ -71,25 +97,46 @@ class _Processes:
                 break
             if pid == 0:
                 break
-            if self._own_helper(pid):
+            if self._own_helper(pid) or (self.janitor is not None and pid == self.janitor.pid):
                 continue
             self.signal(pid, signal.SIGKILL)  # the worker's own children end with it
+            self.workers.discard(pid)
+            if self.janitor is not None:
+                self.janitor.forget(pid)
             exited.append((pid, os.waitstatus_to_exitcode(status)))
+        if exited:
+            self._end_strays()
         return exited
+
+    def _end_strays(self) -> None:
+        """Processes re-parented to the monitor that are none of its own: what exited
+        workers left behind (a daemon, a ``setsid`` child)."""
+        own = {self.janitor.pid if self.janitor else 0, *self._helpers()}
+        for _ in range(processes.KILL_ROUNDS):
+            strays = [p for p in processes.children_of(os.getpid())
+                      if p not in own and not self._is_worker(p)
+                      and processes.started_by_a_worker(p)]
+            if not strays:
+                return
+            for pid in strays:
+                processes.kill_tree(pid)
+            processes.kill_all(strays)
+
+    def _helpers(self) -> list[int]:
+        return []
+
+    def _is_worker(self, pid: int) -> bool:
+        return pid in self.workers
 
     def _own_helper(self, pid: int) -> bool:
         """True when ``pid`` was the launcher's own helper process (now reaped)."""
         return False
 
+    def failed(self, pid: int) -> bool:
+        return False
 
-def _prctl(option: int, value: int) -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+    def succeeded(self, pid: int) -> None:
+        pass
 
 
 def _python_argv(code: str) -> list[str]:
@@ -97,51 +144,99 @@ def _python_argv(code: str) -> list[str]:
     return [sys.executable, *flags, "-c", code]
 
 
-def _spawn(code: str, fds: list[int], env: dict[str, str]) -> int:
-    """posix_spawn rather than Popen: the monitor reaps its children itself."""
+def _spawn(argv: list[str], fds: list[int], env: dict[str, str]) -> int:
+    """posix_spawn rather than Popen: the monitor reaps its children itself. The new
+    process gets ``fds`` and stdio, no other descriptor of the monitor's."""
+    processes.close_on_exec(fds)
     for fd in fds:
         os.set_inheritable(fd, True)
     try:
-        return os.posix_spawn(sys.executable, _python_argv(code), env, setsid=True)
+        return os.posix_spawn(argv[0], argv, env, setsid=True)
     finally:
         for fd in fds:
             os.set_inheritable(fd, False)
+
+
+class Janitor:
+    """A tiny process that ends every worker's tree when the monitor dies, even by SIGKILL,
+    and even when a worker is stuck in C code holding the GIL (its own threads cannot run
+    then). It reads the pids of live workers from a pipe; EOF means the monitor is gone."""
+
+    def __init__(self) -> None:
+        read, self.pipe = os.pipe()
+        argv = [sys.executable, "-I", "-S", processes.__file__, "janitor", str(read)]
+        self.pid = _spawn(argv, [read], dict(os.environ))
+        os.close(read)
+
+    def _say(self, line: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.pipe, line.encode())
+
+    def watch(self, pid: int) -> None:
+        self._say(f"+{pid}\n")
+
+    def forget(self, pid: int) -> None:
+        self._say(f"-{pid}\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.pipe)
+
+
+def _spawn_worker(channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+    from devreload.worker import FDS_ENV
+
+    fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
+    env = dict(os.environ, **{FDS_ENV: ",".join(map(str, fds))})
+    return _spawn(_python_argv("from devreload.worker import main; main()"), fds, env)
 
 
 class SpawnLauncher(_Processes):
     """A fresh interpreter per worker: slower, but always available."""
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
-        from devreload.worker import FDS_ENV
-
-        fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
-        env = dict(os.environ, **{FDS_ENV: ",".join(map(str, fds))})
-        return _spawn("from devreload.worker import main; main()", fds, env)
+        return self._started(_spawn_worker(channel_end, sockets))
 
     def preload(self, modules: Sequence[str]) -> None:
         pass
 
     def close(self) -> None:
-        pass
+        self._close_janitor()
 
 
 class TemplateLauncher(_Processes):
-    """Forks workers from a template interpreter that keeps the libraries imported."""
+    """Forks workers from a template interpreter that keeps the libraries imported.
 
-    def __init__(self, log: Logger) -> None:
+    The worker reports which libraries it imported before its app's own code ran
+    (:mod:`devreload.preload`); only those are preloaded, minus ``exclude`` (module names,
+    their submodules too), and none at all unless ``preload``. A forked worker that fails
+    where a fresh one then starts means preloading is wrong for this app: from then on
+    every worker is spawned, and that is said once.
+    """
+
+    def __init__(self, log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> None:
+        super().__init__()
         self.log = log
-        self.fallback = SpawnLauncher()
+        self.preloading = preload
+        self.exclude = tuple(exclude)
         self.wanted: list[str] = []
         self.excluded: set[str] = set()
         self.ctl: Channel | None = None
         self.pid = 0
+        self.forked: set[int] = set()
+        self.spawn_next = False
+        self.blame_app = False
+        self.verifying: int | None = None
+        self.spawn_only = False
 
     def _ensure_template(self) -> Channel:
         if self.ctl is None:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
-            self.pid = _spawn("from devreload.launch import template_main; template_main()",
-                              [theirs.fileno()], env)
+            self.pid = _spawn(
+                _python_argv("from devreload.launch import template_main; template_main()"),
+                [theirs.fileno()], env,
+            )
             theirs.close()
             self.ctl = Channel(ours)
             self.ctl.sock.settimeout(FORK_TIMEOUT)
@@ -152,6 +247,11 @@ class TemplateLauncher(_Processes):
         return self.ctl
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+        if self.spawn_only or self.spawn_next:
+            pid = self._started(_spawn_worker(channel_end, sockets))
+            if self.spawn_next:
+                self.spawn_next, self.verifying = False, pid
+            return pid
         fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
         try:
             ctl = self._ensure_template()
@@ -159,13 +259,14 @@ class TemplateLauncher(_Processes):
             while True:
                 reply = ctl.recv()
                 if isinstance(reply, Forked):
-                    return reply.pid
+                    self.forked.add(reply.pid)
+                    return self._started(reply.pid)
                 if isinstance(reply, Tainted):
                     self._tainted(reply.module)
         except (ChannelClosed, OSError) as exc:
             self.log.debug("worker template unavailable (%s); spawning instead", exc)
             self._discard()
-            return self.fallback.start(channel_end, sockets)
+            return self._started(_spawn_worker(channel_end, sockets))
 
     def _tainted(self, module: str) -> None:
         """A library that starts threads at import makes forking unsafe: never preload it."""
@@ -173,15 +274,50 @@ class TemplateLauncher(_Processes):
         self.excluded.add(module)
         self._discard()
 
-    def preload(self, modules: Sequence[str]) -> None:
-        new = [m for m in modules if m not in self.excluded and m not in self.wanted]
-        if not new:
+    def failed(self, pid: int) -> bool:
+        if pid == self.verifying:
+            # A fresh worker fails too: the app is broken. Until a forked worker succeeds
+            # again, its failures are taken for the app's (no retry for every typo).
+            self.verifying = None
+            self.blame_app = True
+            return False
+        if pid in self.forked and not self.spawn_only and not self.blame_app:
+            self.log.debug("a forked worker failed; trying a fresh one")
+            self.spawn_next = True
+            return True
+        return False
+
+    def succeeded(self, pid: int) -> None:
+        if pid in self.forked:
+            self.forked.discard(pid)
+            self.blame_app = False
+        if pid != self.verifying:
             return
+        self.verifying = None
+        self.spawn_only = True
+        self._discard()
+        self.log.warning(
+            "a worker forked from the template failed where a fresh one starts: a library "
+            "keeps state from its import; starting fresh workers from now on (name the "
+            "library in preload_exclude, or set preload = off)"
+        )
+
+    def preload(self, modules: Sequence[str]) -> None:
+        new = [
+            m for m in modules
+            if m not in self.excluded and m not in self.wanted and not self._is_excluded(m)
+        ]
+        if not new or not self.preloading or self.spawn_only:
+            return
+        self.log.debug("preloading %d more library modules in the worker template", len(new))
         self.wanted.extend(new)
         try:
             self._ensure_template().send(Preload(tuple(new)))
         except (ChannelClosed, OSError):
             self._discard()
+
+    def _is_excluded(self, module: str) -> bool:
+        return any(module == e or module.startswith(e + ".") for e in self.exclude)
 
     def _discard(self) -> None:
         if self.ctl is not None:
@@ -200,15 +336,21 @@ class TemplateLauncher(_Processes):
         self._discard()
         return True
 
+    def _helpers(self) -> list[int]:
+        return [self.pid] if self.pid else []
+
     def close(self) -> None:
         self._discard()
+        self._close_janitor()
 
 
-def choose_launcher(log: Logger) -> Launcher:
+def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> Launcher:
     """The template where the monitor can adopt forked workers (Linux), else spawn.
     ``DEVRELOAD_WORKER=spawn`` forces a fresh interpreter per worker."""
-    if os.environ.get(LAUNCHER_ENV) != "spawn" and _prctl(PR_SET_CHILD_SUBREAPER, 1):
-        return TemplateLauncher(log)
+    if os.environ.get(LAUNCHER_ENV) != "spawn" and processes.prctl(
+        processes.PR_SET_CHILD_SUBREAPER, 1
+    ):
+        return TemplateLauncher(log, preload, exclude)
     return SpawnLauncher()
 
 
@@ -217,7 +359,7 @@ def template_main() -> None:
     from devreload.worker import run
 
     fd, monitor = (int(x) for x in os.environ.pop(TEMPLATE_ENV).split(","))
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    processes.prctl(processes.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != monitor:
         return
     if sys.path and sys.path[0] in ("", os.getcwd()):

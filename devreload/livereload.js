@@ -4,6 +4,12 @@
 // the new worker answers; a changed stylesheet is swapped in place.
 (function () {
   "use strict";
+  // One client per page: a second copy (an HTML fragment that htmx or jQuery swapped in
+  // with its script run) leaves the page to the first.
+  if (window.devreloadClient) {
+    return;
+  }
+  window.devreloadClient = true;
   var tag = document.currentScript;
   var boot = tag.getAttribute("data-boot");
   var url = tag.getAttribute("data-url");

@@ -203,11 +203,15 @@ def csp_nonce(policies: Iterable[str]) -> str | None:
 
 
 def inject(body: bytes, tag: bytes) -> bytes | None:
-    """``body`` with ``tag`` before its last ``</body>``; None when there is none (a
-    fragment) or the page has the script already (LiveReload wrapped twice)."""
-    index = body.lower().rfind(b"</body>")
-    if index < 0 or _MARKER in body:
+    """``body`` with ``tag`` before its last ``</body>``, or at its end when it has none
+    (a template without one: browsers put a trailing script in the body). None means
+    "leave it as it is": the body is empty (a HEAD answered without one) or the page has
+    the script already (LiveReload wrapped twice)."""
+    if _MARKER in body or not body.strip():
         return None
+    index = body.lower().rfind(b"</body>")
+    if index < 0:
+        return body + tag
     return body[:index] + tag + body[index:]
 
 

@@ -54,9 +54,11 @@ def default_logger(verbose: int | None = None) -> logging.Logger:
     elif log.level == logging.NOTSET:
         log.setLevel(logging.INFO)
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
-        handler.setFormatter(_Formatter(colour))
+        handler: logging.Handler = logging.NullHandler()  # stderr closed (2>&-)
+        if sys.stderr is not None:
+            handler = logging.StreamHandler(sys.stderr)
+            colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+            handler.setFormatter(_Formatter(colour))
         log.addHandler(handler)
         log.propagate = False
     return log

@@ -32,6 +32,10 @@ class Spec:
     argv: tuple[str, ...] = ()
     #: The worker says Ready itself (a server, once it listens); else it is ready at once.
     announce_ready: bool = False
+    #: Modules to import before the app (see ``Modules.warm``).
+    warm: tuple[str, ...] = ()
+    #: A retry of a failure already shown: report it to the monitor, not to stderr again.
+    quiet_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,24 @@ class StaticChanged:
 
 @dataclass(frozen=True)
 class Modules:
-    """Source files the worker imported, and library modules the template may preload."""
+    """Source files the worker imported, library modules the template may preload, and
+    the library modules it may not, with the reason (see :mod:`devreload.preload`)."""
 
     files: tuple[str, ...]
     libraries: tuple[str, ...]
+    refused: tuple[tuple[str, str], ...] = ()
+    #: Modules devreload imported for the app after it ran (its server): the next worker
+    #: imports them before the app, so that they can be preloaded.
+    warm: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Files:
+    """Project files the worker read (watched like its modules), and files it wrote
+    (never watched: see :mod:`devreload.reads`)."""
+
+    read: tuple[str, ...]
+    written: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -77,12 +95,44 @@ class ReloadAsked:
 
 
 @dataclass(frozen=True)
+class Released:
+    """The worker no longer serves (listeners closed, requests drained): what is left is
+    its exit, which the next worker need not wait for."""
+
+
+@dataclass(frozen=True)
 class ShutdownAsked:
     """``graceful_shutdown()`` in the worker."""
 
 
-FromWorker = Modules | Watch | Failed | Ready | ReloadAsked | ShutdownAsked
-ToWorker = Spec | StaticChanged
+@dataclass(frozen=True)
+class RestartPending:
+    """A change is waiting: a cooperative worker should exit 75 at its next safe point."""
+
+
+# --------------------------------------------------------------------------- both ways
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Idle keep-alive connections, their sockets travelling alongside as fds (one per
+    item): a stopping worker hands them to the monitor, the monitor to the next worker
+    once it serves. ``data`` holds, per connection, the bytes of its next request that
+    were read already but not parsed (a partial head), to be fed first."""
+
+    data: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConnectionsTaken:
+    """The monitor holds the connections of every ``Connections`` sent before: a worker
+    waits for this before it exits, so none is lost with its end of the channel."""
+
+
+FromWorker = (
+    Modules | Files | Watch | Failed | Ready | ReloadAsked | Released | ShutdownAsked | Connections
+)
+ToWorker = Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken
 
 
 # --------------------------------------------------------------------------- monitor <-> template
@@ -149,10 +199,12 @@ class SignalReceived:
 
 @dataclass(frozen=True)
 class WorkerSaid:
-    """A message from a worker; ``worker`` is the monitor's record of it."""
+    """A message from a worker; ``worker`` is the monitor's record of it; ``fds`` came
+    with it (the sockets of ``Connections``), now the monitor's to close."""
 
     worker: Any
     message: FromWorker
+    fds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ side and the worker side of serving both take it whole.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -14,7 +15,7 @@ from typing import Any
 
 from devreload.errors import AddressError, ConfigError
 from devreload.servers import SERVERS
-from devreload.sockets import Address, make_address, parse_listen
+from devreload.sockets import Address, make_address, parse_address, parse_listen
 from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL
 
 #: The ``egg:devreload`` keys devreload reads itself; every other key goes to the server.
@@ -32,8 +33,13 @@ OWN_KEYS = frozenset(
         "watch_files",
         "ignore_files",
         "server",
+        "preload",
+        "preload_exclude",
     }
 )
+#: The ``use = egg:waitress#main`` keys that say where to listen: devreload binds those itself,
+#: once, in the monitor. Every other key of such a section is one of waitress's adjustments.
+WAITRESS_ADDRESS_KEYS = frozenset({"listen", "host", "port", "unix_socket", "ipv4", "ipv6"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,10 @@ class ServeOptions:
     show_errors: bool | None = None
     #: Open the app in a web browser once it answers.
     browser: bool = False
+    #: Fork workers from a template that has the app's libraries imported already.
+    preload: bool = True
+    #: Library modules (with their submodules) the template never imports.
+    preload_exclude: tuple[str, ...] = ()
     #: ``auto`` (waitress for WSGI, uvicorn for ASGI), or one of them by name.
     server: str = "auto"
     #: The chosen server's own options (ini strings are converted by the backend).
@@ -94,7 +104,7 @@ class ServeOptions:
         except AddressError as exc:
             key = "listen" if conf.get("listen") else "port"
             raise ConfigError(path, section, str(exc), key=key) from None
-        for key in ("reload", "live_reload", "show_errors"):
+        for key in ("reload", "live_reload", "show_errors", "preload"):
             if conf.get(key) is not None:
                 values[key] = conf_bool(conf, key, path, section)
         for key in ("reload_interval", "shutdown_interval"):
@@ -103,12 +113,62 @@ class ServeOptions:
                 values[key] = seconds
         for key in ("static_files", "watch_files", "ignore_files"):
             values[key] = tuple(resolve_paths(conf.get(key, ""), here))
+        values["preload_exclude"] = tuple(str(conf.get("preload_exclude", "")).split())
         server = str(conf.get("server", "auto")).strip() or "auto"
         if server not in SERVERS:
             raise ConfigError(path, section, f"must be one of {', '.join(SERVERS)}", key="server")
         values["server"] = server
         values["server_options"] = {k: v for k, v in conf.items() if k not in OWN_KEYS}
         return cls(**values)
+
+    @classmethod
+    def from_waitress_conf(cls, conf: Mapping[str, Any], path: str, section: str) -> ServeOptions:
+        """Read a ``use = egg:waitress#main`` section the way waitress reads it: where to
+        listen from ``listen``, ``host``/``port`` or ``unix_socket`` (``ipv4``/``ipv6`` narrow
+        it), every other key a waitress option, checked by the waitress backend (unknown keys
+        fail there, as in waitress). One difference, on purpose: a missing host is 127.0.0.1,
+        not waitress's 0.0.0.0; ``host = 0.0.0.0`` or ``listen = *:PORT`` serve other machines.
+        """
+        given = {key for key in WAITRESS_ADDRESS_KEYS if key in conf}
+        if "listen" in given and given & {"host", "port"}:
+            raise ConfigError(path, section, "set either listen or host/port, not both")
+        if "unix_socket" in given and given & {"listen", "host", "port"}:
+            raise ConfigError(path, section, "set either unix_socket or listen/host/port, not both")
+        key = next((k for k in ("unix_socket", "listen") if k in given), "port")
+        try:
+            if "unix_socket" in given:
+                addresses = [parse_address(f"unix:{conf['unix_socket']}")]
+            elif "listen" in given:
+                addresses = parse_listen(str(conf["listen"]))
+            else:
+                addresses = [make_address(conf.get("host"), conf.get("port"))]
+        except AddressError as exc:
+            raise ConfigError(path, section, str(exc), key=key) from None
+        ipv4 = conf_bool(conf, "ipv4", path, section) is not False
+        ipv6 = conf_bool(conf, "ipv6", path, section) is not False
+        return cls(
+            addresses=tuple(_of_family(a, ipv4, ipv6, path, section) for a in addresses),
+            server="waitress",
+            server_options={k: v for k, v in conf.items() if k not in WAITRESS_ADDRESS_KEYS},
+        )
+
+
+def _of_family(address: Address, ipv4: bool, ipv6: bool, path: str, section: str) -> Address:
+    """waitress's ``ipv4 = false`` or ``ipv6 = false`` applied to one address: the wildcard
+    moves to the other family, an address of the switched-off family is an error."""
+    if address.unix_path is not None or ipv4 == ipv6:  # both off means both, as in waitress
+        return address
+    try:
+        version = ipaddress.ip_address(address.host).version
+    except ValueError:
+        return address  # a host name: the family is the resolver's choice
+    if version == 4 and not ipv4:
+        if address.host == "0.0.0.0":
+            return replace(address, host="::")
+        raise ConfigError(path, section, f"false, but {address} is an IPv4 address", key="ipv4")
+    if version == 6 and not ipv6:
+        raise ConfigError(path, section, f"false, but {address} is an IPv6 address", key="ipv6")
+    return address
 
 
 def asbool(text: str) -> bool:

@@ -15,10 +15,13 @@ import importlib.metadata
 import logging
 import logging.config
 import os
+import socket
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
 from paste.deploy import loadwsgi
 
@@ -30,16 +33,31 @@ from devreload.errors import (
     DevreloadError,
     ServerOptionError,
 )
+from devreload.log import default_logger, display_path
 from devreload.middleware import LiveReload
 from devreload.options import ServeOptions
+from devreload.preload import end_prefix
 from devreload.servers import check
 from devreload.sockets import Address, make_address, parse_listen
-from devreload.worker import exit_quickly, is_active, where_raised
+from devreload.worker import get_reloader, is_active, where_raised
 
 DEVRELOAD_SECTION = "devreload"
 #: The keys the ``[devreload]`` section may hold.
-DEVRELOAD_KEYS = frozenset({"watch_files", "ignore_files", "static_files", "live_reload"})
+DEVRELOAD_KEYS = frozenset(
+    {
+        "watch_files",
+        "ignore_files",
+        "static_files",
+        "live_reload",
+        "show_errors",
+        "preload",
+        "preload_exclude",
+    }
+)
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
+#: How long a worker waits for another server runner to accept before it says Ready anyway.
+FOREIGN_READY_DEADLINE = 30.0
+FOREIGN_PROBE_INTERVAL = 0.02
 
 
 # --------------------------------------------------------------------------- egg:devreload
@@ -48,11 +66,20 @@ DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
 def server_runner(wsgi_app: Any, global_conf: Mapping[str, Any], **kw: Any) -> None:
     """``[server:main] use = egg:devreload``: serve the app, reloading when ``reload = true``.
 
-    Under a devreload monitor it serves on the sockets the monitor handed over.
+    Under a devreload monitor it serves on the sockets the monitor handed over. Loaded
+    from an ini (pserve), the ini, the files it pulls in with ``config:`` and its
+    ``[devreload]`` section count too, as under ``devreload serve``.
     """
     path = str(global_conf.get("__file__", "<ini>"))
     options = ServeOptions.from_conf(kw, path, "server")
     checked(wsgi_app, options, path, "server")
+    if global_conf.get("__file__"):
+        variables = {
+            k: v
+            for k, v in global_conf.items()
+            if isinstance(v, str) and k not in ("here", "__file__")
+        }
+        options = IniConfig(path, overrides=variables).with_ini(options)
     serving.serve_app(wsgi_app, options)
 
 
@@ -105,6 +132,10 @@ class IniConfig:
     overrides: dict[str, str] = field(default_factory=dict)
     #: False when the command line said ``--no-live-reload``.
     live_reload: bool = True
+    #: False when the command line said ``--no-preload``.
+    preload: bool = True
+    #: Modules the command line said ``--preload-exclude`` for.
+    preload_exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.path = os.path.abspath(self.path)
@@ -147,6 +178,7 @@ class IniConfig:
         """Build the app (``[app:NAME]``, a pipeline or a composite) with the overrides."""
         section = f"app:{self.app_name}"
         context = self._context(loadwsgi.APP, section)
+        end_prefix(f"imported after the app factory of [{section}] ran")
         try:
             return context.create()
         except DevreloadError:
@@ -157,24 +189,50 @@ class IniConfig:
     def is_devreload_server(self, context: Any) -> bool:
         return context.object is server_runner
 
+    def is_waitress_server(self, context: Any) -> bool:
+        """``use = egg:waitress#main`` (waitress's ``paste.server_runner``)."""
+        import waitress
+
+        return context.object is waitress.serve_paste
+
+    def holds_sockets(self, context: Any) -> bool:
+        """Whether devreload serves this server section itself, on sockets the monitor
+        holds (with the error page): ``egg:devreload`` and ``egg:waitress#main``. Any other
+        runner binds a socket of its own in each worker."""
+        return self.is_devreload_server(context) or self.is_waitress_server(context)
+
     def serve_options(self, context: Any) -> ServeOptions:
-        """The ini's serving options: ``egg:devreload``'s server section (defaults for
-        another server), the ``[devreload]`` section, and the ini's own files to watch;
-        ``--no-live-reload`` wins."""
-        section = self.devreload_section()
-        server = ServeOptions()
+        """The ini's serving options: the server section read as ``egg:devreload``'s or
+        as waitress's own (defaults for another server), then :meth:`with_ini`."""
+        section = self.server_section
         if self.is_devreload_server(context):
-            server = ServeOptions.from_conf(context.local_conf, self.path, self.server_section)
+            server = ServeOptions.from_conf(context.local_conf, self.path, section)
+        elif self.is_waitress_server(context):
+            server = ServeOptions.from_waitress_conf(context.local_conf, self.path, section)
+            checked(None, server, self.path, section)
+        else:
+            server = ServeOptions()
+        return self.with_ini(server)
+
+    def with_ini(self, server: ServeOptions) -> ServeOptions:
+        """``server`` plus the ``[devreload]`` section and the ini's own files to watch;
+        ``--no-live-reload`` and ``--no-preload`` win."""
+        section = self.devreload_section()
         return server.but(
             watch_files=(*self.config_files(), *section.watch_files, *server.watch_files),
             ignore_files=(*section.ignore_files, *server.ignore_files),
             static_files=(*server.static_files, *section.static_files),
             live_reload=server.live_reload and section.live_reload and self.live_reload,
+            show_errors=server.show_errors if section.show_errors is None else section.show_errors,
+            preload=server.preload and section.preload and self.preload,
+            preload_exclude=(
+                *server.preload_exclude, *section.preload_exclude, *self.preload_exclude
+            ),
         )
 
     def devreload_section(self) -> ServeOptions:
         """The optional ``[devreload]`` section: ``watch_files``, ``ignore_files``,
-        ``static_files`` and ``live_reload``."""
+        ``static_files``, ``live_reload`` and ``show_errors``."""
         parser = self._parser()
         if not parser.has_section(DEVRELOAD_SECTION):
             return ServeOptions()
@@ -292,31 +350,41 @@ def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False) ->
     if not (reload or options.reload):
         _serve(config, context, options)
         return 0
-    ours = config.is_devreload_server(context)
+    ours = config.holds_sockets(context)
     if ours and options.server != "auto":
         checked(None, options, config.path, config.server_section)
-    if not ours and browser:
-        serving.open_browser_when_ready(_foreign_url(context))
+    if not ours:
+        default_logger().warning(
+            "%s: [%s] runs %s, which binds its own socket: devreload does not hold it, so "
+            "requests are refused while the app restarts and no error page is shown "
+            "(use = egg:devreload for both)",
+            display_path(config.path),
+            config.server_section,
+            _runner_name(context),
+        )
+        if browser:
+            serving.open_browser_when_ready(_foreign_url(context))
+    # Another runner's worker says Ready too, once its server accepts (_serve).
     return serving.run_monitor(
         options.but(browser=browser and ours),
         "devreload.paste:serve_ini_worker",
         (config,),
         hold_sockets=ours,
+        worker_announces_ready=True,
     )
 
 
-def serve_ini_worker(config: IniConfig) -> NoReturn:
+def serve_ini_worker(config: IniConfig) -> None:
     """Worker entry for ``devreload serve --reload``. A bad ini raises a DevreloadError:
     the worker prints it as one line, the monitor shows it and waits for a fix."""
     config.setup_logging()
     context = config.server_context()
     _serve(config, context, config.serve_options(context))
-    exit_quickly()
 
 
 def _serve(config: IniConfig, context: Any, options: ServeOptions) -> None:
     """Build the app and serve it: on the monitor's sockets in a worker, else here."""
-    if config.is_devreload_server(context):
+    if config.holds_sockets(context):
         app = config.load_app()
         checked(app, options, config.path, config.server_section)
         serving.serve_app(app, options)
@@ -324,18 +392,70 @@ def _serve(config: IniConfig, context: Any, options: ServeOptions) -> None:
     if options.browser:
         serving.open_browser_when_ready(_foreign_url(context))
     app = config.load_app()
-    if is_active() and options.live_reload:
-        app = LiveReload(app)
+    if is_active():
+        if options.live_reload:
+            app = LiveReload(app)
+        _notify_ready_when_accepting(_foreign_address(context))
     context.create()(app)
 
 
-def _foreign_url(context: Any) -> str:
-    """Where another paste server will most likely answer, from its host/port/listen."""
+def _runner_name(context: Any) -> str:
+    """Another server runner as the ini names it: ``egg:dist#entry``, else ``call:mod:name``."""
+    if context.distribution is not None:
+        return f"egg:{context.distribution.metadata['Name']}#{context.entry_point_name}"
+    runner = context.object
+    return f"call:{getattr(runner, '__module__', '?')}:{getattr(runner, '__qualname__', runner)}"
+
+
+def _foreign_address(context: Any) -> Address:
+    """Where another paste server will most likely answer, from its host/port, listen or
+    (gunicorn's) bind."""
     conf = context.local_conf
     try:
-        if conf.get("listen"):
-            return parse_listen(str(conf["listen"]))[0].url
-        return make_address(conf.get("host"), conf.get("port")).url
+        for key in ("listen", "bind"):
+            if conf.get(key):
+                return parse_listen(str(conf[key]))[0]
+        return make_address(conf.get("host"), conf.get("port"))
     except AddressError:
-        return Address().url
+        return Address()
 
+
+def _foreign_url(context: Any) -> str:
+    return _foreign_address(context).url
+
+
+def _notify_ready_when_accepting(
+    address: Address, deadline: float = FOREIGN_READY_DEADLINE
+) -> None:
+    """Another runner binds by itself: tell the monitor this worker is ready (which times
+    the restart) once ``address`` accepts a connection, or after ``deadline`` seconds anyway."""
+
+    def probe() -> None:
+        give_up = time.monotonic() + deadline
+        while not _accepts(address):
+            if time.monotonic() >= give_up:
+                default_logger().debug(
+                    "nothing accepted on %s within %.0f s; the worker counts as ready",
+                    address,
+                    deadline,
+                )
+                break
+            time.sleep(FOREIGN_PROBE_INTERVAL)
+        get_reloader().notify_ready()
+
+    threading.Thread(target=probe, name="devreload-ready-probe", daemon=True).start()
+
+
+def _accepts(address: Address) -> bool:
+    """Whether a connection to ``address`` (a wildcard host: this machine) succeeds."""
+    try:
+        if address.unix_path is not None:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1.0)
+                probe.connect(address.unix_path)
+            return True
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address.host, address.host)
+        with socket.create_connection((host, address.port), timeout=1.0):
+            return True
+    except OSError:
+        return False

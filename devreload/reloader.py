@@ -126,6 +126,10 @@ class Reloader(ReloadStrategy):
     def on_modules(self, files: Sequence[str], since: float) -> None:
         self._watch(files, since)
 
+    def on_files(self, read: Sequence[str], written: Sequence[str], since: float) -> None:
+        self.ignore.written.update(written)
+        self._watch(read, since)
+
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         self.ignore.explicit.update(paths)
         for path in paths:
@@ -176,12 +180,18 @@ class ServingReloader(Reloader):
 
     def on_crash(self, error: str) -> None:
         self.error_page.start(error)
+        self.on_held_connections()
+
+    def on_held_connections(self) -> None:
+        """Handed-over keep-alive connections get the error page too, like new ones."""
+        self.error_page.adopt(self.take_connections())
 
     def on_recover(self) -> None:
-        self.error_page.stop()
+        # Connections still waiting for their next request go to the next worker.
+        self.held.extend(self.error_page.stop())
 
     def shutdown(self) -> None:
-        self.error_page.stop()
+        self.held.extend(self.error_page.stop())
         super().shutdown()
 
 
@@ -201,11 +211,19 @@ def start_reloader(
     sockets: Sequence[socket.socket] = (),
     worker_announces_ready: bool = False,
     static_files: Iterable[str] | None = None,
+    preload: bool = True,
+    preload_exclude: Sequence[str] = (),
+    cooperative: bool = False,
+    cooperative_timeout: float | None = None,
 ) -> ReloaderProxy:
     """Become the monitor of a worker running ``worker_path``; in the worker, return its proxy.
 
     In the monitor this does not return: it raises ``SystemExit`` with the final exit
     code once the worker exits 0 or the monitor is stopped (hupper's contract).
+    ``preload=False`` keeps the worker template empty; ``preload_exclude`` names library
+    modules (and their submodules) it never imports. With ``cooperative`` a change does not
+    stop the worker: ``devreload.should_restart()`` turns True there, and the worker exits
+    75 when it is safe (or is stopped after ``cooperative_timeout`` seconds, when set).
     """
     if is_active():
         return get_reloader()
@@ -223,5 +241,9 @@ def start_reloader(
         sockets=sockets,
         worker_announces_ready=worker_announces_ready,
         static_files=static_files,
+        preload=preload,
+        preload_exclude=preload_exclude,
+        cooperative=cooperative,
+        cooperative_timeout=cooperative_timeout,
     )
     raise SystemExit(reloader.run())

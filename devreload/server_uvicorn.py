@@ -1,6 +1,10 @@
 """ASGI apps under uvicorn: option conversion from ini strings, and a ``uvicorn.Server``
 that closes its listeners the moment it is told to stop and drains within a bound,
-without uvicorn's fixed pauses."""
+without uvicorn's fixed pauses.
+
+Under a monitor, idle keep-alive connections are not closed when the server stops (that
+races with the client's next request): they go to the next worker, which adopts them.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,20 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
+from devreload.channel import HandedConnection
 from devreload.errors import ServerOptionError
 from devreload.livereload import close_streams
 from devreload.options import asbool
 from devreload.servers import FRESH_CONNECTION_GRACE, ReadyCallback
+from devreload.worker import handoff_for
 
 ASGI = True
 #: devreload's dev defaults, under the user's options.
@@ -92,6 +100,7 @@ def run(
     if logging.getLogger().handlers:
         # Logging is configured already (an ini's sections): let uvicorn's loggers use it.
         options.setdefault("log_config", None)
+    handoff = handoff_for(sockets)
 
     class Server(uvicorn.Server):
         """uvicorn, but closing its listeners the moment it is told to stop, and draining
@@ -99,13 +108,29 @@ def run(
 
         loop: asyncio.AbstractEventLoop | None = None
         wake: asyncio.Event | None = None
+        adopting: set[asyncio.Task[None]]
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             self.loop = asyncio.get_running_loop()
             self.wake = asyncio.Event()
+            self.adopting = set()
             await super().startup(sockets=sockets)
+            if self.started and not self.should_exit and handoff is not None:
+                loop = self.loop
+                handoff.open(lambda: loop.call_soon_threadsafe(self.adopt_waiting))
             if self.started and not self.should_exit and on_ready is not None:
                 on_ready()
+
+        def adopt_waiting(self) -> None:
+            """The previous worker's connections, served as if just accepted here."""
+            if handoff is None or self.should_exit or self.loop is None:
+                return  # stopping: finish() hands them on
+            # What the listeners' accepts use (asyncio keeps it on the Server).
+            factory = self.servers[0]._protocol_factory  # type: ignore[attr-defined]
+            for sock, data in handoff.take():
+                task = self.loop.create_task(_adopt(self.loop, factory, sock, data))
+                self.adopting.add(task)
+                task.add_done_callback(self.adopting.discard)
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             if self.should_exit and sig == signal.SIGINT:
@@ -143,22 +168,52 @@ def run(
             deadline = began + timeout
             state = self.server_state
             closing: set[Any] = set()
+            websocket_apps: dict[asyncio.Task[Any], float] = {}  # task -> when to cancel it
             while (state.connections or state.tasks) and not self.force_exit:
+                idle: list[HandedConnection] = []
                 now = self.loop.time()
                 if now >= deadline:
                     for task in state.tasks:
                         task.cancel()
                     break
                 for connection in list(state.connections):
+                    if connection in closing:
+                        continue
+                    if _is_websocket(connection):
+                        # A websocket: closed now with 1012 (service restart), never waited
+                        # for. Its app is told so, and gets a moment to return.
+                        connection.shutdown()
+                        closing.add(connection)
+                        for task in state.tasks:
+                            if _task_owner(task) is connection:
+                                websocket_apps[task] = now + WEBSOCKET_APP_GRACE
+                        continue
+                    if handoff is not None and _is_http(connection):
+                        # Between requests it goes to the next worker, with what was read of
+                        # the next one; with a request under way, once its response is out.
+                        data = _idle_bytes(connection)
+                        if data is not None:
+                            idle.append((_detach(connection), data))
+                            closing.add(connection)
+                            continue
+                        if _busy(connection):
+                            continue
                     # A connection accepted just before the stop whose request is still on
                     # its way gets a moment to send it; any other closes after its response.
                     fresh = getattr(connection, "cycle", None) is None
-                    if connection not in closing and (
-                        not fresh or now >= began + FRESH_CONNECTION_GRACE
-                    ):
+                    if not fresh or now >= began + FRESH_CONNECTION_GRACE:
                         connection.shutdown()
                         closing.add(connection)
+                for task, cancel_at in list(websocket_apps.items()):
+                    if task.done() or now >= cancel_at:
+                        del websocket_apps[task]
+                        if not task.done():
+                            _quiet_cancel(task)
+                if handoff is not None:
+                    handoff.give_back(idle)
                 await asyncio.sleep(0.01)
+            if handoff is not None:
+                handoff.finish()
             for listener in self.servers:
                 listener.close()
             for sock in sockets or []:
@@ -168,3 +223,144 @@ def run(
 
     config = uvicorn.Config(app, **options)
     Server(config).run(sockets=list(sockets))
+
+
+async def _adopt(
+    loop: asyncio.AbstractEventLoop,
+    factory: Callable[[], asyncio.Protocol],
+    sock: socket.socket,
+    data: bytes,
+) -> None:
+    """Serve a connection the previous worker handed over, as if just accepted: ``data``,
+    the start of its next request read there already, is fed before anything the
+    socket delivers (the transport starts reading only after ``connection_made``)."""
+
+    def protocol() -> asyncio.Protocol:
+        new = factory()
+        if data:
+            made = new.connection_made
+
+            def connection_made(transport: asyncio.BaseTransport) -> None:
+                made(transport)
+                new.data_received(data)
+
+            new.connection_made = connection_made  # type: ignore[method-assign]
+        return new
+
+    try:
+        await loop.connect_accepted_socket(protocol, sock)
+    except OSError:  # the client has gone meanwhile
+        sock.close()
+
+
+#: uvicorn's HTTP/1.1 protocols, whose state between requests devreload knows.
+HTTP_PROTOCOLS = ("uvicorn.protocols.http.h11_impl", "uvicorn.protocols.http.httptools_impl")
+
+
+def _is_http(connection: Any) -> bool:
+    """Plain HTTP/1.1 that can change process: not TLS (its session stays here)."""
+    transport = getattr(connection, "transport", None)
+    return (
+        type(connection).__module__ in HTTP_PROTOCOLS
+        and transport is not None
+        and transport.get_extra_info("sslcontext") is None
+    )
+
+
+def _busy(connection: Any) -> bool:
+    """A request is under way on this HTTP connection (or its response still being sent):
+    it goes to the next worker once that is done."""
+    import h11
+
+    transport = connection.transport
+    if transport is None or transport.is_closing():
+        return False
+    cycle = connection.cycle
+    if (cycle is not None and not cycle.response_complete) or transport.get_write_buffer_size():
+        return True
+    # httptools: a request's head being parsed (its cycle starts once the head is complete).
+    scope = getattr(connection, "scope", None)
+    if scope is not None and (cycle is None or cycle.scope is not scope):
+        return True
+    # h11: the rest of a body the app answered without reading.
+    conn = getattr(connection, "conn", None)
+    return conn is not None and conn.their_state is h11.SEND_BODY
+
+
+def _idle_bytes(connection: Any) -> bytes | None:
+    """For an HTTP connection between two requests, what was read of the next one and not
+    parsed yet (h11 keeps a partial head in its buffer); None when it is not idle."""
+    import h11
+
+    if _busy(connection):
+        return None
+    transport = connection.transport
+    if transport is None or transport.is_closing():
+        return None
+    conn = getattr(connection, "conn", None)
+    if conn is not None:  # h11
+        if conn.our_state is not h11.IDLE or conn.their_state is not h11.IDLE:
+            return None
+        data, closed = conn.trailing_data
+        return None if closed else bytes(data)
+    # httptools parses every byte it gets at once: idle when its last request was whole.
+    cycle = connection.cycle
+    if connection.pipeline or (cycle is not None and cycle.more_body):
+        return None
+    return b""
+
+
+def _detach(connection: Any) -> socket.socket:
+    """Take an idle connection from its transport: asyncio lets go of it, the client's
+    connection stays open (on a duplicate descriptor) for the next worker."""
+    raw = connection.transport.get_extra_info("socket")
+    sock = socket.socket(fileno=os.dup(raw.fileno()))
+    connection.transport.abort()
+    return sock
+
+
+#: After its websocket is closed, an app still running its handler gets this long to return
+#: before it is cancelled (an app that only pushes never reads the disconnect).
+WEBSOCKET_APP_GRACE = 0.1
+
+
+def _is_websocket(connection: Any) -> bool:
+    """A websocket connection: any of uvicorn's implementations (websockets, its sans-I/O
+    variant, wsproto); each closes with 1012 on ``shutdown()``."""
+    return type(connection).__module__.startswith("uvicorn.protocols.websockets.")
+
+
+def _task_owner(task: asyncio.Task[Any]) -> Any:
+    """The protocol object whose ``run_asgi`` this task runs (uvicorn's websocket
+    protocols do not keep their task), or None."""
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    return None if frame is None else frame.f_locals.get("self")
+
+
+class _QuietCancelled(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" for the tasks we cancel on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, asyncio.CancelledError):
+            return True
+        try:
+            return asyncio.current_task() not in self.tasks
+        except RuntimeError:  # no loop in this thread
+            return True
+
+
+_QUIET = _QuietCancelled()
+
+
+def _quiet_cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel a websocket's app: its handler sees CancelledError, its log no traceback."""
+    logger = logging.getLogger("uvicorn.error")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+    _QUIET.tasks.add(task)
+    task.cancel()

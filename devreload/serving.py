@@ -21,11 +21,12 @@ import webbrowser
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from devreload import servers, sockets
+from devreload import frameworks, servers, sockets
 from devreload.imports import current_program, import_string
 from devreload.log import default_logger
 from devreload.middleware import LiveReload
 from devreload.options import ServeOptions
+from devreload.preload import end_prefix
 from devreload.reloader import ServingReloader
 from devreload.strategy import RUN_PROGRAM
 from devreload.worker import get_reloader, is_active
@@ -50,6 +51,8 @@ def serve(
     show_errors: bool | None = ServeOptions.show_errors,
     live_reload: bool = ServeOptions.live_reload,
     static_files: Iterable[str] = (),
+    preload: bool = ServeOptions.preload,
+    preload_exclude: Iterable[str] = (),
     **server_options: Any,
 ) -> None:
     """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
@@ -63,8 +66,9 @@ def serve(
     answers; ``show_errors`` shows tracebacks on the error page even on a public address
     (the default shows them on loopback only). With reload, open pages follow every
     restart unless ``live_reload=False``, and files matching ``static_files`` (say
-    ``"static/*.css"``) are pushed to them without a restart. Other keyword arguments go
-    to waitress or uvicorn.
+    ``"static/*.css"``) are pushed to them without a restart. ``preload=False`` (or
+    ``preload_exclude``) keeps libraries out of the worker template. Other keyword
+    arguments go to waitress or uvicorn.
     """
     addresses = sockets.parse_listen(listen) if listen else [sockets.make_address(host, port)]
     options = ServeOptions(
@@ -78,6 +82,8 @@ def serve(
         live_reload=live_reload,
         show_errors=show_errors,
         browser=browser,
+        preload=preload,
+        preload_exclude=tuple(preload_exclude),
         server=server,
         server_options=server_options,
     )
@@ -103,11 +109,14 @@ def run_monitor(
     worker_args: Sequence[Any] = (),
     *,
     hold_sockets: bool = True,
+    worker_announces_ready: bool | None = None,
 ) -> int:
     """The monitor side: run ``worker_path(*worker_args)`` in a worker and replace it on
     every change; the exit code. With ``hold_sockets`` the addresses are bound here, once,
     the worker is ready when its server listens on them, and while the app is broken the
-    error page answers on them; without, the worker binds by itself (another server)."""
+    error page answers on them; without, the worker binds by itself (another server).
+    ``worker_announces_ready`` (default: ``hold_sockets``) makes the monitor wait for the
+    worker's Ready before it reports a restart done."""
     log = default_logger()
     bound = sockets.bind_all(options.addresses) if hold_sockets else []
     try:
@@ -128,8 +137,12 @@ def run_monitor(
             ignore_files=options.ignore_files,
             watch_files=options.watch_files,
             sockets=bound,
-            worker_announces_ready=bool(bound),
+            worker_announces_ready=(
+                bool(bound) if worker_announces_ready is None else worker_announces_ready
+            ),
             static_files=options.static_files,
+            preload=options.preload,
+            preload_exclude=options.preload_exclude,
         )
         return reloader.run()
     finally:
@@ -161,7 +174,16 @@ def _serve(
     live_reload: bool,
     on_ready: servers.ReadyCallback | None = None,
 ) -> None:
-    loaded: Any = import_string(app) if isinstance(app, str) else app
+    loaded: Any = app
+    if isinstance(app, str):
+        loaded = import_string(app.strip().removesuffix("()"))
+        if app.strip().endswith("()"):
+            end_prefix(f"imported after {app} ran")
+            loaded = loaded()
+    show_errors = options.show_errors
+    if show_errors is None:
+        show_errors = not sockets.any_public(listening)
+    loaded = frameworks.prepare(loaded, show_errors)
     if live_reload:
         loaded = LiveReload(loaded)
     servers.serve_on_sockets(

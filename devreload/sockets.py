@@ -121,7 +121,8 @@ def parse_listen(text: str | Iterable[str]) -> list[Address]:
 
 
 def bind(address: Address) -> socket.socket:
-    """Bind and listen on ``address``; the socket is inheritable, so workers can use it.
+    """Bind and listen on ``address``; workers get the socket explicitly, never by
+    inheritance (a process the app starts must not keep the port).
 
     SO_REUSEADDR lets a restarted monitor bind at once; SO_REUSEPORT is never set, so a
     second server on the same port fails here instead of silently sharing it.
@@ -147,7 +148,6 @@ def bind(address: Address) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise AddressInUseError(str(address)) from None
         raise AddressError(f"cannot listen on {address}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
     return sock
 
 
@@ -167,7 +167,6 @@ def _bind_unix(address: Address) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise AddressError(f"cannot listen on {address}: {exc.strerror or exc}") from None
-    sock.set_inheritable(True)
     return sock
 
 

@@ -9,6 +9,7 @@ is safe to call from them.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import signal
 import socket
@@ -19,20 +20,31 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from devreload.channel import Channel, ChannelClosed
+from devreload.channel import (
+    Channel,
+    ChannelClosed,
+    HandedConnection,
+    received_connections,
+    send_connections,
+)
 from devreload.imports import current_program
 from devreload.launch import Launcher, choose_launcher
 from devreload.log import Logger, default_logger
 from devreload.messages import (
+    Connections,
+    ConnectionsTaken,
     EnterPressed,
     Event,
     Failed,
     FileChanged,
+    Files,
     FromWorker,
     Modules,
     Ready,
+    Released,
     ReloadAsked,
     ReloadRequested,
+    RestartPending,
     ShutdownAsked,
     SignalReceived,
     Spec,
@@ -65,6 +77,8 @@ class Worker:
     #: Wall-clock start, to compare with file mtimes.
     born: float = field(default_factory=time.time)
     ready: bool = False
+    #: The restart that started it (None for the first worker).
+    restart: Restart | None = None
 
 
 @dataclass
@@ -89,6 +103,10 @@ class ReloadStrategy:
     Subclass it for another trigger: call ``request_reload()`` from any thread (a timer,
     a message queue, a webhook) and override ``should_restart`` to veto. ``startup``,
     ``restart`` and ``shutdown`` may be extended; call the base method.
+
+    With ``cooperative`` the worker is not stopped on a change: it is told, and leaves at a
+    safe point of its own by exiting 75 (``devreload.should_restart()`` says when), or is
+    stopped after ``cooperative_timeout`` seconds when that is set.
     """
 
     #: The clock every deadline is read from (a test may drive the loop with its own).
@@ -107,6 +125,10 @@ class ReloadStrategy:
         sockets: Sequence[socket.socket] = (),
         worker_announces_ready: bool = False,
         launcher: Launcher | None = None,
+        preload: bool = True,
+        preload_exclude: Sequence[str] = (),
+        cooperative: bool = False,
+        cooperative_timeout: float | None = None,
     ) -> None:
         if reload_interval < 0 or shutdown_interval < 0:
             raise ValueError("reload_interval and shutdown_interval must not be negative")
@@ -118,18 +140,27 @@ class ReloadStrategy:
         self.before_reload = before_reload
         self.sockets = list(sockets)
         self.worker_announces_ready = worker_announces_ready
-        self.launcher = launcher or choose_launcher(self.log)
+        self.cooperative = cooperative
+        self.cooperative_timeout = cooperative_timeout
+        self._asked_at: float | None = None
+        self.launcher = launcher or choose_launcher(self.log, preload, preload_exclude)
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.worker: Worker | None = None
         self.stopping: dict[int, float] = {}  # pid -> when to SIGKILL its group
         self._stopped_channels: dict[int, Channel] = {}
+        self.released: set[int] = set()  # stopping workers that no longer serve
         self.restart_state: Restart | None = None
         self.timing: Restart | None = None
         self.crashed = False
         self.last_error = ""
         self.quick_exits = 0
         self.exit_code: int | None = None
+        self._refused: set[str] = set()
+        self.warm: dict[str, None] = {}
+        self._retrying = False
         self._terminal = Terminal()
+        #: Idle keep-alive connections stopped workers handed over, for the next one.
+        self.held: list[HandedConnection] = []
 
     # -- the hooks -------------------------------------------------------------------
 
@@ -151,12 +182,25 @@ class ReloadStrategy:
         if self.before_reload is not None:
             self.before_reload()
         self.restart_state = Restart([trigger], began=now, last=now)
-        self._stop_worker()
+        if self.cooperative and self.worker is not None:
+            self._ask_to_leave(self.worker)
+        else:
+            self._stop_worker()
+
+    def _ask_to_leave(self, worker: Worker) -> None:
+        self._asked_at = self.clock()
+        self.log.debug("told worker %d that a restart is pending", worker.pid)
+        try:
+            worker.channel.send(RestartPending())
+        except ChannelClosed:
+            pass
 
     def shutdown(self) -> None:
         """Release what the monitor holds."""
         self.launcher.close()
         for sock in self.sockets:
+            sock.close()
+        for sock, _ in self.take_connections():
             sock.close()
         self._terminal.restore()
 
@@ -173,6 +217,18 @@ class ReloadStrategy:
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         """Paths a worker started at ``since`` asked to watch."""
 
+    def on_files(self, read: Sequence[str], written: Sequence[str], since: float) -> None:
+        """Project files a worker started at ``since`` read, and files it wrote."""
+
+    def on_held_connections(self) -> None:
+        """Keep-alive connections wait in ``held`` while the app is broken; by default
+        until a worker serves again (``ServingReloader`` answers them with the error page)."""
+
+    def take_connections(self) -> list[HandedConnection]:
+        """The held keep-alive connections, now the caller's to answer or close."""
+        held, self.held = self.held, []
+        return held
+
     # -- the loop --------------------------------------------------------------------
 
     def request_reload(self, reason: str = "reload requested") -> None:
@@ -181,6 +237,7 @@ class ReloadStrategy:
 
     def run(self) -> int:
         """Run until the worker exits 0 or the monitor is told to stop; the exit code."""
+        _stdio_in_place()
         previous = self._install_signals()
         try:
             self.startup()
@@ -208,7 +265,11 @@ class ReloadStrategy:
     def _timeout(self) -> float | None:
         # A killed worker's deadline is infinite: only SIGCHLD can end that wait.
         deadlines = [d for d in self.stopping.values() if math.isfinite(d)]
-        if self.restart_state is not None and self.exit_code is None and not self.stopping:
+        cooperative = self._cooperative_deadline()
+        if cooperative is not None:
+            deadlines.append(cooperative)
+        waiting = self.worker is None and not self._blocking()
+        if self.restart_state is not None and self.exit_code is None and waiting:
             # While the old worker stops, only its exit (or its kill deadline) can start the
             # next one: the quiet window's end is no reason to wake up.
             deadlines.append(self.restart_state.last + self.reload_interval)
@@ -220,6 +281,8 @@ class ReloadStrategy:
         """Act on one event; subclasses extend it for their own kinds."""
         if isinstance(event, SignalReceived):
             self._on_signal(event.signum)
+        elif isinstance(event, WorkerSaid) and isinstance(event.message, Connections):
+            self._hold_connections(event.message, event.fds)
         elif isinstance(event, WorkerSaid):
             self._on_message(event.worker, event.message)
         elif isinstance(event, (FileChanged, ReloadRequested)):
@@ -245,17 +308,38 @@ class ReloadStrategy:
                                self.shutdown_interval)
                 self.launcher.signal(pid, signal.SIGKILL)
                 self.stopping[pid] = float("inf")
+        overdue = self._cooperative_deadline()
+        if overdue is not None and now >= overdue:
+            self.log.info("the worker did not leave within %.1f s of the change; stopping it",
+                          self.cooperative_timeout)
+            self._stop_worker()
         pending = self.restart_state
         if (
             pending is not None
             and self.exit_code is None
             and self.worker is None
-            and not self.stopping
+            and not self._blocking()
             and now >= pending.last + self.reload_interval
         ):
             self.restart_state = None
             self.timing = pending
             self._start_worker()
+
+    def _blocking(self) -> bool:
+        """Whether a stopping worker still serves: the next one waits until it has let
+        go (it says Released), not until its interpreter has finished exiting."""
+        return any(pid not in self.released for pid in self.stopping)
+
+    def _cooperative_deadline(self) -> float | None:
+        """When a worker told of a pending restart gets stopped anyway, if ever."""
+        if (
+            self._asked_at is None
+            or self.cooperative_timeout is None
+            or self.worker is None
+            or self.restart_state is None
+        ):
+            return None
+        return self._asked_at + self.cooperative_timeout
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
@@ -286,7 +370,7 @@ class ReloadStrategy:
             pid = self.launcher.start(theirs, self.sockets)
         finally:
             theirs.close()
-        worker = Worker(pid, channel, self.clock(), born)
+        worker = Worker(pid, channel, self.clock(), born, restart=self.timing)
         self.worker = worker
         spec = Spec(
             worker_path=self.worker_path,
@@ -295,7 +379,10 @@ class ReloadStrategy:
             sys_path=tuple(sys.path),
             argv=tuple(sys.argv),
             announce_ready=self.worker_announces_ready,
+            warm=tuple(self.warm),
+            quiet_failure=self._retrying,
         )
+        self._retrying = False
         try:
             channel.send(spec)
         except ChannelClosed:
@@ -307,14 +394,42 @@ class ReloadStrategy:
     def _read_channel(self, worker: Worker) -> None:
         try:
             while True:
-                message = worker.channel.recv()
+                message, fds = worker.channel.recv_with_fds()
+                if isinstance(message, Connections):
+                    # Queued before confirmed: the worker's exit (SIGCHLD, Released) is
+                    # queued after, so the loop holds them before it starts the next one.
+                    self.events.put(WorkerSaid(worker, message, tuple(fds)))
+                    worker.channel.send(ConnectionsTaken())
+                    continue
+                for fd in fds:
+                    os.close(fd)
                 if isinstance(message, FromWorker):
                     self.events.put(WorkerSaid(worker, message))
         except ChannelClosed:
             pass
 
+    def _hold_connections(self, message: Connections, fds: Sequence[int]) -> None:
+        """A stopping worker's idle keep-alive connections: held until a worker serves."""
+        self.held.extend(received_connections(message, fds))
+        self._place_connections()
+
+    def _place_connections(self) -> None:
+        """Pass the held connections to the worker once it serves (it said Ready); while
+        the app is broken, ``on_held_connections`` decides."""
+        worker = self.worker
+        if not self.held:
+            return
+        if worker is not None and worker.ready:
+            try:
+                send_connections(worker.channel, self.take_connections())
+            except ChannelClosed:  # it died just now: they are closed with it
+                pass
+        elif self.crashed:
+            self.on_held_connections()
+
     def _stop_worker(self) -> None:
         worker = self.worker
+        self._asked_at = None
         if worker is None:
             return
         self.worker = None
@@ -326,17 +441,32 @@ class ReloadStrategy:
         for pid, code in self.launcher.reap():
             if pid in self.stopping:
                 del self.stopping[pid]
+                self.released.discard(pid)
                 self._stopped_channels.pop(pid).close()
+                self.launcher.succeeded(pid)
                 self._terminal.restore()
             elif self.worker is not None and pid == self.worker.pid:
-                lived = self.clock() - self.worker.started
-                self.worker.channel.close()
+                worker = self.worker
+                worker.channel.close()
                 self.worker = None
                 self._terminal.restore()
-                self._worker_exited(code, lived)
+                self._worker_exited(worker, code)
 
-    def _worker_exited(self, code: int, lived: float) -> None:
+    def _worker_exited(self, worker: Worker, code: int) -> None:
         if self.exit_code is not None or self.restart_state is not None:
+            return
+        lived = self.clock() - worker.started
+        early = not worker.ready or (not self.worker_announces_ready and lived < QUICK_EXIT)
+        if code in (0, EXIT_RELOAD):
+            self.launcher.succeeded(worker.pid)
+        elif early and self.launcher.failed(worker.pid):
+            # The same restart again, the other way: its line says what changed, and its
+            # time includes the failed attempt.
+            self._retrying = True
+            now = self.clock()
+            origin = worker.restart or Restart([ReloadRequested("a fresh worker")], began=now)
+            self.restart_state = Restart(origin.triggers, began=origin.began,
+                                         last=now - self.reload_interval)
             return
         if code == EXIT_RELOAD:
             # A worker that keeps asking as soon as it starts is a loop: from the second
@@ -367,21 +497,43 @@ class ReloadStrategy:
         if isinstance(message, Modules):
             self.on_modules(message.files, worker.born)
             self.launcher.preload(message.libraries)
+            self._log_refused(message.refused)
+            self.warm.update(dict.fromkeys(message.warm))
         elif isinstance(message, Watch):
             self.on_watch(message.paths, worker.born)
+        elif isinstance(message, Files):
+            self.on_files(message.read, message.written, worker.born)
         elif isinstance(message, Failed):
             self.last_error = message.report
             if self.crashed:
                 self.on_crash(self.last_error)
+        elif isinstance(message, Released):
+            if worker.pid in self.stopping:
+                self.released.add(worker.pid)
+                self.launcher.succeeded(worker.pid)
         elif worker is not self.worker:
             return
         elif isinstance(message, Ready):
             worker.ready = True
+            if self.worker_announces_ready:
+                self.launcher.succeeded(worker.pid)
             self._report_ready(worker)
+            self._place_connections()
         elif isinstance(message, ReloadAsked):
             self._trigger(ReloadRequested("trigger_reload()"))
         elif isinstance(message, ShutdownAsked):
             self._exit(0)
+
+    def _log_refused(self, refused: Sequence[tuple[str, str]]) -> None:
+        """With -v: which libraries the template will not preload, and why, once each."""
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in refused:
+            if name not in self._refused:
+                self._refused.add(name)
+                by_reason.setdefault(reason, []).append(name)
+        for reason, names in by_reason.items():
+            shown = ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
+            self.log.debug("not preloading %s: %s", shown, reason)
 
     def _report_ready(self, worker: Worker) -> None:
         timing, self.timing = self.timing, None
@@ -391,6 +543,20 @@ class ReloadStrategy:
             return
         elapsed = (self.clock() - timing.began) * 1000
         self.log.info("%s; restarted in %.0f ms", timing.describe(), elapsed)
+
+
+def _stdio_in_place() -> None:
+    """A closed stdin, stdout or stderr (``2>&-``) gets /dev/null: otherwise the next
+    descriptor opened (a listening socket) would take its number, and a worker's prints
+    would go to it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def _worker_entry(

@@ -7,10 +7,9 @@ no monitor is there, so applications may call them unconditionally.
 
 from __future__ import annotations
 
-import atexit
-import gc
+import contextlib
+import importlib
 import importlib.util
-import io
 import os
 import runpy
 import signal
@@ -20,31 +19,143 @@ import sys
 import sysconfig
 import threading
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from types import FrameType
 from typing import Any, NoReturn
 
-from devreload.channel import Channel, ChannelClosed
+from devreload import preload, processes
+from devreload.channel import (
+    MAX_FDS,
+    Channel,
+    ChannelClosed,
+    HandedConnection,
+    received_connections,
+    send_connections,
+)
 from devreload.errors import DevreloadError
 from devreload.imports import import_string
 from devreload.log import display_path
 from devreload.messages import (
+    Connections,
+    ConnectionsTaken,
     Failed,
+    Files,
     FromWorker,
     Message,
     Modules,
     Ready,
+    Released,
     ReloadAsked,
+    RestartPending,
     ShutdownAsked,
     Spec,
     StaticChanged,
     Watch,
 )
+from devreload.preload import ImportObserver
+from devreload.reads import ReadFiles
 
 #: The exit code with which a worker asks its monitor for a fresh start.
 EXIT_RELOAD = 75
 
 FDS_ENV = "DEVRELOAD_WORKER_FDS"
 SCAN_INTERVAL = 0.25
+#: How long a stopped server waits for the monitor to confirm it holds the connections.
+HANDOFF_TIMEOUT = 2.0
+
+
+class ConnectionHandoff:
+    """Keep-alive connections that outlive the worker that accepted them.
+
+    Closing an idle keep-alive connection races with the client's next request on it (a
+    reset, or a connection closed without response), so a stopping server hands its idle
+    connections to the monitor instead, and the next worker's server adopts them as if it
+    had just accepted them. A server calls ``open`` once it serves, ``take`` when woken,
+    ``give_back`` for each connection that turns idle while it drains, and ``finish`` last.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+        self._lock = threading.Condition()
+        self._inbox: list[HandedConnection] = []
+        self._wake: Callable[[], object] | None = None
+        self._finished = False
+        self._sent = 0  # Connections messages sent, and confirmed by the monitor
+        self._confirmed = 0
+
+    def open(self, wake: Callable[[], object]) -> None:
+        """Take connections from now on: ``wake()`` is called (from another thread) when
+        some arrive, and at once when some are waiting."""
+        with self._lock:
+            self._wake = wake
+            waiting = bool(self._inbox)
+        if waiting:
+            self._call(wake)
+
+    def take(self) -> list[HandedConnection]:
+        """The connections passed to this worker and not adopted yet: the caller's now."""
+        with self._lock:
+            taken, self._inbox = self._inbox, []
+        return taken
+
+    def give_back(self, connections: Sequence[HandedConnection]) -> None:
+        """Hand idle connections to the monitor for the next worker; they are closed here
+        (the kernel keeps them open while their fds travel)."""
+        if not connections:
+            return
+        with self._lock:
+            self._sent += -(-len(connections) // MAX_FDS)
+        try:
+            send_connections(self._channel, connections)
+        except ChannelClosed:
+            _monitor_gone()
+
+    def finish(self, connections: Sequence[HandedConnection] = ()) -> None:
+        """The server has stopped: hand back ``connections`` and those passed here but never
+        adopted, and return once the monitor holds every one. Its confirmation also means
+        that none is on its way here any more: the channel keeps the order."""
+        with self._lock:
+            self._wake = None
+        pending = [*connections, *self.take()]
+        while True:
+            self.give_back(pending)
+            with self._lock:
+                self._sent += 1
+            try:
+                self._channel.send(Connections())  # nothing to carry: a request to confirm
+            except ChannelClosed:
+                _monitor_gone()
+            with self._lock:
+                self._lock.wait_for(lambda: self._confirmed >= self._sent, HANDOFF_TIMEOUT)
+                pending, self._inbox = self._inbox, []
+                self._finished = not pending
+            if not pending:
+                return
+
+    def _arrived(self, message: Connections, fds: Sequence[int]) -> None:
+        """From the thread reading the channel: connections for this worker's server."""
+        connections = received_connections(message, fds)
+        with self._lock:
+            finished = self._finished
+            if not finished:
+                self._inbox.extend(connections)
+            wake = self._wake
+        if finished:
+            self.give_back(connections)  # the server is gone: the next worker's then
+        elif wake is not None and connections:
+            self._call(wake)
+
+    def _confirmed_one(self) -> None:
+        with self._lock:
+            self._confirmed += 1
+            self._lock.notify_all()
+
+    @staticmethod
+    def _call(wake: Callable[[], object]) -> None:
+        try:
+            wake()
+        except (OSError, RuntimeError):  # the server's loop has closed: finish() takes them
+            pass
 
 
 class ReloaderProxy:
@@ -59,10 +170,13 @@ class ReloaderProxy:
         self._channel = channel
         self._report_modules = report_modules
         self._static_listeners: list[Callable[[str], None]] = []
+        self._restart_pending = threading.Event()
         #: Listening sockets the monitor bound and handed over, in the order it was given them.
         self.sockets = sockets
+        #: Keep-alive connections between this worker and the ones before and after it.
+        self.connections = ConnectionHandoff(channel)
 
-    def watch_files(self, paths: Iterable[str]) -> None:
+    def watch_files(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Add files or glob patterns to the monitor's watch list (relative to the cwd)."""
         self._send(Watch(tuple(os.path.abspath(os.fspath(p)) for p in paths)))
 
@@ -83,15 +197,29 @@ class ReloaderProxy:
             self._report_modules()
         self._send(Ready())
 
+    def should_restart(self) -> bool:
+        """True once a change is waiting (under a cooperative monitor): leave at the next
+        safe point by exiting with ``EXIT_RELOAD`` (75)."""
+        return self._restart_pending.is_set()
+
     def add_static_listener(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(path)`` (from a background thread) when a static file changes:
         the monitor does not restart the worker for those, it tells it instead."""
         self._static_listeners.append(callback)
 
-    def _dispatch(self, message: Message) -> None:
-        if isinstance(message, StaticChanged):
+    def _dispatch(self, message: Message, fds: Sequence[int] = ()) -> None:
+        if isinstance(message, Connections):
+            self.connections._arrived(message, fds)
+            return
+        for fd in fds:  # no other message carries any
+            os.close(fd)
+        if isinstance(message, ConnectionsTaken):
+            self.connections._confirmed_one()
+        elif isinstance(message, StaticChanged):
             for callback in list(self._static_listeners):
                 callback(message.path)
+        elif isinstance(message, RestartPending):
+            self._restart_pending.set()
 
     def _send(self, message: FromWorker) -> None:
         try:
@@ -110,11 +238,21 @@ def get_reloader() -> ReloaderProxy:
     return _proxy
 
 
+def handoff_for(sockets: Sequence[socket.socket]) -> ConnectionHandoff | None:
+    """The hand-over of keep-alive connections, for a server listening on ``sockets``: only
+    a worker serving the monitor's own sockets has a next worker to hand them to."""
+    if _proxy is None or not sockets:
+        return None
+    if all(any(sock is held for held in _proxy.sockets) for sock in sockets):
+        return _proxy.connections
+    return None
+
+
 def is_active() -> bool:
     return _proxy is not None
 
 
-def watch_files(paths: Iterable[str]) -> None:
+def watch_files(paths: Iterable[str | os.PathLike[str]]) -> None:
     """Watch these files too, when running under a monitor; otherwise do nothing."""
     if _proxy is not None:
         _proxy.watch_files(paths)
@@ -126,36 +264,22 @@ def trigger_reload() -> None:
         _proxy.trigger_reload()
 
 
-def exit_quickly(code: int = 0) -> NoReturn:
-    """End a worker that has finished serving without tearing every module down.
+def should_restart() -> bool:
+    """Whether the monitor waits for this worker to leave (a cooperative restart is
+    pending); always False when no monitor runs."""
+    return _proxy is not None and _proxy.should_restart()
 
-    The monitor starts the next worker only once this one is gone, and finalizing the
-    interpreter of a large app takes a hundred milliseconds or more. What finalization
-    would do that matters is still done: non-daemon threads are joined, atexit handlers
-    run (logging's flush among them), and files still open for writing are flushed.
-    """
-    main = threading.main_thread()
-    for thread in threading.enumerate():
-        if thread is not main and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    for obj in gc.get_objects():
-        if isinstance(obj, io.IOBase) and not obj.closed:
-            try:
-                if obj.writable():
-                    obj.flush()
-            except (OSError, ValueError):
-                pass
-    os._exit(code)
 
 
 def _monitor_gone() -> NoReturn:
-    """The monitor died: take the whole process group down so nothing outlives it."""
+    """The monitor died: take everything this worker started down with it (the worker is
+    a subreaper: what it started is below it however it detached), then the worker."""
+    processes.kill_tree(os.getpid())
     os.killpg(os.getpgrp(), signal.SIGKILL)
     os._exit(1)  # pragma: no cover - the signal has already ended us
 
 
-def _library_roots() -> tuple[str, ...]:
+def library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     roots.update(site.getsitepackages())
@@ -167,7 +291,7 @@ class ModuleScanner:
     """Finds the source file of every module imported so far, including late imports."""
 
     def __init__(self) -> None:
-        self.roots = _library_roots()
+        self.roots = library_roots()
         self.seen: set[tuple[str, Any]] = set()
 
     def scan(self) -> tuple[list[str], list[str]]:
@@ -220,8 +344,10 @@ def traceback_files(exc: BaseException) -> list[str]:
 
 
 class _Worker:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles) -> None:
         self.channel = channel
+        self.imports = imports
+        self.files = files
         self.scanner = ModuleScanner()
         self._state: tuple[int, int] = (0, 0)
         self._lock = threading.Lock()
@@ -229,13 +355,19 @@ class _Worker:
     def report_modules(self) -> None:
         """Called by the scanning thread, and by the app's thread when it is ready."""
         with self._lock:
+            if self.files.changed():
+                self.channel.send(Files(*self.files.take()))
             state = (len(sys.modules), id(sys.modules.get("__main__")))
             if state == self._state:
                 return
             self._state = state
             files, libraries = self.scanner.scan()
+            preloadable = tuple(n for n in libraries if self.imports.preloadable(n))
+            refused = tuple((n, self.imports.refusal(n)) for n in libraries
+                            if not self.imports.preloadable(n))
             if files or libraries:
-                self.channel.send(Modules(tuple(files), tuple(libraries)))
+                warm = tuple(n for n in self.imports.warm if n in sys.modules)
+                self.channel.send(Modules(tuple(files), preloadable, refused, warm))
 
     def watch_modules(self) -> None:
         while True:
@@ -248,7 +380,7 @@ class _Worker:
     def watch_monitor(self, proxy: ReloaderProxy) -> None:
         try:
             while True:
-                proxy._dispatch(self.channel.recv())
+                proxy._dispatch(*self.channel.recv_with_fds())
         except ChannelClosed:
             _monitor_gone()
 
@@ -256,14 +388,28 @@ class _Worker:
 def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     """A worker's life: receive the spec, run the entry point, report what it imported."""
     global _proxy
+    # Only this process holds the listening sockets and the channel: nothing it starts.
+    for fd in (channel_fd, *socket_fds):
+        os.set_inheritable(fd, False)
+    processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1)
+    os.environ[processes.WORKER_MARK] = str(os.getpid())
     channel = Channel.from_fd(channel_fd)
     spec = channel.recv()
     if not isinstance(spec, Spec):
         raise RuntimeError(f"a worker expects its spec first, not {spec!r}")
+    # Stopped like Ctrl-C stops a program: finally blocks, atexit handlers and buffered
+    # writes run (a server replaces this with its own stop).
+    signal.signal(signal.SIGTERM, _leave)
     sys.path[:] = spec.sys_path
     sys.argv[:] = spec.argv
     sockets = [socket.socket(fileno=fd) for fd in socket_fds]
-    worker = _Worker(channel)
+    imports = preload.observe(library_roots(), _PACKAGE_DIR)
+    files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix, sys.base_prefix))
+    sys.addaudithook(files.hook)
+    for name in spec.warm:
+        with contextlib.suppress(ImportError):  # uninstalled since: the app will say
+            importlib.import_module(name)
+    worker = _Worker(channel, imports, files)
     _proxy = ReloaderProxy(channel, sockets, worker.report_modules)
     threading.Thread(target=worker.watch_monitor, args=(_proxy,), name="devreload-monitor",
                      daemon=True).start()
@@ -271,6 +417,9 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     code: Any = 0
     try:
         target = _resolve(spec.worker_path)
+        if not getattr(target, "__module__", "").startswith("devreload."):
+            # devreload's own entry points end the prefix themselves, when they call the app.
+            preload.end_prefix(f"imported after {getattr(target, '__qualname__', target)}() ran")
         if not spec.announce_ready:
             _proxy.notify_ready()
         target(*spec.args, **spec.kwargs)
@@ -280,17 +429,21 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
         code = 130
     except BaseException as exc:
         code = 1
-        _report_failure(exc)
-    try:
+        _report_failure(exc, spec.quiet_failure)
+    # The app has stopped serving (its listeners are closed, its requests drained): the
+    # next worker may start while this one exits the normal way, with every finalizer
+    # (files closed with their trailers, temporary files removed), in its own time.
+    with contextlib.suppress(ChannelClosed):
         worker.report_modules()
-    except ChannelClosed:
-        pass
-    sys.stdout.flush()
-    sys.stderr.flush()
+        channel.send(Released())
     sys.exit(code)
 
 
-def _report_failure(exc: BaseException) -> None:
+def _leave(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _report_failure(exc: BaseException, quiet: bool = False) -> None:
     """Print the failure (one line for a user error), and tell the monitor what and where."""
     if isinstance(exc, DevreloadError):
         cause = exc.__cause__
@@ -299,15 +452,19 @@ def _report_failure(exc: BaseException) -> None:
             text = compact_traceback(cause) + text
     else:
         text = compact_traceback(exc)
-    sys.stderr.write(text)
     if _proxy is not None:
+        # The monitor first: with stderr full or closed, the fix must still be noticed.
         _proxy.watch_files(traceback_files(exc))
         _proxy._send(Failed(text))
+    if not quiet and sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
 
 def _user_frames(exc: BaseException) -> tuple[list[traceback.FrameSummary], list[Any]]:
     frames = list(traceback.extract_tb(exc.__traceback__))
-    hidden = _PACKAGE_DIR, "<frozen ", *_library_roots()
+    hidden = _PACKAGE_DIR, "<frozen ", *library_roots()
     shown = [f for f in frames if not os.path.realpath(f.filename).startswith(hidden)
              and not f.filename.startswith("<frozen ")]
     return frames, shown

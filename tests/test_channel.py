@@ -10,6 +10,16 @@ from collections.abc import Iterator
 import pytest
 
 from devreload.channel import Channel, ChannelClosed
+from devreload.messages import (
+    Failed,
+    Fork,
+    Message,
+    Modules,
+    Ready,
+    ReloadAsked,
+    Spec,
+    Watch,
+)
 
 
 @pytest.fixture
@@ -23,25 +33,29 @@ def pair() -> Iterator[tuple[Channel, Channel]]:
 
 def test_messages_round_trip_in_order(pair: tuple[Channel, Channel]) -> None:
     a, b = pair
-    messages = [("spec", {"argv": ["x"], "n": 1}), ("ready",), ("watch", ["/a", "/b"])]
+    messages: list[Message] = [
+        Spec("app:main", argv=("x",), kwargs={"n": 1}),
+        Ready(),
+        Watch(("/a", "/b")),
+    ]
     for message in messages:
         a.send(message)
     assert [b.recv() for _ in messages] == messages
-    b.send(("reload",))
-    assert a.recv() == ("reload",)
+    b.send(ReloadAsked())
+    assert a.recv() == ReloadAsked()
 
 
 def test_large_message_is_framed(pair: tuple[Channel, Channel]) -> None:
     a, b = pair
-    big = ("modules", [f"/project/pkg/module_{i:06d}.py" for i in range(100_000)])
-    result: list[tuple[object, ...]] = []
+    big = Modules(tuple(f"/project/pkg/module_{i:06d}.py" for i in range(100_000)), ())
+    result: list[Message] = []
     reader = threading.Thread(target=lambda: result.append(b.recv()))
     reader.start()  # the payload is bigger than the socket buffer: read while sending
     a.send(big)
-    a.send(("after",))
+    a.send(Failed("after"))
     reader.join(10)
     assert result == [big]
-    assert b.recv() == ("after",)
+    assert b.recv() == Failed("after")
 
 
 def test_file_descriptors_travel_with_a_message(pair: tuple[Channel, Channel]) -> None:
@@ -49,9 +63,9 @@ def test_file_descriptors_travel_with_a_message(pair: tuple[Channel, Channel]) -
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     try:
-        a.send(("sockets", 1), fds=[listener.fileno()])
+        a.send(Fork(), fds=[listener.fileno()])
         message, fds = b.recv_with_fds()
-        assert message == ("sockets", 1)
+        assert message == Fork()
         assert len(fds) == 1 and fds[0] != listener.fileno()
         received = socket.socket(fileno=fds[0])
         with received, socket.create_connection(("127.0.0.1", port), timeout=5) as client:
@@ -65,9 +79,9 @@ def test_file_descriptors_travel_with_a_message(pair: tuple[Channel, Channel]) -
 
 def test_recv_raises_channel_closed_when_peer_closes(pair: tuple[Channel, Channel]) -> None:
     a, b = pair
-    a.send(("last",))
+    a.send(Failed("last"))
     a.close()
-    assert b.recv() == ("last",)
+    assert b.recv() == Failed("last")
     with pytest.raises(ChannelClosed):
         b.recv()
 
@@ -96,13 +110,13 @@ def test_send_to_closed_peer_raises_channel_closed(pair: tuple[Channel, Channel]
     b.close()
     with pytest.raises(ChannelClosed):
         for _ in range(1000):  # the first sends may still fit in the buffer
-            a.send(("x" * 1000,))
+            a.send(Failed("x" * 1000))
 
 
 def test_concurrent_senders_do_not_interleave(pair: tuple[Channel, Channel]) -> None:
     a, b = pair
     senders, each = 8, 200
-    received: list[tuple[object, ...]] = []
+    received: list[Message] = []
     reader = threading.Thread(
         target=lambda: received.extend(b.recv() for _ in range(senders * each))
     )
@@ -110,7 +124,7 @@ def test_concurrent_senders_do_not_interleave(pair: tuple[Channel, Channel]) -> 
 
     def send(n: int) -> None:
         for i in range(each):
-            a.send(("msg", n, i, "p" * (i * 37 % 5000)))
+            a.send(Watch((str(n), str(i), "p" * (i * 37 % 5000))))  # sender, index, padding
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
     for t in threads:
@@ -119,8 +133,9 @@ def test_concurrent_senders_do_not_interleave(pair: tuple[Channel, Channel]) -> 
         t.join(10)
     reader.join(10)
     assert len(received) == senders * each
+    paths = [m.paths if isinstance(m, Watch) else () for m in received]
     for n in range(senders):  # each sender's messages arrive whole and in its order
-        assert [m[2] for m in received if m[1] == n] == list(range(each))
+        assert [int(p[1]) for p in paths if p[0] == str(n)] == list(range(each))
 
 
 def test_from_fd_wraps_an_inherited_descriptor() -> None:
@@ -129,8 +144,8 @@ def test_from_fd_wraps_an_inherited_descriptor() -> None:
     theirs.close()
     peer = Channel.from_fd(fd)
     try:
-        ours.send(("hello",))
-        assert peer.recv() == ("hello",)
+        ours.send(Ready())
+        assert peer.recv() == Ready()
         assert peer.fileno() == fd
     finally:
         ours.close()

@@ -46,7 +46,8 @@ def listener() -> Iterator[socket.socket]:
 def ask(
     sock: socket.socket, method: str = "GET", path: str = "/", accept: str = "*/*"
 ) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection(*sock.getsockname()[:2], timeout=5)
+    host, port = sock.getsockname()[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=5)
     conn.request(method, path, headers={"Accept": accept})
     response = conn.getresponse()
     result = response.status, dict(response.getheaders()), response.read()

@@ -24,7 +24,7 @@ from webob import Request
 from devreload import livereload
 from devreload.livereload import EventHub
 from devreload.messages import EVENTS_PATH
-from devreload.middleware import LiveReload
+from devreload.middleware import LiveReload, StartResponse, WSGIApp
 from devreload.middleware_asgi import LiveReloadASGI
 from devreload.server_waitress import install_waitress_events
 
@@ -38,10 +38,10 @@ def wsgi_app(
     headers: list[tuple[str, str]],
     status: str = "200 OK",
     length: bool = True,
-) -> Callable[..., Iterable[bytes]]:
+) -> WSGIApp:
     """An app answering ``body`` (bytes: a list; else the iterable as is) with ``headers``."""
 
-    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         all_headers = list(headers)
         if isinstance(body, bytes):
             if length:
@@ -80,12 +80,11 @@ def test_injects_before_the_last_body_end_and_fixes_the_length() -> None:
 @pytest.mark.parametrize(
     ("body", "headers"),
     [
-        (FRAGMENT, HTML),  # no </body>
         (PAGE, [("Content-Type", "text/plain")]),
         (PAGE, [("Content-Type", "application/json")]),
         (gzip.compress(PAGE), [*HTML, ("Content-Encoding", "gzip")]),
     ],
-    ids=["fragment", "text", "json", "gzip"],
+    ids=["text", "json", "gzip"],
 )
 def test_other_responses_pass_byte_for_byte(body: bytes, headers: list[tuple[str, str]]) -> None:
     status, headerlist, app_iter = Request.blank("/").call_application(
@@ -118,7 +117,7 @@ def test_a_generator_with_a_length_is_read_and_injected() -> None:
 
 
 def test_head_announces_the_length_a_get_has() -> None:
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         start_response("200 OK", [*HTML, ("Content-Length", str(len(PAGE)))])
         return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [PAGE]
 
@@ -147,7 +146,7 @@ def test_nonce_from_default_src_and_none_without() -> None:
 
 
 def test_legacy_write_passes_through() -> None:
-    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         write = start_response("200 OK", HTML)
         write(PAGE)
         return []
@@ -173,8 +172,16 @@ def test_events_in_a_thread_for_servers_we_cannot_hook() -> None:
     hub = EventHub()
     app = LiveReload(wsgi_app(PAGE, HTML), hub=hub)
     started: list[str] = []
+
+    def write(data: bytes) -> None:
+        raise AssertionError("an event stream is an iterable, never written")
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> Callable[[bytes], None]:
+        started.append(status)
+        return write
+
     environ = {"PATH_INFO": EVENTS_PATH, "REQUEST_METHOD": "GET"}
-    stream = iter(app(environ, lambda status, headers: started.append(status)))
+    stream = iter(app(environ, start_response))
     assert started == ["200 OK"]
     first = next(stream)
     assert first.startswith(b"event: hello\n")
@@ -251,12 +258,11 @@ def asgi_raw(app: Any, method: str = "GET") -> tuple[dict[str, str], bytes]:
 @pytest.mark.parametrize(
     ("body", "headers", "chunks", "length"),
     [
-        (FRAGMENT, HTML, 1, True),
         (PAGE, [("Content-Type", "text/css")], 1, True),
         (gzip.compress(PAGE), [*HTML, ("Content-Encoding", "gzip")], 1, True),
         (PAGE, HTML, 3, False),  # streamed: no length, several messages
     ],
-    ids=["fragment", "css", "gzip", "stream"],
+    ids=["css", "gzip", "stream"],
 )
 def test_asgi_other_responses_pass_byte_for_byte(
     body: bytes, headers: list[tuple[str, str]], chunks: int, length: bool
@@ -442,3 +448,86 @@ def test_waitress_by_hand_adopts_the_connection() -> None:
 def _fresh_global_hub() -> Iterator[None]:
     yield
     livereload.HUB.reopen()
+
+
+# --------------------------------------------------------------------------- pages without </body>
+
+# The Flask tutorial's base template: no </body>, no </html>.
+NO_BODY_END = (
+    b"<!doctype html>\n<title>Flaskr</title>\n<nav><h1>Flaskr</h1></nav>\n"
+    b"<section class=\"content\"><p>post</p></section>\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"<html><body><p>x</p></body></html>", b"<html><body><p>x</p>TAG</body></html>"),
+        (NO_BODY_END, NO_BODY_END + b"TAG"),
+        (FRAGMENT, FRAGMENT + b"TAG"),
+        (b"<html><p>x</p></html>\n", b"<html><p>x</p></html>\nTAG"),
+        (b"", None),
+        (b" \r\n", None),
+        (b"<p>x</p><script data-devreload data-boot=\"1\"></script>", None),
+    ],
+    ids=["body-end", "template", "fragment", "html-end", "empty", "blank", "has-script"],
+)
+def test_inject_before_the_body_end_else_at_the_end(body: bytes, expected: bytes | None) -> None:
+    assert livereload.inject(body, b"TAG") == expected
+
+
+def test_a_page_without_body_end_gets_the_script_at_its_end() -> None:
+    res = webtest.TestApp(LiveReload(wsgi_app(NO_BODY_END, [*HTML, ("ETag", '"x"')]))).get("/")
+    assert res.body == NO_BODY_END + livereload.script()
+    assert res.headers["Content-Length"] == str(len(NO_BODY_END) + tag_len())
+    assert "ETag" not in res.headers
+
+
+def test_a_page_without_body_end_is_injected_once_when_wrapped_twice() -> None:
+    res = webtest.TestApp(LiveReload(LiveReload(wsgi_app(NO_BODY_END, HTML)))).get("/")
+    assert res.body.count(b"data-devreload") == 1
+    assert res.headers["Content-Length"] == str(len(res.body))
+
+
+def test_head_of_a_page_without_body_end_announces_the_get_length() -> None:
+    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("200 OK", [*HTML, ("Content-Length", str(len(NO_BODY_END)))])
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [NO_BODY_END]
+
+    test = webtest.TestApp(LiveReload(app))
+    get, head = test.get("/"), test.head("/")
+    assert head.body == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+    assert get.headers["Content-Length"] == str(len(NO_BODY_END) + tag_len())
+
+
+@pytest.mark.parametrize("length", [True, False])
+def test_an_empty_html_body_passes_untouched(length: bool) -> None:
+    test = webtest.TestApp(LiveReload(wsgi_app(b"", HTML, length=length)))
+    for res in (test.get("/"), test.head("/")):
+        assert res.body == b""
+        assert res.headers.get("Content-Length") == ("0" if length else None)
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_asgi_a_page_without_body_end_gets_the_script_at_its_end(chunks: int) -> None:
+    app = LiveReload(asgi_app(NO_BODY_END, HTML, chunks=chunks))
+    headers, body = asgi_raw(app)
+    assert body == NO_BODY_END + livereload.script()
+    assert headers["content-length"] == str(len(body))
+    twice = asgi_get(LiveReload(LiveReload(asgi_app(NO_BODY_END, HTML))))
+    assert twice.content.count(b"data-devreload") == 1
+
+
+def test_asgi_head_of_a_page_without_body_end_announces_the_get_length() -> None:
+    app = LiveReload(asgi_app(NO_BODY_END, HTML))
+    get, head = asgi_get(app), asgi_get(app, "HEAD")
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert get.headers["content-length"] == str(len(NO_BODY_END) + tag_len())
+
+
+def test_asgi_an_empty_html_body_passes_untouched() -> None:
+    app = asgi_app(b"", HTML)
+    assert asgi_raw(LiveReload(app)) == asgi_raw(app)
+    assert asgi_raw(LiveReload(app), "HEAD") == asgi_raw(app, "HEAD")

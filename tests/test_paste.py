@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import webtest
+from paste.deploy import loadwsgi
 
 from devreload import paste
 from devreload.errors import ConfigError
@@ -95,10 +96,10 @@ def test_variables_reach_into_included_files_and_win_over_their_default(tmp_path
     outer = write(tmp_path / "outer.ini", "[app:main]\nuse = config:sub/inner.ini\n")
     plain = paste.IniConfig(str(outer))
     assert plain.server_name == "main"
-    app_conf = plain._context(paste.loadwsgi.APP, "app:main").config()
+    app_conf = plain._context(loadwsgi.APP, "app:main").config()
     assert app_conf["word"] == "inner"
     overridden = paste.IniConfig(str(outer), overrides={"word_default": "cli"})
-    assert overridden._context(paste.loadwsgi.APP, "app:main").config()["word"] == "cli"
+    assert overridden._context(loadwsgi.APP, "app:main").config()["word"] == "cli"
     assert overridden.config_files() == [str(outer), str(tmp_path / "sub" / "inner.ini")]
 
 

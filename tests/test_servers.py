@@ -6,23 +6,18 @@ import http.client
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import APPS, Proc, base_env, wait_until
 
 from devreload import server_waitress, servers
 from devreload import sockets as socks
 from devreload.errors import AppImportError, ServerOptionError
 from devreload.imports import import_string
-
-APPS = Path(__file__).parent / "apps"
-
 
 # --------------------------------------------------------------------------- detection
 
@@ -133,48 +128,17 @@ def test_waitress_refuses_asgi_apps() -> None:
 # --------------------------------------------------------------------------- real servers
 
 
-class Served:
+class Served(Proc):
     """A child serving a fixture app on a socket this test bound and still holds."""
 
     def __init__(self, kind: str, sock: socket.socket, grace: float = 2.0) -> None:
-        self.sock = sock
-        self.port = sock.getsockname()[1]
-        env = {
-            **os.environ,
-            "SERVE_FD": str(sock.fileno()),
-            "GRACE": str(grace),
-            "PYTHONPATH": str(APPS),
-        }
-        self.popen = subprocess.Popen(
+        super().__init__(
             [sys.executable, str(APPS / "serve_prebound.py"), kind],
-            env=env,
+            cwd=os.getcwd(),
+            env=base_env(SERVE_FD=str(sock.fileno()), GRACE=str(grace), PYTHONPATH=str(APPS)),
             pass_fds=[sock.fileno()],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
         )
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            with self.changed:
-                self.lines.append(line.rstrip("\n"))
-                self.changed.notify_all()
-
-    def wait_line(self, prefix: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                for line in self.lines:
-                    if line.startswith(prefix):
-                        return line
-                left = deadline - time.monotonic()
-                assert left > 0, f"no {prefix!r} line; output:\n" + "\n".join(self.lines)
-                self.changed.wait(left)
+        self.port: int = sock.getsockname()[1]
 
     def get(self, path: str = "/") -> tuple[int, str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -184,11 +148,6 @@ class Served:
             return response.status, response.read().decode()
         finally:
             conn.close()
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
 
 
 @pytest.fixture
@@ -202,14 +161,13 @@ def bound() -> Iterator[socket.socket]:
 def test_serves_on_a_prebound_socket_and_stops_accepting_at_once(
     kind: str, bound: socket.socket
 ) -> None:
-    served = Served(kind, bound)
-    try:
-        served.wait_line("READY")
+    with Served(kind, bound) as served:
+        served.wait_for(r"^READY")
         status, body = served.get()
-        assert status == 200 and body.startswith(f"{kind} one pid={served.popen.pid}")
-        served.popen.send_signal(signal.SIGTERM)
-        assert served.popen.wait(5) == 0
-        served.wait_line("STOPPED")
+        assert status == 200 and body.startswith(f"{kind} one pid={served.pid}")
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit(5) == 0
+        served.wait_for(r"^STOPPED")
         # The socket is still ours: a new connection waits in the backlog, not refused,
         # for whoever accepts next (here, the test itself).
         client = socket.create_connection(("127.0.0.1", served.port), timeout=5)
@@ -218,40 +176,36 @@ def test_serves_on_a_prebound_socket_and_stops_accepting_at_once(
         conn.close()
         client.close()
         if kind == "asgi":
-            served.wait_line("LIFESPAN startup")
-            served.wait_line("LIFESPAN shutdown")
-    finally:
-        served.stop()
+            served.wait_for(r"^LIFESPAN startup", start=0)
+            served.wait_for(r"^LIFESPAN shutdown", start=0)
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
 def test_sigterm_drains_the_request_in_progress_but_accepts_nothing_new(
     kind: str, bound: socket.socket
 ) -> None:
-    served = Served(kind, bound)
-    try:
-        served.wait_line("READY")
+    with Served(kind, bound) as served:
+        served.wait_for(r"^READY")
         result: dict[str, Any] = {}
         slow = threading.Thread(target=lambda: result.update(slow=served.get("/slow")))
         slow.start()
-        deadline = time.monotonic() + 5
-        while not _has_connection(served.popen.pid, served.port):
-            assert time.monotonic() < deadline, "the slow request never reached the server"
-            time.sleep(0.01)
-        served.popen.send_signal(signal.SIGTERM)
+        wait_until(
+            lambda: _has_connection(served.pid, served.port),
+            timeout=5,
+            message="the slow request never reached the server",
+        )
+        served.signal(signal.SIGTERM)
         # A connection opened after the signal is left in the backlog for the next worker.
         late = socket.create_connection(("127.0.0.1", served.port), timeout=5)
         late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         slow.join(5)
         assert result["slow"][0] == 200
-        assert served.popen.wait(5) == 0
+        assert served.wait_exit(5) == 0
         bound.settimeout(5)
         conn, _ = bound.accept()
         assert conn.recv(100).startswith(b"GET / HTTP/1.1")
         conn.close()
         late.close()
-    finally:
-        served.stop()
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
@@ -259,36 +213,30 @@ def test_an_endless_stream_does_not_hold_the_exit_past_the_bound(
     bound: socket.socket, kind: str
 ) -> None:
     """A streaming response (like server-sent events) is cut at the drain bound."""
-    served = Served(kind, bound, grace=0.2)
-    try:
-        served.wait_line("READY")
+    with Served(kind, bound, grace=0.2) as served:
+        served.wait_for(r"^READY")
         conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
         conn.request("GET", "/stream")
         response = conn.getresponse()
         assert response.readline() == b"tick\n"
-        served.popen.send_signal(signal.SIGTERM)
-        assert served.popen.wait(5) == 0  # SIGKILL would come at the monitor's bound
+        served.signal(signal.SIGTERM)
+        assert served.wait_exit(5) == 0  # SIGKILL would come at the monitor's bound
         conn.close()
-    finally:
-        served.stop()
 
 
 def test_an_open_websocket_does_not_hold_the_exit_past_the_bound(bound: socket.socket) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    served = Served("asgi", bound, grace=0.2)
-    try:
-        served.wait_line("READY")
+    with Served("asgi", bound, grace=0.2) as served:
+        served.wait_for(r"^READY")
         with connect(f"ws://127.0.0.1:{served.port}/ws", open_timeout=5) as ws:
             ws.send("ping")
             assert ws.recv(timeout=5) == "ping"
-            served.popen.send_signal(signal.SIGTERM)
-            assert served.popen.wait(5) == 0
+            served.signal(signal.SIGTERM)
+            assert served.wait_exit(5) == 0
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=5)
-    finally:
-        served.stop()
 
 
 def _quietly(func: Any, *args: Any) -> None:

@@ -62,10 +62,10 @@ def test_default_is_loopback_8080() -> None:
     assert socks.make_address("*", 80).is_public
 
 
-def test_bind_listens_inheritable_with_reuseaddr_not_reuseport() -> None:
+def test_bind_listens_not_inheritable_with_reuseaddr_not_reuseport() -> None:
     sock = socks.bind(socks.make_address("127.0.0.1", 0))
     try:
-        assert sock.get_inheritable()
+        assert not sock.get_inheritable(), "a process the app starts must not keep the port"
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
         if hasattr(socket, "SO_REUSEPORT"):
             assert not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
@@ -140,7 +140,7 @@ def test_unix_socket_bind_replaces_a_stale_file_and_detects_a_live_one(tmp_path:
     assert path.exists()
     live = socks.bind(address)
     try:
-        assert live.get_inheritable()
+        assert not live.get_inheritable()
         with pytest.raises(AddressInUseError):
             socks.bind(address)
     finally:

@@ -75,6 +75,9 @@ class FakeLauncher:
         self.preloaded: list[tuple[str, ...]] = []
         self.closed = 0
         self.obeys_sigterm = True
+        self.retry_failures = False
+        self.failures: list[int] = []
+        self.successes: list[int] = []
         self._exited: list[tuple[int, int]] = []
         self._dead: set[int] = set()
 
@@ -102,6 +105,14 @@ class FakeLauncher:
     def reap(self) -> list[tuple[int, int]]:
         exited, self._exited = self._exited, []
         return exited
+
+    def failed(self, pid: int) -> bool:
+        """A failure of a worker is never this launcher's fault, unless a test says so."""
+        self.failures.append(pid)
+        return self.retry_failures
+
+    def succeeded(self, pid: int) -> None:
+        self.successes.append(pid)
 
     def close(self) -> None:
         self.closed += 1
@@ -340,6 +351,42 @@ def test_a_crash_waits_for_a_change(make: Callable[..., Loop]) -> None:
     assert not s.crashed and s.recoveries == 1
     loop.tick(10.0)
     assert loop.starts == 2
+
+
+def test_a_failed_start_is_retried_when_the_launcher_may_be_at_fault(
+    make: Callable[..., Loop],
+) -> None:
+    """A worker that fails before it is ready, from a launcher that can start the next one
+    another way (a fresh interpreter instead of a fork), is retried at once, without the
+    crash page; a second failure is the app's and waits for a change."""
+    loop = make(worker_announces_ready=True)
+    loop.launcher.retry_failures = True
+    first = loop.pid
+    loop.exits(first, 1)
+    assert loop.launcher.failures == [first]
+    assert not loop.strategy.crashed and loop.strategy.crashes == []
+    loop.tick(0.0)
+    assert loop.starts == 2, "retried without waiting for a change"
+    loop.launcher.retry_failures = False
+    loop.exits(loop.pid, 1)
+    assert loop.strategy.crashed
+    loop.tick(60.0)
+    assert loop.starts == 2
+
+
+def test_a_worker_that_served_is_a_success(make: Callable[..., Loop]) -> None:
+    """The launcher hears which workers started well: ready, or stopped for a restart."""
+    loop = make(worker_announces_ready=True)
+    first = loop.pid
+    loop.says(Ready())
+    assert loop.launcher.successes == [first]
+    loop.send(FileChanged("app/views.py"))
+    loop.send(SignalReceived(signal.SIGCHLD))  # it obeyed the SIGTERM
+    assert loop.launcher.successes == [first, first]
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    second = loop.pid
+    loop.exits(second, 1)
+    assert loop.launcher.failures == [second], "it crashed before it was ready"
 
 
 def test_crash_report_reaches_on_crash(make: Callable[..., Loop]) -> None:
@@ -625,3 +672,34 @@ def test_worker_requests_reload_and_shutdown(make: Callable[..., Loop]) -> None:
     assert loop.launcher.signals[-1] == (second, signal.SIGTERM)
     loop.exits(second, -signal.SIGTERM)
     assert loop.finished() and loop.starts == 2
+
+
+def test_a_cooperative_worker_is_told_not_stopped(make: Callable[..., Loop]) -> None:
+    """Under a cooperative monitor a change is a request: the worker leaves at its own
+    safe point by exiting 75, and the next one starts after the quiet window."""
+    loop = make(cooperative=True)
+    first = loop.pid
+    loop.send(FileChanged("app/views.py"))
+    assert loop.launcher.signals == [] and loop.pid == first
+    assert loop.strategy._timeout() is None, "nothing to wait for but the worker"
+    loop.tick(30.0)
+    assert loop.starts == 1 and loop.launcher.signals == []
+    loop.exits(first, 75)
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.starts == 2 and not loop.strategy.crashed
+
+
+def test_a_cooperative_worker_that_never_leaves_is_stopped_after_its_timeout(
+    make: Callable[..., Loop],
+) -> None:
+    loop = make(cooperative=True, cooperative_timeout=2.0)
+    first = loop.pid
+    loop.send(FileChanged("app/views.py"))
+    assert loop.strategy._timeout() == pytest.approx(2.0)
+    loop.tick(2.0 - EPS)
+    assert loop.launcher.signals == []
+    loop.tick(2 * EPS)
+    assert loop.launcher.sent(signal.SIGTERM) == [first]
+    loop.send(SignalReceived(signal.SIGCHLD))
+    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    assert loop.starts == 2

@@ -8,26 +8,17 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from helpers import pid_alive, wait_until
 
 import devreload
 from devreload import worker
 from devreload.channel import Channel, ChannelClosed
 from devreload.messages import Modules, Ready, ReloadAsked, ShutdownAsked, Spec, Watch
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
-        time.sleep(0.01)
-    return value
-
 
 # --------------------------------------------------------------------------- inactive
 
@@ -39,8 +30,9 @@ def test_get_reloader_outside_a_worker_raises() -> None:
 
 
 def test_module_level_calls_are_noops_when_inactive() -> None:
-    assert devreload.watch_files(["/nonexistent/file.ini"]) is None
-    assert devreload.trigger_reload() is None
+    # Typed "-> None"; checked at run time all the same.
+    assert cast(object, devreload.watch_files(["/nonexistent/file.ini"])) is None
+    assert cast(object, devreload.trigger_reload()) is None
     assert devreload.is_active() is False
 
 
@@ -66,7 +58,9 @@ def test_proxy_sends_requests_to_the_monitor(
 ) -> None:
     proxy, monitor = proxy_pair
     monkeypatch.chdir(tmp_path)
-    proxy.watch_files(["conf/app.ini", tmp_path / "abs.txt"])
+    # A path object works too (os.fspath), though watch_files() is annotated with str.
+    paths: list[Any] = ["conf/app.ini", tmp_path / "abs.txt"]
+    proxy.watch_files(paths)
     assert monitor.recv() == Watch((str(tmp_path / "conf/app.ini"), str(tmp_path / "abs.txt")))
     proxy.trigger_reload()
     assert monitor.recv() == ReloadAsked()
@@ -187,7 +181,7 @@ def test_worker_crash_asks_to_watch_traceback_files(tmp_path: Path) -> None:
     entry = "def main(*args, **kwargs):\n    import dr_bad\n"
     proc, monitor = _start_worker(tmp_path, entry)
     try:
-        watched = set()
+        watched: set[str] = set()
         with pytest.raises(ChannelClosed):
             while True:
                 message = monitor.recv()
@@ -211,24 +205,13 @@ def test_worker_and_its_children_die_with_the_channel(tmp_path: Path) -> None:
     )
     proc, monitor = _start_worker(tmp_path, entry)
     try:
-        child = int(
-            wait_until(
-                lambda: (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text()
-            )
-        )
+        pid_file = tmp_path / "child.pid"
+        child = int(wait_until(lambda: pid_file.read_text() if pid_file.exists() else ""))
         monitor.close()  # the monitor "dies"
         proc.wait(5)
-        wait_until(lambda: not _alive(child), timeout=5)
+        wait_until(lambda: not pid_alive(child), timeout=5)
     finally:
         _kill(proc)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 def test_worker_hands_over_sockets(tmp_path: Path) -> None:

@@ -1,20 +1,28 @@
 """WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer,
 ``/stream`` streams a chunk every 50 ms and never ends; the ASGI app echoes websockets."""
 
+from __future__ import annotations
+
 import asyncio
 import os
 import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: the app imports no devreload module at run time
+    from devreload.middleware import StartResponse, WSGIApp
+    from devreload.middleware_asgi import ASGIApp, Receive, Scope, Send
 
 TOKEN = "one"
 
 
-def _endless():
+def _endless() -> Iterator[bytes]:
     while True:
         yield b"tick\n"
         time.sleep(0.05)
 
 
-def wsgi_app(environ, start_response):
+def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     if environ["PATH_INFO"] == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _endless()
@@ -25,7 +33,7 @@ def wsgi_app(environ, start_response):
     return [body]
 
 
-async def asgi_app(scope, receive, send):
+async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
@@ -55,9 +63,9 @@ async def asgi_app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 
 
-def make_wsgi(global_config=None, **settings):
+def make_wsgi(global_config: dict[str, str] | None = None, **settings: str) -> WSGIApp:
     return wsgi_app
 
 
-def make_asgi(global_config=None, **settings):
+def make_asgi(global_config: dict[str, str] | None = None, **settings: str) -> ASGIApp:
     return asgi_app

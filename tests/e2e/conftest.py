@@ -1,4 +1,4 @@
-"""Fixtures for end-to-end tests with real processes (see harness.py for the helpers).
+"""Fixtures for end-to-end tests with real processes (helpers: tests/helpers.py).
 
     def test_x(project, devreload_run):
         proc = devreload_run("app_basic.py", apps=["app_basic.py", "helper.py"])
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from harness import Proc, base_env, become_subreaper, copy_app
+from helpers import Proc, Spawn, base_env, become_subreaper, copy_app
 
 PROCS_KEY = pytest.StashKey[list[Proc]]()
 
@@ -27,15 +27,18 @@ def pytest_configure(config: pytest.Config) -> None:
     become_subreaper()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.failed:
-        for i, proc in enumerate(item.stash.get(PROCS_KEY, [])):
+        procs: list[Proc] = item.stash.get(PROCS_KEY, [])
+        for i, proc in enumerate(procs):
             code = proc.returncode
             title = f"child {i} output: {' '.join(proc.argv)} (pid {proc.pid}, exit {code})"
             report.sections.append((title, proc.output or "<no output>"))
+    return report
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def spawn(request: pytest.FixtureRequest, project: Path) -> Iterator[Callable[..., Proc]]:
+def spawn(request: pytest.FixtureRequest, project: Path) -> Iterator[Spawn]:
     """Factory: spawn(argv, apps=(), env=None, tty=False, cwd=project) -> Proc."""
     procs: list[Proc] = []
     request.node.stash[PROCS_KEY] = procs
@@ -76,7 +79,7 @@ def spawn(request: pytest.FixtureRequest, project: Path) -> Iterator[Callable[..
 
 
 @pytest.fixture
-def devreload_run(spawn: Callable[..., Proc]) -> Callable[..., Proc]:
+def devreload_run(spawn: Spawn) -> Spawn:
     """Factory: devreload_run(*args, apps=(), env=None, tty=False) runs
     ``python -m devreload run *args`` in the project folder."""
 

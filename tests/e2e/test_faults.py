@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from harness import Proc, pids_alive, save_like_editor, wait_until
+from helpers import Proc, pids_alive, save_like_editor, wait_until
 from web import SERVING_RE, Spawn, devreload_serve, get, wait_body
 
 APP = """\

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import Proc, save_like_editor
+from helpers import Proc, Spawn, save_like_editor
 from test_reloader import restart_with
 
 APP = """\
@@ -44,7 +44,7 @@ def make(project: Path, folder: str, src: str = ".") -> Path:
     return home
 
 
-def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run) -> None:
+def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run: Spawn) -> None:
     home = make(project, "my project/ünïcødé dir")
     (home / "helper.py").write_text('TOKEN = "one"\n')
     config = home / "cønfig fïle.ini"
@@ -58,7 +58,7 @@ def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run) -> 
     proc.wait_for(r"ünïcødé dir/cønfig fïle\.ini changed; restarted in \d+ ms", start=mark)
 
 
-def test_a_symlinked_source_folder(project: Path, devreload_run) -> None:
+def test_a_symlinked_source_folder(project: Path, devreload_run: Spawn) -> None:
     real = project / "real_src"
     real.mkdir()
     (real / "helper.py").write_text('TOKEN = "one"\n')
@@ -70,7 +70,7 @@ def test_a_symlinked_source_folder(project: Path, devreload_run) -> None:
     restart_with(proc, project / "src" / "helper.py", "three")  # and through the link
 
 
-def test_files_the_app_writes_never_restart_it(project: Path, devreload_run) -> None:
+def test_files_the_app_writes_never_restart_it(project: Path, devreload_run: Spawn) -> None:
     make(project, ".")
     (project / "helper.py").write_text('TOKEN = "one"\n')
     (project / "settings.ini.py").write_text("X = 1\n")
@@ -106,7 +106,7 @@ def _unshare() -> str | None:
 
 
 @pytest.mark.parametrize("limit", ["max_inotify_instances", "max_inotify_watches"])
-def test_the_os_watch_limit_falls_back_to_polling(project: Path, spawn, limit: str) -> None:
+def test_the_os_watch_limit_falls_back_to_polling(project: Path, spawn: Spawn, limit: str) -> None:
     reason = _unshare()
     if reason:
         pytest.skip(reason)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Proc, save_like_editor, wait_until
+from helpers import Proc, save_like_editor, wait_until
 
 SERVING_RE = r"serving on http://127\.0\.0\.1:(\d+)"
 EVENTS = "/__devreload__/events"

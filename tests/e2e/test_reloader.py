@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import Proc, descendants_of, pids_alive, save_like_editor, wait_until, write_atomic
+from helpers import (
+    Proc,
+    Spawn,
+    descendants_of,
+    pids_alive,
+    save_like_editor,
+    wait_until,
+    write_atomic,
+)
 
 BASIC = ["app_basic.py", "helper.py", "ignored_mod.py"]
 RELOAD_LINE = r"changed.*restarted in \d+ ms"
@@ -58,7 +66,7 @@ def restart_with(proc: Proc, path: Path, token: str, mode: str = "inplace") -> i
 # --------------------------------------------------------------------------- what is watched
 
 
-def test_change_to_imported_module_restarts(project: Path, devreload_run) -> None:
+def test_change_to_imported_module_restarts(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_basic.py", apps=BASIC)
     first = proc.wait_ready()
     assert first.token == "one"
@@ -71,7 +79,7 @@ def test_change_to_imported_module_restarts(project: Path, devreload_run) -> Non
     assert proc.returncode is None
 
 
-def test_late_imported_module_is_watched(project: Path, devreload_run) -> None:
+def test_late_imported_module_is_watched(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_late.py", apps=["app_late.py", "late_helper.py"])
     first = proc.wait_ready()
     write_atomic(project / "go", "")
@@ -84,7 +92,7 @@ def test_late_imported_module_is_watched(project: Path, devreload_run) -> None:
     assert (int(late[1]), late[2]) == (second.pid, "late-two")
 
 
-def test_watched_extra_file(project: Path, devreload_run) -> None:
+def test_watched_extra_file(project: Path, devreload_run: Spawn) -> None:
     (project / "data.txt").write_text("v1")
     proc = devreload_run("-w", "data.txt", "app_basic.py", "data.txt", apps=BASIC)
     first = proc.wait_ready()
@@ -95,7 +103,7 @@ def test_watched_extra_file(project: Path, devreload_run) -> None:
     assert "data.txt=v2" in second.rest
 
 
-def test_glob_catches_new_file(project: Path, devreload_run) -> None:
+def test_glob_catches_new_file(project: Path, devreload_run: Spawn) -> None:
     (project / "conf").mkdir()
     (project / "conf" / "base.ini").write_text("[a]\n")
     proc = devreload_run("-w", "conf/*.ini", "app_basic.py", "conf/new.ini", apps=BASIC)
@@ -108,7 +116,7 @@ def test_glob_catches_new_file(project: Path, devreload_run) -> None:
 
 
 @pytest.mark.parametrize("pattern", ["ignored_mod.py", "*/ignored_*.py"])
-def test_ignored_file_does_not_restart(project: Path, devreload_run, pattern: str) -> None:
+def test_ignored_file_does_not_restart(project: Path, devreload_run: Spawn, pattern: str) -> None:
     proc = devreload_run("-x", pattern, "app_basic.py", apps=BASIC)
     first = proc.wait_ready()
     assert "ignored=1" in first.rest
@@ -128,7 +136,7 @@ def test_ignored_file_does_not_restart(project: Path, devreload_run, pattern: st
 
 
 @pytest.mark.parametrize("mode", ["rename", "recreate"])
-def test_editor_saves_each_restart_once(project: Path, devreload_run, mode: str) -> None:
+def test_editor_saves_each_restart_once(project: Path, devreload_run: Spawn, mode: str) -> None:
     """Rename-over (vim, JetBrains) and delete-and-recreate: the watch survives the new
     inode, so the second save restarts too, and each save gives exactly one restart."""
     proc = devreload_run("app_basic.py", apps=BASIC)
@@ -142,7 +150,7 @@ def test_editor_saves_each_restart_once(project: Path, devreload_run, mode: str)
 # --------------------------------------------------------------------------- restart policy
 
 
-def test_exit_75_restarts_at_once(project: Path, devreload_run) -> None:
+def test_exit_75_restarts_at_once(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_exit75.py", apps=["app_exit75.py"])
     exiting = proc.wait_for(r"^EXITING code=75 pid=(\d+)")
     started = time.monotonic()
@@ -154,7 +162,7 @@ def test_exit_75_restarts_at_once(project: Path, devreload_run) -> None:
     assert proc.count("exited with code") == 0  # a requested restart is not a crash
 
 
-def test_worker_exit_0_ends_monitor_with_0(project: Path, devreload_run) -> None:
+def test_worker_exit_0_ends_monitor_with_0(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_exit0.py", apps=["app_exit0.py"])
     ready = proc.wait_ready()
     assert proc.wait_exit(10) == 0
@@ -164,7 +172,7 @@ def test_worker_exit_0_ends_monitor_with_0(project: Path, devreload_run) -> None
 @pytest.mark.parametrize(
     "broken", ["raise RuntimeError('boom')\n", "def broken(:\n"], ids=["exception", "syntax"]
 )
-def test_crash_then_fix(project: Path, devreload_run, broken: str) -> None:
+def test_crash_then_fix(project: Path, devreload_run: Spawn, broken: str) -> None:
     """A worker dying on import waits (no thrashing) for the file in its traceback to be fixed."""
     (project / "broken_mod.py").write_text(broken)
     proc = devreload_run("app_crash.py", apps=["app_crash.py"])
@@ -178,7 +186,7 @@ def test_crash_then_fix(project: Path, devreload_run, broken: str) -> None:
     assert "broken_mod.py" in proc.output  # the traceback was shown
 
 
-def test_enter_on_a_terminal_restarts_a_crashed_worker(project: Path, devreload_run) -> None:
+def test_enter_on_a_terminal_restarts_a_crashed_worker(project: Path, devreload_run: Spawn) -> None:
     # It crashes until a file nobody watches appears: only Enter can bring it back.
     (project / "broken_mod.py").write_text(
         "import os\n\nif not os.path.exists('ok'):\n    raise RuntimeError('not ok')\n"
@@ -192,7 +200,7 @@ def test_enter_on_a_terminal_restarts_a_crashed_worker(project: Path, devreload_
     assert proc.count(r"worker exited with code") == 1
 
 
-def test_sighup_reloads(project: Path, devreload_run) -> None:
+def test_sighup_reloads(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_basic.py", apps=BASIC)
     first = proc.wait_ready()
     proc.signal(signal.SIGHUP)
@@ -204,7 +212,7 @@ def test_sighup_reloads(project: Path, devreload_run) -> None:
     assert proc.wait_ready().pid not in (first.pid, second.pid)
 
 
-def test_trigger_reload_from_worker(project: Path, devreload_run) -> None:
+def test_trigger_reload_from_worker(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_api.py", apps=["app_api.py"])
     first = proc.wait_ready()
     assert "active=True" in first.rest
@@ -215,7 +223,7 @@ def test_trigger_reload_from_worker(project: Path, devreload_run) -> None:
     gone([first.pid])
 
 
-def test_watch_files_from_worker(project: Path, devreload_run) -> None:
+def test_watch_files_from_worker(project: Path, devreload_run: Spawn) -> None:
     (project / "api-watched.txt").write_text("w1")
     proc = devreload_run("app_api.py", apps=["app_api.py"])
     first = proc.wait_ready()
@@ -225,7 +233,7 @@ def test_watch_files_from_worker(project: Path, devreload_run) -> None:
     assert (second.token, second.pid != first.pid) == ("w2", True)
 
 
-def test_start_reloader_api_and_before_reload(project: Path, spawn) -> None:
+def test_start_reloader_api_and_before_reload(project: Path, spawn: Spawn) -> None:
     proc = spawn(
         [sys.executable, "app_start_reloader.py"], apps=["app_start_reloader.py", "helper.py"]
     )
@@ -246,7 +254,7 @@ def test_start_reloader_api_and_before_reload(project: Path, spawn) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stop_signal_ends_every_process(project: Path, devreload_run, sig: int) -> None:
+def test_stop_signal_ends_every_process(project: Path, devreload_run: Spawn, sig: int) -> None:
     proc = devreload_run("app_child.py", apps=["app_child.py", "helper.py"])
     child = int(proc.wait_for(r"^CHILD pid=(\d+)")[1])
     worker = proc.wait_ready().pid
@@ -262,7 +270,7 @@ def test_stop_signal_ends_every_process(project: Path, devreload_run, sig: int) 
     assert "Traceback" not in proc.output
 
 
-def test_sigkill_to_monitor_leaves_no_orphan(project: Path, devreload_run) -> None:
+def test_sigkill_to_monitor_leaves_no_orphan(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_child.py", apps=["app_child.py", "helper.py"])
     child = int(proc.wait_for(r"^CHILD pid=(\d+)")[1])
     worker = proc.wait_ready().pid
@@ -272,7 +280,7 @@ def test_sigkill_to_monitor_leaves_no_orphan(project: Path, devreload_run) -> No
     gone(sorted(everything), timeout=5)
 
 
-def test_worker_ignoring_sigterm_is_killed(project: Path, devreload_run) -> None:
+def test_worker_ignoring_sigterm_is_killed(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run(
         "--shutdown-interval", "0.5", "app_ignore_term.py", apps=["app_ignore_term.py", "helper.py"]
     )
@@ -297,7 +305,7 @@ def _terminal_sane(proc: Proc) -> None:
     assert lflag & termios.ICANON, "terminal left in raw mode"
 
 
-def test_breakpoint_in_worker_over_a_terminal(project: Path, devreload_run) -> None:
+def test_breakpoint_in_worker_over_a_terminal(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_breakpoint.py", apps=["app_breakpoint.py"], tty=True)
     worker = proc.wait_ready().pid
     proc.wait_for_text(r"\(Pdb\) ")
@@ -316,7 +324,7 @@ def test_breakpoint_in_worker_over_a_terminal(project: Path, devreload_run) -> N
     _terminal_sane(proc)
 
 
-def test_ctrl_c_at_pdb_prompt_leaves_terminal_sane(project: Path, devreload_run) -> None:
+def test_ctrl_c_at_pdb_prompt_leaves_terminal_sane(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("app_breakpoint.py", apps=["app_breakpoint.py"], tty=True)
     worker = proc.wait_ready().pid
     proc.wait_for_text(r"\(Pdb\) ")
@@ -351,7 +359,7 @@ def _write_burst_package(project: Path, count: int, value: int) -> None:
         (pkg / f"{name}.py").write_text(f"X = {value}\n")
 
 
-def test_burst_of_200_files_restarts_once(project: Path, devreload_run) -> None:
+def test_burst_of_200_files_restarts_once(project: Path, devreload_run: Spawn) -> None:
     _write_burst_package(project, 200, 0)
     proc = devreload_run("app_burst.py", apps=["app_burst.py", "helper.py"])
     first = proc.wait_ready()
@@ -377,7 +385,7 @@ def test_burst_of_200_files_restarts_once(project: Path, devreload_run) -> None:
     assert "helper.py" in sentinel
 
 
-def test_polling_monitor_alone(project: Path, devreload_run) -> None:
+def test_polling_monitor_alone(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("-v", "app_basic.py", apps=BASIC, env={"DEVRELOAD_MONITOR": "polling"})
     proc.wait_ready()
     assert proc.count(r"(?i)using.*polling") == 1
@@ -386,7 +394,7 @@ def test_polling_monitor_alone(project: Path, devreload_run) -> None:
     restart_with(proc, project / "helper.py", "three", "rename")
 
 
-def test_custom_monitor_factory(project: Path, devreload_run, pyenv: dict[str, str]) -> None:
+def test_custom_monitor_factory(project: Path, devreload_run: Spawn, pyenv: dict[str, str]) -> None:
     env = {"DEVRELOAD_MONITOR": "custom_monitor.factory", **pyenv}
     proc = devreload_run("app_basic.py", apps=[*BASIC, "custom_monitor.py"], env=env)
     proc.wait_for(r"^CUSTOM MONITOR created")
@@ -399,7 +407,7 @@ def test_custom_monitor_factory(project: Path, devreload_run, pyenv: dict[str, s
 # --------------------------------------------------------------------------- command line
 
 
-def test_run_module_with_args(project: Path, devreload_run) -> None:
+def test_run_module_with_args(project: Path, devreload_run: Spawn) -> None:
     proc = devreload_run("-m", "pkgapp.main", "a", "--flag", apps=["pkgapp"])
     first = proc.wait_ready()
     assert (first.token, first.rest.strip()) == ("pkg-one", "argv=['a', '--flag']")
@@ -419,7 +427,7 @@ def test_run_module_with_args(project: Path, devreload_run) -> None:
     ],
     ids=["unknown-option", "no-target", "bad-number", "top-level"],
 )
-def test_bad_cli_option_exits_2(project: Path, spawn, args: list[str]) -> None:
+def test_bad_cli_option_exits_2(project: Path, spawn: Spawn, args: list[str]) -> None:
     proc = spawn([sys.executable, "-m", "devreload", *args])
     assert proc.wait_exit(10) == 2
     out = proc.output
@@ -429,7 +437,9 @@ def test_bad_cli_option_exits_2(project: Path, spawn, args: list[str]) -> None:
     assert len(errors) == 1, out
 
 
-def test_an_exit_75_loop_backs_off_and_recovers_on_a_change(project: Path, devreload_run) -> None:
+def test_an_exit_75_loop_backs_off_and_recovers_on_a_change(
+    project: Path, devreload_run: Spawn
+) -> None:
     (project / "helper.py").write_text(token_src("loop"))
     proc = devreload_run("app_loop75.py", apps=["app_loop75.py"])
     for delay in ("0.1", "0.2", "0.4"):
@@ -438,7 +448,7 @@ def test_an_exit_75_loop_backs_off_and_recovers_on_a_change(project: Path, devre
     assert proc.wait_ready().token == "fixed"
 
 
-def test_sighup_also_renews_the_template(project: Path, devreload_run) -> None:
+def test_sighup_also_renews_the_template(project: Path, devreload_run: Spawn) -> None:
     """A file change forks from the warm template; a restart asked for by hand starts a
     fresh one, so that upgraded libraries are imported anew."""
     proc = devreload_run("-v", "app_basic.py", apps=BASIC)
@@ -450,7 +460,7 @@ def test_sighup_also_renews_the_template(project: Path, devreload_run) -> None:
     wait_until(lambda: proc.count(r"worker template \d+ started") == 2)
 
 
-def test_a_reload_strategy_subclass_brings_its_own_trigger(project: Path, spawn) -> None:
+def test_a_reload_strategy_subclass_brings_its_own_trigger(project: Path, spawn: Spawn) -> None:
     proc = spawn([sys.executable, "app_strategy.py"], apps=["app_strategy.py"])
     first = proc.wait_ready()
     write_atomic(project / "go", "")

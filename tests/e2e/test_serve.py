@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import re
 import shutil
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import wait_until
+from helpers import wait_until
 from web import (
     EXAMPLES,
     SERVING_RE,
@@ -229,7 +230,10 @@ def test_no_request_fails_while_the_app_reloads_ten_times(
         for n in range(10):
             edit(project / "serve_apps.py", f'TOKEN = "{previous}"', f'TOKEN = "t{n}"')
             previous = f"t{n}"
-            wait_until(lambda want=f"{kind} {previous} ": _seen(answers, want), timeout=15)
+            want = f"{kind} {previous} "
+            wait_until(
+                functools.partial(_seen, answers, want), timeout=15, message=f"no answer {want!r}"
+            )
     finally:
         done.set()
         thread.join(15)

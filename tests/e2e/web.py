@@ -8,16 +8,13 @@ import shutil
 import signal
 import sys
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
-from harness import Proc, save_like_editor, wait_until
+from helpers import Proc, save_like_editor, wait_until
+from helpers import Spawn as Spawn  # re-exported: the web tests import it from here
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SERVING_RE = r"serving on (http://\S+)"
-
-Spawn = Callable[..., Proc]
-
 
 def devreload_serve(spawn: Spawn, *args: str, **kwargs: object) -> Proc:
     return spawn([sys.executable, "-m", "devreload", "serve", *args], **kwargs)

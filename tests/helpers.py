@@ -1,9 +1,11 @@
-"""Real-process test harness: start a command, read its output, wait on conditions, clean up.
+"""Helpers shared by the unit tests (tests/) and the real-process tests (tests/e2e/): wait on a
+condition, save a file like an editor, start a command and read its output, clean up its tree.
 
-Every wait polls a condition against a deadline; nothing here sleeps blindly. Every child runs in
-a session of its own so that teardown can kill the whole tree, and the pytest process makes
-itself a child subreaper (Linux) so that orphans (a worker whose monitor died) are re-parented
-to us, where teardown can find them, instead of to init.
+Importable as ``helpers`` everywhere: pyproject.toml puts tests/ on sys.path (pytest
+``pythonpath``). Every wait polls a condition against a deadline; nothing here sleeps blindly.
+Every child runs in a session of its own so that teardown can kill the whole tree, and the e2e
+conftest makes the pytest process a child subreaper (Linux) so that orphans (a worker whose
+monitor died) are re-parented to us, where teardown can find them, instead of to init.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TypeVar
 
-APPS = Path(__file__).resolve().parent.parent / "apps"
+T = TypeVar("T")
+P = TypeVar("P", bound="Proc")
+
+APPS = Path(__file__).resolve().parent / "apps"
 DEFAULT_TIMEOUT = 10.0
 # A READY line as printed by the fixture apps; the trailing newline guards against matching a
 # line that is still being written.
@@ -43,16 +49,23 @@ _CTTY_SHIM = (
 
 
 def wait_until(
-    predicate: Callable[[], Any], timeout: float = DEFAULT_TIMEOUT, interval: float = 0.01
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; return it, or raise on timeout."""
+    predicate: Callable[[], T | None],
+    timeout: float = DEFAULT_TIMEOUT,
+    interval: float = 0.01,
+    message: str = "",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; return it, or raise TimeoutError
+    (with ``message``, if given) once ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"condition not met within {timeout} s: {predicate!r}")
+            shown = repr(predicate)
+            shown = shown if len(shown) <= 300 else shown[:300] + "..."
+            what = message or f"condition not met: {shown}"
+            raise TimeoutError(f"{what} (within {timeout} s)")
         time.sleep(interval)
 
 
@@ -203,7 +216,10 @@ class Proc:
         cwd: str | os.PathLike[str],
         env: dict[str, str] | None = None,
         tty: bool = False,
+        pass_fds: Sequence[int] = (),
     ) -> None:
+        """Start ``argv`` in ``cwd``; ``tty``: on a pseudo-terminal of its own (then write()
+        types into it); ``pass_fds``: file descriptors the child inherits."""
         self.argv = list(argv)
         self.cwd = str(cwd)
         self.tty = tty
@@ -227,6 +243,7 @@ class Proc:
                 stderr=slave,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=pass_fds,
             )
             os.close(slave)
             target = self._read_pty
@@ -239,6 +256,7 @@ class Proc:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
             target = self._read_pipe
         self.pid = self.popen.pid
@@ -465,6 +483,36 @@ class Proc:
             self._reader.join(2.0)
             self.popen.stdout.close()
         return leftovers
+
+    # ---- as a context manager (tests that start a child without the e2e ``spawn`` fixture)
+
+    def __enter__(self: P) -> P:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the child and its tree, like the e2e ``spawn`` fixture's teardown: if the block
+        failed, print the child's output first (pytest shows it under "Captured stdout call");
+        if it passed, fail when a process outlived it."""
+        if exc is not None:
+            print(
+                f"child output: {' '.join(self.argv)} (pid {self.pid}, exit {self.returncode})\n"
+                f"{self.output or '<no output>'}"
+            )
+        leftovers = self.cleanup()
+        if leftovers and exc is None:
+            raise AssertionError(
+                f"processes outlived the test: {' '.join(self.argv)}: pids {leftovers} still "
+                f"alive; killed\noutput:\n{self.output}"
+            )
+
+
+#: The e2e ``spawn`` and ``devreload_run`` fixtures: start a command, get its Proc.
+Spawn = Callable[..., Proc]
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -1,0 +1,273 @@
+"""Which libraries a worker template may import ahead of time: the pure prefix.
+
+A forked worker must behave exactly like a freshly started one. A library's import-time
+state can depend on anything that ran before its import: settings an app factory applied
+(Kinto's CORS services), an environment variable the app set, a registry
+``django.setup()`` filled. The template can only reproduce what ran before the app's own
+code did anything, so a library is preloaded only when it was imported in that prefix of
+the worker's life:
+
+- every frame of user code on the stack is a module body whose earlier statements, and the
+  statement being run, are inert (imports, docstrings, plain ``def``, classes without a
+  base, names bound to literals: nothing that calls, nothing that changes another object,
+  no class that a library's metaclass sees);
+- no user function is on the stack (the import is not inside a call the app made);
+- no user module that finished running had a statement that was not inert;
+- devreload has not yet called into the app (a factory, a worker function).
+
+The first import that fails a test ends the prefix for good: every later import is refused,
+with the reason. Library code is whatever lives under the interpreter's library folders.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import FrameType, ModuleType
+
+from devreload.log import display_path
+
+
+class ImportObserver:
+    """A ``sys.meta_path`` entry that finds nothing: it only watches imports begin."""
+
+    def __init__(self, library_roots: Sequence[str], own_dir: str) -> None:
+        self.roots = (*library_roots, own_dir)
+        self.own_dir = own_dir
+        #: Module names imported in the pure prefix, in order (those of the interpreter's
+        #: start and devreload's bootstrap are in the template too).
+        self.pure: dict[str, None] = dict.fromkeys(sys.modules)
+        #: Modules devreload itself imported after the prefix (a server): the next worker
+        #: imports them first, so that they are in its prefix.
+        self.warm: dict[str, None] = {}
+        #: Why the prefix ended; None while it lasts.
+        self.ended: str | None = None
+        self._unchecked: dict[str, None] = {}  # imported in the prefix, maybe still running
+        self._lock = threading.Lock()
+        self._kinds: dict[str, bool] = {}
+
+    # -- the finder protocol ------------------------------------------------------------
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name not in sys.modules:
+            with self._lock:
+                if self.ended is None:
+                    self._observe(name, sys._getframe(1))
+                elif self._imported_by_devreload(sys._getframe(1)):
+                    self.warm[name] = None
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass
+
+    # -- decisions ----------------------------------------------------------------------
+
+    def end(self, reason: str) -> None:
+        """End the prefix (devreload is about to call into the app)."""
+        with self._lock:
+            if self.ended is None:
+                self.ended = reason
+
+    def preloadable(self, name: str) -> bool:
+        return name in self.pure
+
+    def refusal(self, name: str) -> str:
+        """Why ``name`` is not preloaded."""
+        return self.ended or "imported after the app's code ran"
+
+    def _imported_by_devreload(self, frame: FrameType | None) -> bool:
+        """Whether the code asking for this import is devreload's own (below any module
+        bodies of libraries it pulls in)."""
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename.startswith(self.own_dir):
+                return True
+            if not (filename.startswith("<frozen") or (
+                frame.f_code.co_name == "<module>" and not self._is_user(filename)
+            )):
+                return False
+            frame = frame.f_back
+        return False
+
+    def _observe(self, name: str, frame: FrameType | None) -> None:
+        on_stack: set[str] = set()
+        reason = self._stack_reason(frame, on_stack) or self._finished_reason(on_stack)
+        if reason is not None:
+            self.ended = reason
+            return
+        self.pure[name] = None
+        self._unchecked[name] = None
+
+    def _stack_reason(self, frame: FrameType | None, on_stack: set[str]) -> str | None:
+        """Why the code on the stack may have changed state before this import, or None."""
+        while frame is not None:
+            code = frame.f_code
+            filename = code.co_filename
+            on_stack.add(filename)
+            if not self._is_user(filename):
+                pass
+            elif code.co_name != "<module>":
+                where = f"{display_path(filename)}:{frame.f_lineno}"
+                return f"imported inside a call to {code.co_name}() at {where}"
+            elif not inert_before(filename, frame.f_lineno):
+                first = _first_active_line(filename, frame.f_lineno)
+                return f"imported after the app's code ran ({display_path(filename)}:{first})"
+            frame = frame.f_back
+        return None
+
+    def _finished_reason(self, on_stack: set[str]) -> str | None:
+        """A user module that ran to its end may have done anything its statements say:
+        only an inert one keeps the prefix going."""
+        for name in list(self._unchecked):
+            module = sys.modules.get(name)
+            filename = getattr(module, "__file__", None)
+            if module is None or filename in on_stack:
+                continue  # not imported (a failed optional import), or still running
+            del self._unchecked[name]
+            if isinstance(filename, str) and self._is_user(filename) and not inert_before(
+                filename, None
+            ):
+                return f"imported after the app's code ran ({display_path(filename)})"
+        return None
+
+    def _is_user(self, filename: str) -> bool:
+        kind = self._kinds.get(filename)
+        if kind is None:
+            kind = not (
+                filename.startswith("<")
+                or os.path.realpath(filename).startswith(self.roots)
+            )
+            self._kinds[filename] = kind
+        return kind
+
+
+# --------------------------------------------------------------------------- inert code
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(filename: str) -> tuple[tuple[int, int, bool], ...] | None:
+    """(first line, last line, inert) of each top-level statement; None when unreadable."""
+    try:
+        with open(filename, "rb") as f:
+            tree = ast.parse(f.read(), filename)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return tuple(
+        (node.lineno, node.end_lineno or node.lineno, _inert(node)) for node in tree.body
+    )
+
+
+def inert_before(filename: str, line: int | None) -> bool:
+    """Whether the top-level statements run so far (all of them when ``line`` is None;
+    else those before ``line`` and the one at it) are inert."""
+    statements = _statements(filename)
+    if statements is None:
+        return False
+    for first, last, inert in statements:
+        if line is not None and first > line:
+            break
+        if not inert:
+            return False
+        if line is not None and first <= line <= last:
+            break
+    return True
+
+
+def _first_active_line(filename: str, line: int) -> int:
+    """The first line of the top-level statement that is not inert, for the message."""
+    for first, last, inert in _statements(filename) or ():
+        if not inert:
+            return first
+        if first <= line <= last:
+            return first
+    return line
+
+
+def _inert(node: ast.stmt) -> bool:
+    """True when running ``node`` at module level can change nothing outside the module."""
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        args = node.args
+        defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        return not node.decorator_list and all(_inert_expr(d) for d in defaults)
+    if isinstance(node, ast.ClassDef):
+        # A base class runs its metaclass and __init_subclass__: a model class registers
+        # itself with its library (Django's models, SQLAlchemy's mappers).
+        return (
+            not node.decorator_list
+            and not node.keywords
+            and all(isinstance(b, ast.Name) and b.id == "object" for b in node.bases)
+            and all(_inert(s) for s in node.body)
+        )
+    if isinstance(node, ast.Assign):
+        return all(_name_target(t) for t in node.targets) and _inert_expr(node.value)
+    if isinstance(node, ast.AnnAssign):
+        return _name_target(node.target) and (node.value is None or _inert_expr(node.value))
+    if isinstance(node, ast.If):
+        return _inert_expr(node.test) and all(_inert(s) for s in [*node.body, *node.orelse])
+    if isinstance(node, ast.Try):
+        handlers_ok = all(h.type is None or _inert_expr(h.type) for h in node.handlers)
+        bodies = [*node.body, *node.orelse, *node.finalbody]
+        bodies += [s for h in node.handlers for s in h.body]
+        return handlers_ok and all(_inert(s) for s in bodies)
+    return False
+
+
+def _name_target(node: ast.expr) -> bool:
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_name_target(e) for e in node.elts)
+    return isinstance(node, ast.Name)
+
+
+def _inert_expr(node: ast.expr) -> bool:
+    if isinstance(node, (ast.Constant, ast.Name, ast.Lambda)):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _inert_expr(node.value)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_inert_expr(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is None or _inert_expr(k) for k in node.keys) and all(
+            _inert_expr(v) for v in node.values
+        )
+    if isinstance(node, ast.UnaryOp):
+        return _inert_expr(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _inert_expr(node.left) and _inert_expr(node.right)
+    if isinstance(node, ast.BoolOp):
+        return all(_inert_expr(v) for v in node.values)
+    if isinstance(node, ast.Compare):
+        return _inert_expr(node.left) and all(_inert_expr(c) for c in node.comparators)
+    if isinstance(node, ast.Subscript):
+        return _inert_expr(node.value) and _inert_expr(node.slice)
+    return False
+
+
+# --------------------------------------------------------------------------- the worker's one
+
+
+_observer: ImportObserver | None = None
+
+
+def observe(library_roots: Sequence[str], own_dir: str) -> ImportObserver:
+    """Start watching this worker's imports (first on ``sys.meta_path``)."""
+    global _observer
+    _observer = ImportObserver(library_roots, own_dir)
+    sys.meta_path.insert(0, _observer)
+    return _observer
+
+
+def end_prefix(reason: str) -> None:
+    """devreload is about to run the app's own code: no later import is preloaded."""
+    if _observer is not None:
+        _observer.end(reason)

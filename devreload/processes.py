@@ -1,0 +1,126 @@
+"""Process trees on Linux: who descends from whom, ending a whole tree, and the kernel
+switches (``prctl``) that keep orphans in reach.
+
+A worker is a child subreaper, so whatever it starts stays in its tree however it detaches
+(a new session, a double fork); ending the tree from the top then ends everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Iterable
+
+#: Set in every worker, so inherited by whatever it starts: how the monitor tells what a
+#: worker left behind from processes of its own (a web browser it opened).
+WORKER_MARK = "DEVRELOAD_WORKER_PID"
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+#: Rounds of killing, for processes forked while their tree is being ended.
+KILL_ROUNDS = 5
+
+
+def prctl(option: int, value: int) -> bool:
+    """Linux ``prctl(option, value)``; False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process we can see."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2 :].split()
+        if fields[0] not in (b"Z", b"X"):
+            parents[int(name)] = int(fields[1])
+    return parents
+
+
+def children_of(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
+def started_by_a_worker(pid: int) -> bool:
+    """Whether ``pid`` descends from a worker (it carries the worker's mark)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"{WORKER_MARK}=".encode() in f.read()
+    except OSError:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid``."""
+    below: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        below.setdefault(parent, []).append(child)
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in below.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_all(pids: Iterable[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL every process below ``pid`` (``pid`` itself is left to the caller)."""
+    for _ in range(KILL_ROUNDS):
+        below = descendants(pid)
+        if not below:
+            return
+        kill_all(below)
+
+
+def close_on_exec(keep: Iterable[int] = ()) -> None:
+    """Mark every descriptor but stdio and ``keep`` close-on-exec: a listening socket or an
+    inotify instance must not travel into the processes started from here."""
+    kept = {0, 1, 2, *keep}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in kept:
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+def janitor_main(pipe: int) -> None:
+    """The janitor (see ``launch.Janitor``): run as a script, without devreload's imports."""
+    workers: set[int] = set()
+    pending = b""
+    while chunk := os.read(pipe, 4096):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.startswith(b"+"):
+                workers.add(int(line[1:]))
+            elif line.startswith(b"-"):
+                workers.discard(int(line[1:]))
+    for pid in workers:
+        kill_tree(pid)
+    kill_all(workers)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["janitor"]:
+    janitor_main(int(sys.argv[2]))

@@ -1,0 +1,3 @@
+from standin_settings import SETTINGS
+
+CORS = SETTINGS.get("cors", "none")

@@ -1,0 +1,199 @@
+"""Every ini served the devreload way (issue 10), as real processes on real ports:
+``use = egg:waitress#main`` on the monitor's held socket with waitress's own options, another
+server runner warned about and timed by when it accepts, and pserve with ``egg:devreload``
+following its ini."""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import wait_until
+from web import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
+
+APP = "ini_servers_app.py"
+APP_SECTION = "[app:main]\nuse = call:ini_servers_app:make_app\ngreeting = Hello\n\n"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fetch(url: str) -> tuple[int, dict[str, str], str]:
+    """Status, headers and body of a GET on a new connection (plain text, not HTML)."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/", headers={"Accept": "text/plain"})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        conn.close()
+
+
+class Client:
+    """A client that GETs ``url`` in a loop, one new connection per request, until stopped
+    (or ``limit`` requests); it records every answer and every failure."""
+
+    def __init__(self, url: str, limit: int = 20_000) -> None:
+        self.url = url
+        self.limit = limit
+        self.answers: list[str] = []
+        self.failures: list[str] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="client")
+
+    def run(self) -> None:
+        for _ in range(self.limit):
+            if self.done.is_set():
+                return
+            try:
+                status, _, body = fetch(self.url)
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(repr(exc))
+            else:
+                if status != 200:
+                    self.failures.append(f"HTTP {status}")
+                self.answers.append(body)
+            time.sleep(0.005)
+
+    def seen(self, prefix: str) -> bool:
+        return any(answer.startswith(prefix) for answer in self.answers[-5:])
+
+    def __enter__(self) -> Client:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join(15)
+
+
+# --------------------------------------------------------------------------- egg:waitress#main
+
+
+def test_waitress_ini_is_served_on_the_held_socket(spawn: Spawn, project: Path) -> None:
+    port = free_port()
+    (project / "dev.ini").write_text(
+        APP_SECTION + "[server:main]\nuse = egg:waitress#main\n"
+        f"listen = 127.0.0.1:{port}\nurl_scheme = https\nthreads = 2\n"
+    )
+    proc = devreload_serve(spawn, "dev.ini", "--reload", apps=[APP])
+    url = proc.wait_for(SERVING_RE)[1]
+    assert url == f"http://127.0.0.1:{port}"
+    # waitress's options, as waitress reads them: the scheme, and two request threads.
+    wait_body(url, r"^Hello one scheme=https threads=2 pid=\d+$")
+    with Client(url) as client:
+        previous = "one"
+        for n in range(5):
+            edit(project / APP, f'TOKEN = "{previous}"', f'TOKEN = "t{n}"')
+            previous = f"t{n}"
+            wait_until(functools.partial(client.seen, f"Hello {previous} "), timeout=15)
+    assert client.failures == []
+    assert len(client.answers) >= 5
+    wait_until(lambda: proc.count(r"changed; restarted in \d+ ms") >= 5)
+
+    # Broken: the monitor answers on the same address with the error page.
+    edit(project / APP, "TOKEN = ", "def broken(:\nTOKEN = ")
+
+    def error_page() -> tuple[int, dict[str, str], str] | None:
+        answer = fetch(url)
+        return answer if answer[0] == 500 else None
+
+    _, headers, body = wait_until(error_page, timeout=15)
+    assert headers.get("X-Devreload-Error") == "1"
+    assert "SyntaxError" in body
+    assert APP in body
+    edit(project / APP, "def broken(:\n", "")
+    wait_body(url, r"^Hello t4 scheme=https ")
+    assert stop(proc) == 0
+
+
+def test_waitress_ini_defaults_to_loopback(spawn: Spawn, project: Path) -> None:
+    """Only a port: waitress would listen on 0.0.0.0; devreload stays on 127.0.0.1."""
+    port = free_port()
+    (project / "dev.ini").write_text(
+        APP_SECTION + f"[server:main]\nuse = egg:waitress#main\nport = {port}\n"
+    )
+    proc = devreload_serve(spawn, "dev.ini", apps=[APP])
+    assert proc.wait_for(SERVING_RE)[1] == f"http://127.0.0.1:{port}"
+    wait_body(f"http://127.0.0.1:{port}", r"^Hello one scheme=http ")
+    assert stop(proc) == 0
+    assert "public address" not in proc.output
+
+
+@pytest.mark.parametrize("reload", [True, False])
+def test_waitress_ini_unknown_key_is_one_line(spawn: Spawn, project: Path, reload: bool) -> None:
+    (project / "dev.ini").write_text(
+        APP_SECTION + "[server:main]\nuse = egg:waitress#main\nlisten = 127.0.0.1:0\nthreadz = 4\n"
+    )
+    proc = devreload_serve(spawn, "dev.ini", *(["--reload"] if reload else []), apps=[APP])
+    assert proc.wait_exit() == 1
+    assert [line for line in proc.lines if line.strip()] == [
+        f"devreload: {project}/dev.ini: [server:main] threadz: unknown option (server: waitress)"
+    ]
+
+
+# --------------------------------------------------------------------------- another runner
+
+
+def test_another_runner_is_warned_about_and_timed_by_its_listening(
+    spawn: Spawn, project: Path
+) -> None:
+    port = free_port()
+    (project / "dev.ini").write_text(
+        APP_SECTION + "[server:main]\nuse = call:ini_servers_app:wsgiref_server\n"
+        f"host = 127.0.0.1\nport = {port}\nstartup_delay = 0.3\n"
+    )
+    proc = devreload_serve(spawn, "dev.ini", "--reload", apps=[APP])
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_for(r"LISTENING pid=")
+    wait_body(url, r"^Hello one ")
+    warning = (
+        r"devreload: dev\.ini: \[server:main\] runs call:ini_servers_app:wsgiref_server, which "
+        r"binds its own socket: devreload does not hold it, so requests are refused while the "
+        r"app restarts and no error page is shown \(use = egg:devreload for both\)$"
+    )
+    previous = "one"
+    for n in range(2):
+        mark = proc.mark()
+        edit(project / APP, f'TOKEN = "{previous}"', f'TOKEN = "t{n}"')
+        previous = f"t{n}"
+        restarted = proc.wait_for(r"changed; restarted in (\d+) ms", timeout=15, start=mark)
+        lines = proc.lines[mark:]
+        listening = next(i for i, line in enumerate(lines) if "LISTENING pid=" in line)
+        done = next(i for i, line in enumerate(lines) if "restarted in" in line)
+        assert listening < done, "\n".join(lines)
+        assert int(restarted[1]) >= 300  # the runner's own start-up delay is in the timing
+        wait_body(url, rf"^Hello t{n} ")
+    assert stop(proc) == 0
+    assert proc.count(warning) == 1
+    assert proc.count(r"binds its own socket") == 1
+
+
+# --------------------------------------------------------------------------- pserve
+
+
+def test_pserve_with_egg_devreload_follows_its_ini(spawn: Spawn, project: Path) -> None:
+    pytest.importorskip("pyramid.scripts.pserve")
+    (project / "development.ini").write_text(
+        "[app:main]\nuse = call:ini_servers_app:make_app\ngreeting = Hello\n\n"
+        "[server:main]\nuse = egg:devreload\nlisten = 127.0.0.1:0\nreload = true\n"
+    )
+    proc = spawn([sys.executable, "-m", "pyramid.scripts.pserve", "development.ini"], apps=[APP])
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^Hello one ")
+    edit(project / "development.ini", "greeting = Hello", "greeting = Edited")
+    wait_body(url, r"^Edited one ")
+    # The monitor logs the restart when the worker says Ready, which may come just after
+    # the worker's first answer.
+    proc.wait_for(r"development\.ini changed; restarted in \d+ ms")
+    stop(proc)

@@ -1,0 +1,104 @@
+"""Nothing left behind: whatever the app started, however it detached, ends with its
+worker, on a restart and when the monitor is killed; no process the app starts keeps the
+listening socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import Proc, pid_alive, save_like_editor, wait_until
+from web import SERVING_RE
+
+Start = Callable[..., Proc]
+
+
+def children(proc: Proc) -> list[int]:
+    found = proc.wait_for(r"CHILDREN popen=(\d+) setsid=(\d+)")
+    return [int(found[1]), int(found[2])]
+
+
+def test_detached_children_end_with_their_worker_on_a_restart(
+    project: Path, devreload_run: Start
+) -> None:
+    proc = devreload_run("app_detached.py", apps=["app_detached.py"])
+    first = children(proc)
+    proc.wait_ready()
+    assert all(pid_alive(pid) for pid in first)
+    app = project / "app_detached.py"
+    save_like_editor(app, app.read_text().replace('"one"', '"two"'))
+    second = children(proc)
+    proc.wait_ready()
+    wait_until(lambda: not any(pid_alive(pid) for pid in first), timeout=5)
+    assert all(pid_alive(pid) for pid in second)
+
+
+def test_detached_children_end_when_the_monitor_is_killed(
+    project: Path, devreload_run: Start
+) -> None:
+    proc = devreload_run("app_detached.py", apps=["app_detached.py"])
+    started = children(proc)
+    worker = proc.wait_ready().pid
+    proc.signal(signal.SIGKILL)
+    wait_until(lambda: not any(pid_alive(pid) for pid in [worker, *started]), timeout=5)
+
+
+def test_a_worker_holding_the_gil_ends_when_the_monitor_is_killed(
+    project: Path, devreload_run: Start
+) -> None:
+    proc = devreload_run("app_gil.py", apps=["app_gil.py"])
+    worker = proc.wait_ready().pid
+    proc.signal(signal.SIGKILL)
+    wait_until(lambda: not pid_alive(worker), timeout=3)
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:"):
+                inodes.add(target)
+    except OSError:
+        pass
+    return inodes
+
+
+def test_only_the_monitor_and_the_worker_hold_the_listening_socket(
+    project: Path, spawn: Start
+) -> None:
+    (project / "app.py").write_text(
+        "import os, subprocess\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'hi']\n"
+        "out = subprocess.run('setsid sleep 120 >/dev/null 2>&1 & echo $!', shell=True,\n"
+        "                     close_fds=False, capture_output=True, text=True).stdout\n"
+        "print(f'CHILDREN popen=0 setsid={out.strip()}', flush=True)\n"
+    )
+    (project / "dev.ini").write_text(
+        "[app:main]\nuse = call:app:make\n[server:main]\nuse = egg:devreload\n"
+        "listen = 127.0.0.1:0\n"
+    )
+    with open(project / "app.py", "a") as f:
+        f.write("def make(global_config, **settings):\n    return app\n")
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "dev.ini", "--reload"],
+                 env={"PYTHONPATH": str(project)})
+    url = proc.wait_for(SERVING_RE)[1]
+    port = int(url.rsplit(":", 1)[1])
+    grandchild = children(proc)[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    assert _socket_inodes(proc.pid), "the monitor holds its listening socket"
+    assert not _socket_inodes(grandchild) & _socket_inodes(proc.pid), (
+        "a process the app started holds one of the monitor's sockets"
+    )
+    proc.signal(signal.SIGTERM)
+    assert proc.wait_exit() == 0
+    wait_until(lambda: not pid_alive(grandchild), timeout=5)
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again

@@ -1,0 +1,110 @@
+"""The rule for what a worker template may preload: which top-level statements are inert,
+and how an observer of imports ends the pure prefix."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from devreload import preload
+from devreload.worker import library_roots
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '"""A docstring."""\nimport os\nfrom json import dumps\n',
+        "X = 1\nNAMES = ('a', 'b')\n__all__ = ['X']\nA, B = 1, 2\n",
+        "def f(a, b=1, *, c=None):\n    os.environ['X'] = '1'\n",
+        "class C:\n    x = 1\n    def m(self):\n        return call()\n",
+        "try:\n    import ujson as json\nexcept ImportError:\n    import json\n",
+        "if TYPE_CHECKING:\n    from x import Y\nelse:\n    pass\n",
+        "T: int\nU: list[int] = []\n",
+    ],
+)
+def test_inert_module_bodies(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(source)
+    assert preload.inert_before(str(path), None)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os\nos.environ['MODE'] = 'app'\n",
+        "app = make_app()\n",
+        "settings.DEBUG = True\n",
+        "@decorator\ndef f():\n    pass\n",
+        "def f(x=compute()):\n    pass\n",
+        "class C(metaclass=Meta):\n    pass\n",
+        "class Question(models.Model):\n    text = 'q'\n",
+        "class C:\n    registry.add(1)\n",
+        "if __name__ == '__main__':\n    main()\n",
+        "for x in y:\n    pass\n",
+        "print('hello')\n",
+    ],
+)
+def test_code_that_can_change_state_is_not_inert(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(source)
+    assert not preload.inert_before(str(path), None)
+
+
+def test_only_statements_run_so_far_count(tmp_path: Path) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(textwrap.dedent("""\
+        import os
+        import json
+        app = make_app()
+        import late
+        """))
+    assert preload.inert_before(str(path), 2), "line 2 is an import after an import"
+    assert not preload.inert_before(str(path), 3), "the statement running is a call"
+    assert not preload.inert_before(str(path), 4), "make_app() ran before this import"
+    assert not preload.inert_before(str(tmp_path / "missing.py"), 1), "unknown code is not inert"
+
+
+def test_the_prefix_ends_at_the_first_import_after_app_code(tmp_path: Path) -> None:
+    """Modules imported by a user module whose earlier statements are inert are pure; once
+    a user function is on the stack, or devreload said the app ran, the prefix is over."""
+    library = tmp_path / "lib"
+    user = tmp_path / "user"
+    library.mkdir()
+    user.mkdir()
+    (library / "dr_lib_one.py").write_text("VALUE = 1\n")
+    (library / "dr_lib_two.py").write_text("VALUE = 2\n")
+    (library / "dr_lib_three.py").write_text("VALUE = 3\n")
+    (user / "dr_user_app.py").write_text(textwrap.dedent("""\
+        import dr_lib_one
+
+
+        def build():
+            import dr_lib_two
+            return dr_lib_two.VALUE
+        """))
+    sys.path[:0] = [str(library), str(user)]
+    # This test's own frames stand where devreload's worker would: library code.
+    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
+    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
+    sys.meta_path.insert(0, observer)
+    try:
+        user_app = importlib.import_module("dr_user_app")
+
+        assert observer.preloadable("dr_lib_one"), observer.ended
+        assert observer.ended is None
+        user_app.build()
+        assert not observer.preloadable("dr_lib_two")
+        assert observer.refusal("dr_lib_two").startswith("imported inside a call to build()")
+        importlib.import_module("dr_lib_three")  # after the prefix, whoever imports it
+
+        assert not observer.preloadable("dr_lib_three")
+    finally:
+        sys.meta_path.remove(observer)
+        sys.path.remove(str(library))
+        sys.path.remove(str(user))
+        for name in ("dr_lib_one", "dr_lib_two", "dr_lib_three", "dr_user_app"):
+            sys.modules.pop(name, None)
