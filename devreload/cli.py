@@ -7,13 +7,15 @@ Only this layer turns errors into a line and an exit code.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from devreload.errors import DevreloadError
+from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.importapp import is_app_target, serve_import_string
+from devreload.log import default_logger
 from devreload.options import ServeOptions
 from devreload.paste import IniConfig, serve_ini
 from devreload.reloader import start_reloader
@@ -46,11 +48,19 @@ def _interval(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("devreload")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devreload",
         description="Restart a Python program or web app whenever its code or config changes.",
     )
+    parser.add_argument("--version", action="version", version=f"devreload {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -63,14 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-x", "--ignore", action="append", default=[], metavar="PATTERN",
                      help="ignore changes to paths matching this shell pattern (repeatable)")
     run.add_argument("--reload-interval", type=_interval, default=DEFAULT_RELOAD_INTERVAL,
-                     metavar="S", help="quiet window that coalesces bursts of changes (seconds)")
+                     metavar="S", help="quiet window that coalesces bursts of changes, in "
+                     "seconds (default: %(default)s)")
     run.add_argument("--shutdown-interval", type=_interval, default=DEFAULT_SHUTDOWN_INTERVAL,
-                     metavar="S", help="how long a worker may take to stop before it is killed")
+                     metavar="S", help="how long a worker may take to stop before it is "
+                     "killed, in seconds (default: %(default)s)")
     run.add_argument("--cooperative", action="store_true",
                      help="on a change, let the program finish its work: it calls "
                      "devreload.should_restart() and exits 75 when it is safe")
     run.add_argument("--cooperative-timeout", type=_interval, default=None, metavar="S",
-                     help="with --cooperative, stop the program anyway after this long")
+                     help="with --cooperative, stop the program anyway after this many "
+                     "seconds (default: never)")
     _add_preload_options(run)
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
@@ -117,7 +130,10 @@ def _main(args: list[str]) -> int:
         if not options.module and not program:
             options.run_parser.error("a SCRIPT or -m MODULE is required")
         return _run(options, program)
-    return _run_serve(parser.parse_args(args))
+    options = parser.parse_args(args)
+    if options.config_uri is None:  # argparse would ask for name=value too
+        options.serve_parser.error("an INI file or a MODULE:APP is required")
+    return _run_serve(options)
 
 
 def _settle_stdio() -> None:
@@ -157,6 +173,9 @@ def _run(options: argparse.Namespace, program: list[str]) -> int:
         )
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
+    except MonitorChoiceError as exc:
+        print(f"devreload: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -203,17 +222,34 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
     parser.add_argument("--listen", default=default(None), metavar="ADDR",
                         help="MODULE:APP only: host:port, [::1]:port or unix:/path (several "
                         "separated by spaces), instead of --host/--port")
+    parser.add_argument("--no-preload", dest="preload", action="store_false",
+                        default=default(True),
+                        help="start workers without libraries imported ahead of time")
+    parser.add_argument("--preload-exclude", action="append", default=default([]),
+                        metavar="MODULE", help="never import this library module (and its "
+                        "submodules) ahead of time (repeatable)")
+    parser.add_argument("--allowed-host", dest="allowed_hosts", action="append",
+                        default=default([]), metavar="NAME",
+                        help="a name devreload's own pages (error page, live-reload stream) "
+                        "answer besides localhost and IP addresses; .example.com or "
+                        "*.example.com for subdomains (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_const", const=2,
+                        dest="verbosity", default=default(1), help="explain every decision")
+    parser.add_argument("-q", "--quiet", action="store_const", const=0,
+                        dest="verbosity", default=default(1), help="only report errors")
 
 
 def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="serve a PasteDeploy ini (like pserve), or an app by import string",
+        usage="devreload serve [options] INI [name=value ...]\n"
+        "       devreload serve [options] MODULE:APP",
         description=SERVE_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_options(parser)
-    parser.add_argument("config_uri", metavar="INI|MODULE:APP",
+    parser.add_argument("config_uri", metavar="INI|MODULE:APP", nargs="?",
                         help="the ini file, or the app: 'pkg.module:app', 'pkg:factory()'")
     parser.add_argument(
         "config_vars",
@@ -221,6 +257,7 @@ def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="name=value",
         help="variables that override the ini's [DEFAULT]",
     )
+    parser.set_defaults(serve_parser=parser)
     return parser
 
 
@@ -250,6 +287,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         print(f"devreload serve: {exc}", file=sys.stderr)
         return 2
     for key, value in vars(more).items():
+        if isinstance(value, list):  # a repeatable option, given before and after the ini
+            value = [*getattr(args, key), *value]
         setattr(args, key, value)
     if is_app_target(args.config_uri):
         return _serve_app(args, variables)
@@ -258,11 +297,22 @@ def _run_serve(args: argparse.Namespace) -> int:
         print(f"devreload serve: {', '.join(given)}: only for an app import string "
               "(MODULE:APP); an ini says where to listen in its server section", file=sys.stderr)
         return 2
+    default_logger(args.verbosity)
     config = IniConfig(
-        args.config_uri, args.app_name, args.server_name, variables, args.live_reload
+        args.config_uri,
+        args.app_name,
+        args.server_name,
+        variables,
+        args.live_reload,
+        preload=args.preload,
+        preload_exclude=tuple(args.preload_exclude),
+        allowed_hosts=tuple(args.allowed_hosts),
     )
     try:
         return serve_ini(config, reload=args.reload, browser=args.browser)
+    except MonitorChoiceError as exc:
+        print(f"devreload: {exc}", file=sys.stderr)
+        return 2
     except DevreloadError as exc:
         print(f"devreload: {exc}", file=sys.stderr)
         return 1
@@ -287,15 +337,22 @@ def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
             addresses = parse_listen(args.listen)
         else:
             addresses = [make_address(args.host, args.port)]
+        default_logger(args.verbosity)
         options = ServeOptions(
             addresses=tuple(addresses),
             reload=args.reload,
             browser=args.browser,
             live_reload=args.live_reload,
+            preload=args.preload,
+            preload_exclude=tuple(args.preload_exclude),
+            allowed_hosts=tuple(args.allowed_hosts),
         )
         return serve_import_string(args.config_uri, options)
     except UsageError as exc:
         print(f"devreload serve: {exc}", file=sys.stderr)
+        return 2
+    except MonitorChoiceError as exc:
+        print(f"devreload: {exc}", file=sys.stderr)
         return 2
     except DevreloadError as exc:
         print(f"devreload: {exc}", file=sys.stderr)

@@ -16,8 +16,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from devreload.hosts import REFUSAL_HEADERS, host_allowed, refusal_body
 from devreload.log import display_path
-from devreload.messages import EVENTS_PATH
+from devreload.messages import EVENTS_PATH, Frame
 
 READ_TIMEOUT = 2.0
 MAX_HEAD = 65536
@@ -32,9 +33,17 @@ body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem; color: #222; }}
 h1 {{ font-size: 1.3rem; color: #b00020; margin: 0 0 .3rem; }}
 p.where {{ font-family: ui-monospace, monospace; margin: 0 0 1rem; }}
 pre {{ background: #f6f6f6; padding: 1rem; overflow-x: auto; border-left: 4px solid #b00020; }}
+.frame p {{ font-family: ui-monospace, monospace; margin: 1rem 0 .2rem; }}
+.frame pre {{ margin: 0; padding: .5rem 1rem; border-left-color: #bbb; }}
+.frame .no {{ display: inline-block; min-width: 3em; color: #888; user-select: none; }}
+.frame mark {{ display: block; background: #fde2e4; }}
+.frame mark.failing {{ background: #f9c0c5; font-weight: bold; }}
+details.library {{ margin: 1rem 0; color: #555; }}
+details.library summary {{ cursor: pointer; }}
+pre.exception {{ font-weight: bold; }}
 small {{ color: #666; }}
 </style></head>
-<body><h1>{title}</h1><p class="where">{where}</p><pre>{body}</pre>
+<body><h1>{title}</h1><p class="where">{where}</p>{body}
 {tail}</body></html>
 """
 #: The end of the page while the app cannot start: it waits for the fix by itself.
@@ -53,13 +62,19 @@ HIDDEN = "The app failed to start. The details are in the server's output."
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 
 
-def where(error: str) -> str:
-    """The innermost ``file:line`` a traceback names, and its last line (the exception)."""
-    frames = _FRAME.findall(error)
-    lines = [line for line in error.strip().splitlines() if line.strip()]
+def where(error: str, frames: Sequence[Frame] = (), exception: str = "") -> str:
+    """The innermost ``file:line`` of the app's own code (of a traceback's text, without
+    ``frames``), and the last line of the exception (with frames, the exception's own
+    rather than devreload's line about it)."""
+    lines = [line for line in (exception or error).strip().splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "The app failed."
     if frames:
-        path, line = frames[-1]
+        own = [line for line in lines if not line.startswith("devreload: ")]
+        frame = ([f for f in frames if f.user] or list(frames))[-1]
+        return f"{display_path(frame.filename)}:{frame.lineno}: {own[-1] if own else last}"
+    found = _FRAME.findall(error)
+    if found:
+        path, line = found[-1]
         return f"{display_path(path)}:{line}: {last}"
     return last
 
@@ -72,28 +87,91 @@ def render(
     title: str = "The app failed to start",
     hidden: str = HIDDEN,
     waiting: bool = True,
+    frames: Sequence[Frame] = (),
+    exception: str = "",
 ) -> tuple[str, bytes]:
     """The content type and body of the error response. ``waiting``: the page polls until
-    the app is back (a page for one failed request leaves that to live reload instead)."""
+    the app is back (a page for one failed request leaves that to live reload instead).
+    With ``frames`` (and ``exception``) the HTML shows the app's frames with their source,
+    and the libraries' folded; the plain text is always ``error``."""
     text = error if show else hidden
     if "text/html" in accept:
+        if show and frames:
+            body = render_frames(frames) + f'<pre class="exception">{html.escape(exception)}</pre>'
+        else:
+            body = f"<pre>{html.escape(text)}</pre>"
         page = PAGE.format(
             title=html.escape(title),
-            where=html.escape(where(error) if show else ""),
-            body=html.escape(text),
+            where=html.escape(where(error, frames, exception) if show else ""),
+            body=body,
             tail=WAITING if waiting else "",
         )
         return "text/html; charset=utf-8", page.encode()
     return "text/plain; charset=utf-8", text.encode()
 
 
+def render_frames(frames: Sequence[Frame]) -> str:
+    """The app's frames first, each with its source and the line it ran marked (the
+    innermost one: ``failing``), then every library frame in one ``<details>``, folded,
+    as Django's and Werkzeug's pages do: the library frames are rarely the bug."""
+    user = [f for f in frames if f.user] or list(frames[-1:])  # none: the innermost
+    library = [f for f in frames if not any(f is u for u in user)]
+    parts = [_frame_html(f, failing=f is user[-1]) for f in user]
+    if library:
+        names = ", ".join(dict.fromkeys(_package(f.filename) for f in library))
+        count = f"{len(library)} library frame{'s' if len(library) > 1 else ''}"
+        parts.append(
+            f'<details class="library"><summary>{count} ({html.escape(names)})</summary>\n'
+            + "".join(_frame_html(f) for f in library)
+            + "</details>\n"
+        )
+    return '<div class="frames">\n' + "".join(parts) + "</div>\n"
+
+
+def _frame_html(frame: Frame, failing: bool = False) -> str:
+    where = f"{display_path(frame.filename)}, line {frame.lineno}"
+    if frame.name:
+        where += f", in {frame.name}"
+    lines = []
+    for number, source in enumerate(frame.context, start=frame.first):
+        line = f'<span class="no">{number}</span>{html.escape(source)}'
+        if number == frame.lineno:
+            line = f"<mark{FAILING if failing else ''}>{line}</mark>"
+        else:
+            line += "\n"
+        lines.append(line)
+    source = f"<pre>{''.join(lines)}</pre>" if lines else ""
+    kind = "frame user" if frame.user else "frame"
+    return f'<div class="{kind}"><p>{html.escape(where)}</p>{source}</div>\n'
+
+
+FAILING = ' class="failing"'
+_PARENTS = re.compile(r"^(site-packages|dist-packages|python\d+(\.\d+)?)$")
+
+
+def _package(filename: str) -> str:
+    """The library a frame's file belongs to, by name (``paste``, ``json``, ``devreload``)."""
+    parts = filename.replace("\\", "/").split("/")
+    for index in range(len(parts) - 2, -1, -1):
+        if _PARENTS.match(parts[index]):
+            return parts[index + 1].removesuffix(".py")
+    if filename.startswith("<"):
+        return "Python"
+    return parts[-2] if len(parts) > 1 else filename
+
+
 class ErrorPage:
     """Answers every request on the held sockets with the current error, from a thread."""
 
-    def __init__(self, sockets: Sequence[socket.socket], show: bool = True) -> None:
+    def __init__(self, sockets: Sequence[socket.socket], show: bool = True,
+                 allowed_hosts: Sequence[str] = ()) -> None:
         self.sockets = list(sockets)
         self.show = show
+        #: Names besides localhost and IP literals this page answers (see ``hosts``).
+        self.allowed_hosts = tuple(allowed_hosts)
         self.error = ""
+        self.frames: tuple[Frame, ...] = ()
+        self.exception = ""
         self._thread: threading.Thread | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop = threading.Event()
@@ -101,8 +179,10 @@ class ErrorPage:
         #: Handed-over keep-alive connections waiting for their next request.
         self._idle: list[socket.socket] = []
 
-    def start(self, error: str) -> None:
+    def start(self, error: str, frames: Sequence[Frame] = (), exception: str = "") -> None:
+        """Answer with ``error`` (its frames and exception lines, when the worker sent them)."""
         self.error = error
+        self.frames, self.exception = tuple(frames), exception
         if self._thread is None and self.sockets:
             self._stop.clear()
             self._thread = threading.Thread(target=self._serve, name="devreload-error-page",
@@ -187,7 +267,10 @@ class ErrorPage:
         with conn:
             conn.settimeout(READ_TIMEOUT)
             try:
-                method, path, accept = _read_head(conn, data)
+                method, path, accept, host = _read_head(conn, data)
+                if not host_allowed(host, self.allowed_hosts):
+                    conn.sendall(_refused(method, host))
+                    return
                 conn.sendall(self._response(method, path, accept))
             except (OSError, ValueError):
                 return
@@ -196,7 +279,8 @@ class ErrorPage:
         if path.startswith(EVENTS_PATH):
             head = _head("200 OK", "text/event-stream", None)
             return head + b"event: broken\ndata: {}\n\n"
-        ctype, body = render(self.error, accept, self.show)
+        ctype, body = render(self.error, accept, self.show, frames=self.frames,
+                             exception=self.exception)
         head = _head("500 Internal Server Error", ctype, len(body))
         return head if method == "HEAD" else head + body
 
@@ -214,7 +298,16 @@ def _head(status: str, ctype: str, length: int | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _read_head(conn: socket.socket, data: bytes = b"") -> tuple[str, str, str]:
+def _refused(method: str, host: str | None) -> bytes:
+    """The 403 for a ``Host`` devreload's pages do not answer (see ``hosts``)."""
+    body = refusal_body(host or "")
+    lines = ["HTTP/1.1 403 Forbidden", *(f"{n}: {v}" for n, v in REFUSAL_HEADERS),
+             f"Content-Length: {len(body)}", "Connection: close"]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if method == "HEAD" else head + body
+
+
+def _read_head(conn: socket.socket, data: bytes = b"") -> tuple[str, str, str, str | None]:
     while b"\r\n\r\n" not in data and b"\n\n" not in data:
         chunk = conn.recv(4096)
         if not chunk:
@@ -227,8 +320,13 @@ def _read_head(conn: socket.socket, data: bytes = b"") -> tuple[str, str, str]:
         raise ValueError("not an HTTP request")
     method, path = lines[0].split()[:2]
     accept = ""
+    host: str | None = None
     for line in lines[1:]:
+        if not line:
+            break
         name, _, value = line.partition(":")
         if name.strip().lower() == "accept":
             accept = value.strip()
-    return method.upper(), path, accept
+        elif name.strip().lower() == "host":
+            host = value.strip()
+    return method.upper(), path, accept, host

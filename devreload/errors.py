@@ -57,8 +57,17 @@ class ServerOptionError(DevreloadError):
         super().__init__(f"{key}: {message} (server: {server})")
 
 
+class MonitorChoiceError(DevreloadError):
+    """``DEVRELOAD_MONITOR`` names no file monitor (the command line exits 2 on it)."""
+
+
 class AppImportError(DevreloadError):
     """An app import string (``"pkg.mod:app"``) that does not lead to an app."""
+
+
+class AppModuleError(ConfigError):
+    """The module an ini's ``use =`` names (the app's, a filter's, a server's) failed to
+    import: a syntax error, a missing module, an exception at import time."""
 
 
 class AppFactoryError(ConfigError):

@@ -7,13 +7,16 @@ watchdog never breaks an import of devreload.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.imports import import_string
 
 Callback = Callable[[str], None]
@@ -152,23 +155,56 @@ def _absolute_pattern(pattern: str) -> str:
 
 def find_default_monitor_factory(log: Any = None) -> FileMonitorFactory:
     """watchdog when it imports, polling otherwise; ``DEVRELOAD_MONITOR`` overrides
-    with ``watchdog``, ``polling`` or a dotted path to a factory."""
+    with ``watchdog``, ``polling`` or a dotted path to a factory (imported from the current
+    folder too, however devreload was started). A bad value raises MonitorChoiceError."""
     choice = os.environ.get(MONITOR_ENV, "").strip()
     if choice == "polling":
         from devreload.filemon_polling import PollingFileMonitor
 
         return PollingFileMonitor
     if choice and choice != "watchdog":
-        factory: FileMonitorFactory = import_string(choice)
-        return factory
+        return _import_factory(choice)
     try:
         from devreload.filemon_watchdog import WatchdogFileMonitor
     except ImportError:
         if choice == "watchdog":
-            raise
+            raise MonitorChoiceError(f"{MONITOR_ENV}=watchdog, but watchdog does not "
+                                     f"import; {MONITOR_CHOICES}") from None
         if log is not None:
             log.debug("watchdog is not installed; polling for changes")
         from devreload.filemon_polling import PollingFileMonitor
 
         return PollingFileMonitor
     return WatchdogFileMonitor
+
+
+MONITOR_CHOICES = "use watchdog, polling, or a dotted path to a factory (pkg.module.factory)"
+
+
+def _import_factory(choice: str) -> FileMonitorFactory:
+    """The factory ``DEVRELOAD_MONITOR`` names, with the current folder importable (as under
+    ``python -m devreload``, also for the ``devreload`` script, whose sys.path[0] is its
+    bin folder)."""
+    if not re.fullmatch(r"[A-Za-z_][\w.]*[.:][A-Za-z_][\w.]*", choice):
+        raise MonitorChoiceError(f"{MONITOR_ENV}={choice!r} is not a file monitor; "
+                                 f"{MONITOR_CHOICES}")
+    added = os.getcwd() not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory: FileMonitorFactory = import_string(choice)
+    except DevreloadError as exc:
+        raise MonitorChoiceError(f"{MONITOR_ENV}={choice!r}: {exc}; {MONITOR_CHOICES}") from None
+    except Exception as exc:
+        raise MonitorChoiceError(
+            f"{MONITOR_ENV}={choice!r}: importing it failed: {type(exc).__name__}: "
+            + " ".join(str(exc).split())
+        ) from exc
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(os.getcwd())
+    if not callable(factory):
+        raise MonitorChoiceError(f"{MONITOR_ENV}={choice!r} is not callable (but of type "
+                                 f"{type(factory).__name__}); {MONITOR_CHOICES}")
+    return factory

@@ -18,6 +18,9 @@ from devreload.filemon import Callback, IgnoreRules, glob_regex, glob_root, is_g
 
 #: Reading a file also produces events (opened, closed_no_write); only these mean a change.
 CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved"})
+#: watchdog 7 reports a metadata change as its own event (6 called it "modified"): ``touch``
+#: (a new mtime) is a change, as under polling; chmod, chown or a new hard link is not.
+ATTRIB_EVENT = "attrib"
 
 
 class WatchLimitReached(OSError):
@@ -38,6 +41,13 @@ def _limit_error(exc: OSError) -> bool:
     return exc.errno in (errno.ENOSPC, errno.EMFILE)
 
 
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
 class WatchdogFileMonitor(FileSystemEventHandler):
     """One non-recursive watch per folder holding a watched file; globs watch their root."""
 
@@ -56,6 +66,7 @@ class WatchdogFileMonitor(FileSystemEventHandler):
         self.trees: set[str] = set()  # roots of recursive globs, followed into new folders
         self.aliases: dict[str, set[str]] = {}  # a watched folder's real path -> its links
         self.pending: set[tuple[str, bool]] = set()  # folders that do not exist yet
+        self.mtimes: dict[str, int | None] = {}  # last known mtime of files reported or named
         self._lock = threading.Lock()
         try:
             self._observer = Observer()  # watchdog 7 opens its inotify instance here
@@ -76,6 +87,7 @@ class WatchdogFileMonitor(FileSystemEventHandler):
                 self._watch_folder(root, recursive)
             elif path not in self.files:
                 self.files.add(path)
+                self.mtimes[path] = _mtime(path)
                 self._watch_folder(os.path.dirname(path), False)
 
     def _watch_folder(self, folder: str, recursive: bool) -> None:
@@ -130,7 +142,8 @@ class WatchdogFileMonitor(FileSystemEventHandler):
             self._observer.join()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in CHANGE_EVENTS:
+        attrib = event.event_type == ATTRIB_EVENT
+        if event.event_type not in CHANGE_EVENTS and not attrib:
             return
         paths = [os.fsdecode(event.src_path)]
         if event.event_type == "moved":
@@ -142,8 +155,17 @@ class WatchdogFileMonitor(FileSystemEventHandler):
         for path in paths:
             folder, name = os.path.split(path)
             for candidate in [path, *(os.path.join(a, name) for a in self.aliases.get(folder, ()))]:
-                if self._wanted(candidate):
+                if self._wanted(candidate) and self._mtime_moved(candidate, attrib):
                     self.callback(candidate)
+
+    def _mtime_moved(self, path: str, attrib: bool) -> bool:
+        """Remember ``path``'s mtime; for a metadata event, whether it moved (a file not
+        known yet counts as moved: a glob's match touched for the first time)."""
+        now = _mtime(path)
+        with self._lock:
+            before = self.mtimes.get(path, -1)
+            self.mtimes[path] = now
+        return not attrib or before != now
 
     def _wanted(self, path: str) -> bool:
         if path in self.files:

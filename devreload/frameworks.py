@@ -19,7 +19,7 @@ an app that does not use the framework.
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from devreload.errors import DevreloadError
@@ -38,15 +38,16 @@ class DjangoCheckError(DevreloadError):
     """Django's system checks found errors: the app would fail on requests."""
 
 
-def prepare(app: Any, show_errors: bool) -> Any:
+def prepare(app: Any, show_errors: bool, allowed_hosts: Sequence[str] = ()) -> Any:
     """``app`` ready for development: its framework's conveniences applied, and the
-    request error page around it (``show_errors``: with tracebacks). An app prepared
-    already is returned as it is."""
+    request error page around it (``show_errors``: with tracebacks; answered for
+    localhost, IP literals and ``allowed_hosts``). An app prepared already is returned
+    as it is."""
     if isinstance(app, (RequestErrors, RequestErrorsASGI)):
         return app
     app = _django(app)
     _flask(app, show_errors)
-    return show_request_errors(app, show_errors)
+    return show_request_errors(app, show_errors, allowed_hosts)
 
 
 def _instance_of(app: Any, module: str, name: str) -> bool:

@@ -15,17 +15,24 @@ import re
 import sys
 from typing import Any
 
-from devreload import frameworks, serving
+from devreload import frameworks, servers, serving
 from devreload.errors import AppImportError, DevreloadError
 from devreload.imports import import_string
 from devreload.log import display_path
 from devreload.options import ServeOptions
 from devreload.preload import end_prefix
-from devreload.worker import get_reloader, is_active, where_raised
+from devreload.servers import NOT_AN_APP, is_app
+from devreload.tracebacks import where_raised
+from devreload.worker import get_reloader, is_active
 
 #: ``pkg.module:app`` or ``pkg.module:factory()``.
 APP_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?$")
 WORKER_ENTRY = "devreload.importapp:serve_import_worker"
+#: ``devreload serve MODULE:APP`` has no option for it: where tracebacks can be shown.
+SHOW_ERRORS_HINT = (
+    "serve the app from an ini with show_errors = true in its [devreload] section, "
+    "or with devreload.serve(..., show_errors=True)"
+)
 
 
 class AppLoadError(AppImportError):
@@ -46,14 +53,17 @@ def serve_import_string(target: str, options: ServeOptions) -> int:
             f"bad import string {target!r}: expected 'pkg.module:app' or 'pkg.module:factory()'"
         )
     if options.reload:
-        return serving.run_monitor(options, WORKER_ENTRY, (target, options))
+        return serving.run_monitor(
+            options, WORKER_ENTRY, (target, options), show_errors_hint=SHOW_ERRORS_HINT
+        )
     # Prepared before the address is announced: Django's checks fail here, not after.
     show = options.show_errors
     if show is None:
         show = not any(address.is_public for address in options.addresses)
     app = load_app(target)
+    servers.check(app, options.server, options.server_options, options.addresses)
     try:
-        app = frameworks.prepare(app, show)
+        app = frameworks.prepare(app, show, options.allowed_hosts)
     except DevreloadError:
         raise
     except Exception as exc:
@@ -95,10 +105,8 @@ def load_app(target: str) -> Any:
             app = app()
         except Exception as exc:
             raise _failed(f"calling {text}", exc) from exc
-    if not callable(app):
-        raise AppImportError(
-            f"{text!r} is not an app (a WSGI or ASGI callable) but of type {type(app).__name__}"
-        )
+    if not is_app(app):
+        raise AppImportError(f"{text!r} is {NOT_AN_APP} but of type {type(app).__name__}")
     return app
 
 
@@ -110,11 +118,14 @@ def project_on_path() -> None:
 
 
 def _failed(doing: str, exc: BaseException) -> AppLoadError:
+    return AppLoadError(f"{doing} failed at {where_failed(exc)}: {type(exc).__name__}: {exc}")
+
+
+def where_failed(exc: BaseException) -> str:
+    """``file:line`` of a syntax error, else where the user's code raised ``exc``."""
     if isinstance(exc, SyntaxError) and exc.filename:
-        where = f"{display_path(exc.filename)}:{exc.lineno}"
-    else:
-        where = where_raised(exc)
-    return AppLoadError(f"{doing} failed at {where}: {type(exc).__name__}: {exc}")
+        return f"{display_path(exc.filename)}:{exc.lineno}"
+    return where_raised(exc)
 
 
 def _watch_for_module(name: str) -> None:

@@ -23,7 +23,8 @@ from importlib import resources
 from typing import Any
 
 from devreload import worker
-from devreload.log import display_path
+from devreload.hosts import host_allowed
+from devreload.log import default_logger, display_path
 from devreload.messages import EVENTS_PATH
 
 #: A comment line every so often keeps proxies and the server's idle timeout away.
@@ -82,6 +83,18 @@ class EventHub:
         self._ticker: threading.Thread | None = None
         #: Set once a LiveReload exists in this process: only then are streams served.
         self.enabled = False
+        #: Names the streams answer besides localhost and IP literals: those of every
+        #: LiveReload on this hub (see ``hosts``).
+        self.allowed_hosts: tuple[str, ...] = ()
+
+    def allow(self, names: Iterable[str]) -> None:
+        """Answer these ``Host`` names too (``hosts.host_allowed``'s rules)."""
+        with self._lock:
+            self.allowed_hosts = tuple(dict.fromkeys((*self.allowed_hosts, *names)))
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a stream may be served to a request with this ``Host``."""
+        return host_allowed(host, self.allowed_hosts)
 
     def subscribe(self, deliver: Deliver) -> int:
         """Register a stream; a closed hub ends it at once."""
@@ -256,7 +269,52 @@ def rewrite_headers(headers: Iterable[tuple[str, str]], length: int) -> list[tup
     return out
 
 
+def csp_blocks_script(policies: Iterable[str]) -> str | None:
+    """The directive of these Content-Security-Policy values that blocks our inline script
+    (one without 'unsafe-inline' and without a nonce for us to use), or None. A hash or
+    'strict-dynamic' turns 'unsafe-inline' off; every policy given is enforced."""
+    for policy in policies:
+        parts: dict[str, list[str]] = {}
+        for part in policy.split(";"):
+            words = part.split()
+            if words:
+                parts.setdefault(words[0].lower(), [w.lower() for w in words[1:]])
+        for directive in ("script-src-elem", "script-src", "default-src"):
+            if directive not in parts:
+                continue
+            sources = parts[directive]
+            if any(s.startswith("'nonce-") for s in sources):
+                break
+            inline_off = "'strict-dynamic'" in sources or any(
+                s.startswith(("'sha256-", "'sha384-", "'sha512-")) for s in sources)
+            if "'unsafe-inline'" not in sources or inline_off:
+                return " ".join([directive, *sources])
+            break
+    return None
+
+
+_csp_warned = False
+
+
+def warn_blocking_csp(policies: Iterable[str]) -> None:
+    """Say once, in the worker's log, that a page's CSP keeps live reload out of it:
+    otherwise pages silently stop following reloads, with a note in the browser console."""
+    global _csp_warned
+    if _csp_warned:
+        return
+    blocking = csp_blocks_script(policies)
+    if blocking is None:
+        return
+    _csp_warned = True
+    default_logger().warning(
+        "a page's Content-Security-Policy (%s) blocks the live-reload script, so pages "
+        "with it do not follow reloads; add a nonce to script-src ('nonce-...', devreload "
+        "puts it on its script) or turn live reload off (live_reload = false, "
+        "--no-live-reload)", blocking)
+
+
 def tag_for(headers: Iterable[tuple[str, str]], events_url: str) -> bytes:
     """The script tag for a page with these headers (its CSP may ask for a nonce)."""
     policies = [v for n, v in headers if n.lower() == "content-security-policy"]
+    warn_blocking_csp(policies)
     return script(events_url, csp_nonce(policies))

@@ -78,10 +78,28 @@ class Watch:
 
 
 @dataclass(frozen=True)
+class Frame:
+    """One frame of a failure's traceback, for the error page: ``user`` tells the app's
+    own code from libraries (folded on the page); ``context`` is the source around
+    ``lineno``, its first line being line ``first``."""
+
+    filename: str
+    lineno: int
+    name: str
+    user: bool
+    first: int = 0
+    context: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Failed:
-    """The worker's failure report (a compact traceback, or one line)."""
+    """The worker's failure report (a compact traceback, or one line). ``frames`` and
+    ``exception`` (its last lines, as Python prints them) let the error page show the
+    source around each frame; a report without them is shown as plain text."""
 
     report: str
+    frames: tuple[Frame, ...] = ()
+    exception: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from devreload.hosts import REFUSAL_HEADERS, refusal_body
 from devreload.livereload import (
     HUB,
     KEEPALIVE,
@@ -28,7 +29,7 @@ from devreload.livereload import (
     tag_for,
 )
 from devreload.messages import EVENTS_PATH
-from devreload.middleware_asgi import LiveReloadASGI
+from devreload.middleware_asgi import OWN_PREFIX, LiveReloadASGI
 from devreload.servers import is_asgi
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
@@ -75,18 +76,30 @@ class LiveReload:
     served (in a request thread, unless the server serves it itself: see
     ``install_waitress_events``). An ASGI app gets ``LiveReloadASGI`` instead."""
 
-    def __new__(cls, app: Any, hub: EventHub | None = None) -> Any:
+    def __new__(cls, app: Any, hub: EventHub | None = None,
+                allowed_hosts: Iterable[str] = ()) -> Any:
         if cls is LiveReload and is_asgi(app):
-            return LiveReloadASGI(app, hub)
+            return LiveReloadASGI(app, hub, allowed_hosts)
         return super().__new__(cls)
 
-    def __init__(self, app: WSGIApp, hub: EventHub | None = None) -> None:
+    def __init__(self, app: WSGIApp, hub: EventHub | None = None,
+                 allowed_hosts: Iterable[str] = ()) -> None:
+        """``allowed_hosts``: names the event stream answers besides localhost and IP
+        literals (see ``hosts``); the app's own pages answer any."""
         self.app = app
         self.hub = HUB if hub is None else hub
         self.hub.enabled = True
+        self.hub.allow(allowed_hosts)
         self.hub.attach_to_worker()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(OWN_PREFIX):
+            host = environ.get("HTTP_HOST")
+            if not self.hub.host_allowed(host):
+                body = refusal_body(host or "")
+                start_response("403 Forbidden",
+                               [*REFUSAL_HEADERS, ("Content-Length", str(len(body)))])
+                return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
         if environ.get("PATH_INFO") == EVENTS_PATH:
             return self._events(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")

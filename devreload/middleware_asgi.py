@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from devreload.hosts import REFUSAL_HEADERS, refusal_body
 from devreload.livereload import (
     HUB,
     KEEPALIVE,
@@ -23,6 +24,8 @@ from devreload.livereload import (
 )
 from devreload.messages import EVENTS_PATH
 
+#: Everything devreload serves itself lives here: only allowed hosts get it.
+OWN_PREFIX = EVENTS_PATH.rsplit("/", 1)[0] + "/"
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -33,16 +36,24 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class LiveReloadASGI:
     """The ASGI twin of ``LiveReload`` (which returns one of these for an ASGI app)."""
 
-    def __init__(self, app: ASGIApp, hub: EventHub | None = None) -> None:
+    def __init__(self, app: ASGIApp, hub: EventHub | None = None,
+                 allowed_hosts: Iterable[str] = ()) -> None:
         self.app = app
         self.hub = HUB if hub is None else hub
         self.hub.enabled = True
+        self.hub.allow(allowed_hosts)
         self.hub.attach_to_worker()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if str(scope.get("path", "")).startswith(OWN_PREFIX):
+            host = next((v.decode("latin-1") for n, v in scope.get("headers", ())
+                         if n.lower() == b"host"), None)
+            if not self.hub.host_allowed(host):
+                await _refuse(scope, send, host)
+                return
         if scope.get("path") == EVENTS_PATH:
             await self._events(scope, receive, send)
             return
@@ -89,6 +100,16 @@ class LiveReloadASGI:
         finally:
             self.hub.unsubscribe(token)
             hangup.cancel()
+
+
+async def _refuse(scope: Scope, send: Send, host: str | None) -> None:
+    """The 403 for a ``Host`` devreload's own pages do not answer (see ``hosts``)."""
+    body = refusal_body(host or "")
+    headers = [*REFUSAL_HEADERS, ("Content-Length", str(len(body)))]
+    await send({"type": "http.response.start", "status": 403,
+                "headers": [(n.lower().encode(), v.encode()) for n, v in headers]})
+    await send({"type": "http.response.body",
+                "body": b"" if scope.get("method") == "HEAD" else body})
 
 
 async def _wait_disconnect(receive: Receive) -> None:

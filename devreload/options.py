@@ -35,6 +35,7 @@ OWN_KEYS = frozenset(
         "server",
         "preload",
         "preload_exclude",
+        "allowed_hosts",
     }
 )
 #: The ``use = egg:waitress#main`` keys that say where to listen: devreload binds those itself,
@@ -70,6 +71,9 @@ class ServeOptions:
     preload: bool = True
     #: Library modules (with their submodules) the template never imports.
     preload_exclude: tuple[str, ...] = ()
+    #: Names devreload's own pages answer besides localhost and IP literals (DNS
+    #: rebinding guard, see ``hosts``); ``.example.com`` or ``*.example.com``: subdomains.
+    allowed_hosts: tuple[str, ...] = ()
     #: ``auto`` (waitress for WSGI, uvicorn for ASGI), or one of them by name.
     server: str = "auto"
     #: The chosen server's own options (ini strings are converted by the backend).
@@ -95,14 +99,14 @@ class ServeOptions:
         here = os.path.dirname(os.path.abspath(path))
         values: dict[str, Any] = {}
         try:
-            if conf.get("listen"):
+            if conf.get("listen") is not None:  # empty is an error, not the default
                 if conf.get("host") or conf.get("port"):
                     raise ConfigError(path, section, "set either listen or host/port, not both")
                 values["addresses"] = tuple(parse_listen(str(conf["listen"])))
             elif conf.get("host") or conf.get("port"):
                 values["addresses"] = (make_address(conf.get("host"), conf.get("port")),)
         except AddressError as exc:
-            key = "listen" if conf.get("listen") else "port"
+            key = "listen" if conf.get("listen") is not None else "port"
             raise ConfigError(path, section, str(exc), key=key) from None
         for key in ("reload", "live_reload", "show_errors", "preload"):
             if conf.get(key) is not None:
@@ -114,6 +118,7 @@ class ServeOptions:
         for key in ("static_files", "watch_files", "ignore_files"):
             values[key] = tuple(resolve_paths(conf.get(key, ""), here))
         values["preload_exclude"] = tuple(str(conf.get("preload_exclude", "")).split())
+        values["allowed_hosts"] = tuple(str(conf.get("allowed_hosts", "")).split())
         server = str(conf.get("server", "auto")).strip() or "auto"
         if server not in SERVERS:
             raise ConfigError(path, section, f"must be one of {', '.join(SERVERS)}", key="server")

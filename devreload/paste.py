@@ -19,7 +19,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,17 +30,19 @@ from devreload import serving
 from devreload.errors import (
     AddressError,
     AppFactoryError,
+    AppModuleError,
     ConfigError,
     DevreloadError,
     ServerOptionError,
 )
+from devreload.importapp import where_failed
 from devreload.log import default_logger, display_path
 from devreload.middleware import LiveReload
 from devreload.options import ServeOptions
 from devreload.preload import end_prefix
-from devreload.servers import check
-from devreload.sockets import Address, make_address, parse_listen
-from devreload.worker import get_reloader, is_active, where_raised
+from devreload.servers import NOT_AN_APP, check, check_any, is_app
+from devreload.sockets import Address, make_address, mixes_unix_and_ip, parse_listen
+from devreload.worker import get_reloader, is_active
 
 DEVRELOAD_SECTION = "devreload"
 #: The keys the ``[devreload]`` section may hold.
@@ -52,6 +55,7 @@ DEVRELOAD_KEYS = frozenset(
         "show_errors",
         "preload",
         "preload_exclude",
+        "allowed_hosts",
     }
 )
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
@@ -80,13 +84,14 @@ def server_runner(wsgi_app: Any, global_conf: Mapping[str, Any], **kw: Any) -> N
             if isinstance(v, str) and k not in ("here", "__file__")
         }
         options = IniConfig(path, overrides=variables).with_ini(options)
-    serving.serve_app(wsgi_app, options)
+    hint = f"set show_errors = true in the egg:devreload section or [devreload] of {path}"
+    serving.serve_app(wsgi_app, options, show_errors_hint=hint)
 
 
 def checked(app: Any, options: ServeOptions, path: str, section: str) -> None:
     """Check the server's options against ``app``; errors name the ini and the section."""
     try:
-        check(app, options.server, options.server_options)
+        check(app, options.server, options.server_options, options.addresses)
     except ServerOptionError as exc:
         raise ConfigError(path, section, f"{exc.message} (server: {exc.server})", exc.key) from None
 
@@ -136,6 +141,8 @@ class IniConfig:
     preload: bool = True
     #: Modules the command line said ``--preload-exclude`` for.
     preload_exclude: tuple[str, ...] = ()
+    #: Names the command line said ``--allowed-host`` for.
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.path = os.path.abspath(self.path)
@@ -165,6 +172,22 @@ class IniConfig:
             raise ConfigError(self.path, section, f"unknown egg {exc.name!r}", key="use") from None
         except (LookupError, configparser.Error, FileNotFoundError) as exc:
             raise ConfigError(self.path, section, _one_line(exc)) from None
+        except DevreloadError:
+            raise
+        except Exception as exc:
+            # The module ``use`` names does not import. In a worker the exception stays as
+            # it is: its traceback is the error page, its files are watched for the fix.
+            # Without a monitor it is one line.
+            if is_active():
+                raise
+            what = "the app" if kind is loadwsgi.APP else "the server"
+            if isinstance(exc, (ImportError, AttributeError)) and _raised_by_the_loader(exc):
+                message = f"cannot import {what}: {_one_line(exc)}"
+            else:
+                message = f"importing {what} failed at {where_failed(exc)}: " + _one_line(
+                    f"{type(exc).__name__}: {exc}"
+                )
+            raise AppModuleError(self.path, section, message) from exc
 
     @property
     def server_section(self) -> str:
@@ -180,11 +203,17 @@ class IniConfig:
         context = self._context(loadwsgi.APP, section)
         end_prefix(f"imported after the app factory of [{section}] ran")
         try:
-            return context.create()
+            app = context.create()
         except DevreloadError:
             raise
         except Exception as exc:
-            raise AppFactoryError(self.path, section, where_raised(exc), exc) from exc
+            raise AppFactoryError(self.path, section, where_failed(exc), exc) from exc
+        if not is_app(app):
+            shown = "None" if app is None else f"{_short_repr(app)} (of type {type(app).__name__})"
+            raise ConfigError(
+                self.path, section, f"{_factory_name(context)} returned {shown}, {NOT_AN_APP}"
+            )
+        return app
 
     def is_devreload_server(self, context: Any) -> bool:
         return context.object is server_runner
@@ -228,6 +257,7 @@ class IniConfig:
             preload_exclude=(
                 *server.preload_exclude, *section.preload_exclude, *self.preload_exclude
             ),
+            allowed_hosts=(*server.allowed_hosts, *section.allowed_hosts, *self.allowed_hosts),
         )
 
     def devreload_section(self) -> ServeOptions:
@@ -334,8 +364,36 @@ def _reading(path: str) -> Iterator[None]:
         raise ConfigError(path, None, _one_line(exc)) from None
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())
+
+
+def _raised_by_the_loader(exc: BaseException) -> bool:
+    """Whether what ``use`` names is itself missing (PasteDeploy or importlib raised: no
+    such module, no such name in it), rather than something the module imports."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    innermost = os.path.realpath(frames[-1].filename) if frames else ""
+    return innermost.startswith(_LOADER_DIRS)
+
+
+_LOADER_DIRS = tuple(
+    os.path.dirname(os.path.realpath(module.__file__ or "")) + os.sep
+    for module in (loadwsgi, importlib)
+)
+
+
+def _factory_name(context: Any) -> str:
+    """An app factory as a line can name it: ``the app factory module:name``."""
+    factory = context.object
+    name = getattr(factory, "__qualname__", None)
+    if name is None:
+        return "the app factory"
+    return f"the app factory {getattr(factory, '__module__', '?')}:{name}"
+
+
+def _short_repr(value: object, limit: int = 60) -> str:
+    text = _one_line(repr(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- serving an ini
@@ -351,8 +409,8 @@ def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False) ->
         _serve(config, context, options)
         return 0
     ours = config.holds_sockets(context)
-    if ours and options.server != "auto":
-        checked(None, options, config.path, config.server_section)
+    if ours:
+        _check_before_binding(config, options)
     if not ours:
         default_logger().warning(
             "%s: [%s] runs %s, which binds its own socket: devreload does not hold it, so "
@@ -371,7 +429,65 @@ def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False) ->
         (config,),
         hold_sockets=ours,
         worker_announces_ready=True,
+        before_reload=_address_edits(config, options.addresses) if ours else None,
+        show_errors_hint=_show_errors_hint(config, context),
     )
+
+
+def _check_before_binding(config: IniConfig, options: ServeOptions) -> None:
+    """The monitor binds once, before any worker imports the app: a server section that
+    cannot work fails here, at once, instead of in every worker (where fixing the address
+    would need a restart anyway). With ``server = auto`` the app decides between waitress
+    and uvicorn, so only what neither takes is refused."""
+    if options.server != "auto":
+        checked(None, options, config.path, config.server_section)
+        return
+    try:
+        check_any(options.server_options)
+    except ServerOptionError as exc:
+        message = f"{exc.message} (server: {exc.server})"
+        raise ConfigError(config.path, config.server_section, message, exc.key) from None
+    if mixes_unix_and_ip(options.addresses):
+        raise ConfigError(
+            config.path,
+            config.server_section,
+            "a unix socket and IP addresses at once need server = uvicorn (an ASGI app); "
+            "waitress cannot serve both",
+            key="listen",
+        )
+
+
+def _address_edits(config: IniConfig, addresses: tuple[Address, ...]) -> Callable[[], None]:
+    """Before each restart the monitor reads the server section again (the workers read
+    it anyway): an edited ``listen``, ``host`` or ``port`` cannot apply, since the monitor
+    bound its sockets once. Say so in one line, once per edit."""
+    seen = [addresses]
+
+    def before_reload() -> None:
+        try:
+            now = config.serve_options(config.server_context()).addresses
+        except Exception:  # a half-saved ini: the worker will say what is wrong
+            return
+        if now == seen[0]:
+            return
+        seen[0] = now
+        if now != addresses:
+            default_logger().warning(
+                "%s: [%s] now listens on %s, but devreload still serves on %s: the monitor "
+                "binds once, so an address change needs a restart of devreload",
+                display_path(config.path),
+                config.server_section,
+                " ".join(map(str, now)),
+                " ".join(map(str, addresses)),
+            )
+
+    return before_reload
+
+
+def _show_errors_hint(config: IniConfig, context: Any) -> str:
+    """Where this ini shows tracebacks on a public address."""
+    where = f"[{config.server_section}] or " if config.is_devreload_server(context) else ""
+    return f"set show_errors = true in {where}[{DEVRELOAD_SECTION}] of {display_path(config.path)}"
 
 
 def serve_ini_worker(config: IniConfig) -> None:
@@ -394,7 +510,7 @@ def _serve(config: IniConfig, context: Any, options: ServeOptions) -> None:
     app = config.load_app()
     if is_active():
         if options.live_reload:
-            app = LiveReload(app)
+            app = LiveReload(app, allowed_hosts=options.allowed_hosts)
         _notify_ready_when_accepting(_foreign_address(context))
     context.create()(app)
 

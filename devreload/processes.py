@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterable
+from typing import NoReturn
 
 #: Set in every worker, so inherited by whatever it starts: how the monitor tells what a
 #: worker left behind from processes of its own (a web browser it opened).
@@ -92,6 +93,14 @@ def kill_tree(pid: int) -> None:
         if not below:
             return
         kill_all(below)
+
+
+def end_own_tree() -> NoReturn:
+    """The monitor died: take everything this worker started down with it (the worker is
+    a subreaper: what it started is below it however it detached), then the worker."""
+    kill_tree(os.getpid())
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)  # pragma: no cover - the signal has already ended us
 
 
 def close_on_exec(keep: Iterable[int] = ()) -> None:

@@ -22,7 +22,7 @@ from devreload.filemon import (
     is_glob,
 )
 from devreload.log import Logger, default_logger, display_path
-from devreload.messages import Event, FileChanged, StaticChanged, Trigger
+from devreload.messages import Event, Failed, FileChanged, StaticChanged, Trigger, WorkerSaid
 from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, ReloadStrategy
 from devreload.worker import ReloaderProxy, get_reloader, is_active
 
@@ -173,13 +173,23 @@ class ServingReloader(Reloader):
         worker_path: str | Callable[..., Any],
         *,
         show_errors: bool = True,
+        allowed_hosts: Sequence[str] = (),
         **kw: Any,
     ) -> None:
         super().__init__(worker_path, **kw)
-        self.error_page = ErrorPage(self.sockets, show_errors)
+        self.error_page = ErrorPage(self.sockets, show_errors, allowed_hosts)
+        #: The worker's last failure report, with the frames the page shows.
+        self.failed = Failed("")
+
+    def handle(self, event: Event) -> None:
+        """Keep the worker's failure whole: ``on_crash`` gets its text only."""
+        if isinstance(event, WorkerSaid) and isinstance(event.message, Failed):
+            self.failed = event.message
+        super().handle(event)
 
     def on_crash(self, error: str) -> None:
-        self.error_page.start(error)
+        failed = self.failed if self.failed.report == error else Failed(error)
+        self.error_page.start(error, failed.frames, failed.exception)
         self.on_held_connections()
 
     def on_held_connections(self) -> None:

@@ -14,14 +14,15 @@ it is logged once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from devreload.errorpage import render
+from devreload.hosts import REFUSAL_HEADERS, host_allowed, refusal_body
 from devreload.log import default_logger
 from devreload.servers import is_asgi
-from devreload.worker import compact_traceback
+from devreload.tracebacks import compact_traceback, failure_details
 
 TITLE = "The app raised an exception"
 HIDDEN = "The app raised an exception. The details are in the server's output."
@@ -35,35 +36,45 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-def show_request_errors(app: Any, show: bool) -> Any:
+def show_request_errors(app: Any, show: bool, allowed_hosts: Sequence[str] = ()) -> Any:
     """``app`` (WSGI or ASGI) wrapped so that an exception it raises before responding
-    becomes devreload's error page; ``show``: with the traceback."""
+    becomes devreload's error page; ``show``: with the traceback; ``allowed_hosts``: the
+    names besides localhost and IP literals it answers (see ``hosts``)."""
     if is_asgi(app):
-        return RequestErrorsASGI(app, show)
-    return RequestErrors(app, show)
+        return RequestErrorsASGI(app, show, allowed_hosts)
+    return RequestErrors(app, show, allowed_hosts)
 
 
 def error_response(exc: BaseException, method: str, path: str, accept: str,
-                   show: bool) -> tuple[list[tuple[str, str]], bytes]:
-    """Log ``exc`` once, and the headers and body of the 500 that tells the browser."""
+                   show: bool, host: str | None = None,
+                   allowed_hosts: Sequence[str] = ()) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Log ``exc`` once, and the status, headers and body of the 500 that tells the
+    browser; a 403 instead for a ``Host`` devreload's pages do not answer."""
     report = compact_traceback(exc)
     default_logger().error("%s %s raised an exception:\n%s", method, path, report.rstrip())
-    ctype, body = render(report, accept, show, title=TITLE, hidden=HIDDEN, waiting=False)
+    if not host_allowed(host, allowed_hosts):
+        refused = refusal_body(host or "")
+        headers = [*REFUSAL_HEADERS, ("Content-Length", str(len(refused)))]
+        return 403, headers, b"" if method == "HEAD" else refused
+    frames, exception = failure_details(exc)
+    ctype, body = render(report, accept, show, title=TITLE, hidden=HIDDEN, waiting=False,
+                         frames=frames, exception=exception)
     headers = [
         ("Content-Type", ctype),
         ("Content-Length", str(len(body))),
         ("Cache-Control", "no-store"),
         ("X-Devreload-Error", "request"),
     ]
-    return headers, b"" if method == "HEAD" else body
+    return 500, headers, b"" if method == "HEAD" else body
 
 
 class RequestErrors:
     """WSGI middleware: the error page for an exception raised by the app's call."""
 
-    def __init__(self, app: WSGIApp, show: bool) -> None:
+    def __init__(self, app: WSGIApp, show: bool, allowed_hosts: Sequence[str] = ()) -> None:
         self.app = app
         self.show = show
+        self.allowed_hosts = tuple(allowed_hosts)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         wrote = False
@@ -84,16 +95,18 @@ class RequestErrors:
         except Exception as exc:
             if wrote:  # the legacy write() sent part of the response: too late for a page
                 raise
-            headers, body = error_response(
+            status, headers, body = error_response(
                 exc,
                 environ.get("REQUEST_METHOD", "GET"),
                 environ.get("PATH_INFO", "/"),
                 environ.get("HTTP_ACCEPT", ""),
                 self.show,
+                environ.get("HTTP_HOST"),
+                self.allowed_hosts,
             )
             # exc_info lets a server replace headers the app had already given.
-            start_response("500 Internal Server Error", headers, (type(exc), exc,
-                                                                  exc.__traceback__))
+            reason = "Internal Server Error" if status == 500 else "Forbidden"
+            start_response(f"{status} {reason}", headers, (type(exc), exc, exc.__traceback__))
             return [body]
 
 
@@ -102,9 +115,10 @@ class RequestErrorsASGI:
     ``http.response.start`` was sent; websockets and lifespan pass untouched."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 show: bool) -> None:
+                 show: bool, allowed_hosts: Sequence[str] = ()) -> None:
         self.app = app
         self.show = show
+        self.allowed_hosts = tuple(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
@@ -124,15 +138,18 @@ class RequestErrorsASGI:
             if started:
                 raise
             accept = ""
+            host: str | None = None
             for name, value in scope.get("headers", ()):
                 if name.lower() == b"accept":
                     accept = value.decode("latin-1")
+                elif name.lower() == b"host":
+                    host = value.decode("latin-1")
             method = scope.get("method", "GET")
-            headers, body = error_response(exc, method, scope.get("path", "/"), accept,
-                                           self.show)
+            status, headers, body = error_response(exc, method, scope.get("path", "/"), accept,
+                                                   self.show, host, self.allowed_hosts)
             await send({
                 "type": "http.response.start",
-                "status": 500,
+                "status": status,
                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
             })
             await send({"type": "http.response.body", "body": body})

@@ -65,7 +65,9 @@ def convert_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _convert(key: str, value: Any, annotation: str) -> Any:
-    """Turn an ini string into the type a uvicorn.Config parameter is annotated with."""
+    """Turn an ini string into the type a uvicorn.Config parameter is annotated with; a
+    parameter that also takes a string (``log_level: str | int | None``) keeps a value
+    that is not of its other types (``info``) as the string."""
     if not isinstance(value, str):
         return value
     kinds = {part.strip() for part in annotation.split("|")}
@@ -80,6 +82,8 @@ def _convert(key: str, value: Any, annotation: str) -> Any:
         if "float" in kinds:
             return float(text)
     except ValueError as exc:
+        if "str" in kinds:
+            return value
         raise ServerOptionError("uvicorn", key, f"bad value {value!r} ({exc})") from None
     return value
 

@@ -226,13 +226,15 @@ def _stream_channel_class() -> Any:
 
         def service(self) -> None:
             request = self.requests[0]
-            path = request.path or ""
+            path = getattr(request, "path", None) or ""  # a malformed request has none
             if (
                 self.devreload_token is not None
                 or request.error
                 or request.command != "GET"
                 or not path.endswith(EVENTS_PATH)
                 or not self.devreload_hub.enabled
+                # A Host devreload does not answer: LiveReload, in the app, sends the 403.
+                or not self.devreload_hub.host_allowed(request.headers.get("HOST"))
             ):
                 super().service()
                 return

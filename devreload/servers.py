@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
 from devreload.errors import ServerOptionError
+from devreload.sockets import Address, mixes_unix_and_ip
 
 ReadyCallback = Callable[[], None]
 
@@ -24,6 +25,8 @@ BACKENDS: dict[str, str] = {
     "waitress": "devreload.server_waitress",
     "uvicorn": "devreload.server_uvicorn",
 }
+#: Servers that listen either on unix sockets or on IP addresses, never both at once.
+ONE_SOCKET_FAMILY = frozenset({"waitress"})
 SERVERS = ("auto", *BACKENDS)
 
 #: A connection accepted just before a stop but with no request yet gets this long to send
@@ -73,6 +76,17 @@ def is_asgi(app: object) -> bool:
     return True
 
 
+#: What an object that cannot be served is not; importapp and paste both say it so.
+NOT_AN_APP = "not an app (a WSGI or ASGI callable)"
+
+
+def is_app(obj: object) -> bool:
+    """Whether ``obj`` can be served at all: a WSGI or an ASGI app is a callable (a
+    function, an object with ``__call__``, a class). A factory that returned ``None`` or
+    a number is refused before any server starts, not at its first request."""
+    return callable(obj)
+
+
 def choose_server(app: object, server: str = "auto") -> str:
     """The server asked for, or the one that fits the app (uvicorn for ASGI, else waitress)."""
     if server == "auto":
@@ -87,13 +101,42 @@ def server_options(server: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return backend(server).convert_options(options)
 
 
-def check(app: object, server: str, options: Mapping[str, Any]) -> str:
-    """Choose the server for ``app`` and check ``options`` against it, before any worker runs."""
+def check(
+    app: object,
+    server: str,
+    options: Mapping[str, Any],
+    listening: Iterable[Address | socket.socket] = (),
+) -> str:
+    """Choose the server for ``app`` and check ``options`` (and where it is to listen, the
+    addresses or the bound sockets) against it, before any worker runs."""
     name = choose_server(app, server)
     server_options(name, options)
     if is_asgi(app) and not backend(name).ASGI:
         raise ServerOptionError(name, "server", f"cannot serve an ASGI app; use {_asgi_server()}")
+    if name in ONE_SOCKET_FAMILY and mixes_unix_and_ip(listening):
+        raise ServerOptionError(
+            name, "listen", "cannot serve a unix socket and IP addresses at once; "
+            "listen on one kind"
+        )
     return name
+
+
+def check_any(options: Mapping[str, Any]) -> None:
+    """``options`` for ``server = auto`` before the app is known: fine when one server
+    takes them all; else ServerOptionError, naming every server when none takes a key."""
+    errors: list[ServerOptionError] = []
+    for name in BACKENDS:
+        try:
+            server_options(name, options)
+            return
+        except ServerOptionError as exc:
+            errors.append(exc)
+        except ImportError:  # a server that is not installed: the worker will say so
+            return
+    first = errors[0]
+    if all((e.key, e.message) == (first.key, first.message) for e in errors):
+        raise ServerOptionError(" or ".join(e.server for e in errors), first.key, first.message)
+    raise first
 
 
 def _asgi_server() -> str:
@@ -117,7 +160,7 @@ def serve_on_sockets(
     """
     from devreload.livereload import open_streams
 
-    name = check(app, server, options or {})
+    name = check(app, server, options or {}, sockets)
     chosen = backend(name)
     open_streams()
     chosen.run(app, sockets, chosen.convert_options(options or {}), on_ready, graceful_timeout)

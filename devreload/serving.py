@@ -18,10 +18,11 @@ import time
 import urllib.error
 import urllib.request
 import webbrowser
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from devreload import frameworks, servers, sockets
+from devreload.filemon import find_default_monitor_factory
 from devreload.imports import current_program, import_string
 from devreload.log import default_logger
 from devreload.middleware import LiveReload
@@ -33,6 +34,8 @@ from devreload.worker import get_reloader, is_active
 
 #: How long ``--browser`` waits for the app to answer before giving up.
 BROWSER_DEADLINE = 60.0
+#: Where a ``serve()`` user shows tracebacks on a public address (other callers say theirs).
+SERVE_SHOW_ERRORS = "pass show_errors=True to devreload.serve()"
 
 
 def serve(
@@ -53,6 +56,7 @@ def serve(
     static_files: Iterable[str] = (),
     preload: bool = ServeOptions.preload,
     preload_exclude: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
     **server_options: Any,
 ) -> None:
     """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
@@ -67,8 +71,11 @@ def serve(
     (the default shows them on loopback only). With reload, open pages follow every
     restart unless ``live_reload=False``, and files matching ``static_files`` (say
     ``"static/*.css"``) are pushed to them without a restart. ``preload=False`` (or
-    ``preload_exclude``) keeps libraries out of the worker template. Other keyword
-    arguments go to waitress or uvicorn.
+    ``preload_exclude``) keeps libraries out of the worker template. devreload's own pages
+    (the error pages, ``/__devreload__/``) answer only localhost, ``*.localhost``, IP
+    literals and the names in ``allowed_hosts`` (``".example.com"`` or ``"*.example.com"``
+    for subdomains), against DNS rebinding. Other keyword arguments go to waitress or
+    uvicorn.
     """
     addresses = sockets.parse_listen(listen) if listen else [sockets.make_address(host, port)]
     options = ServeOptions(
@@ -84,21 +91,27 @@ def serve(
         browser=browser,
         preload=preload,
         preload_exclude=tuple(preload_exclude),
+        allowed_hosts=tuple(allowed_hosts),
         server=server,
         server_options=server_options,
     )
     serve_app(app, options)
 
 
-def serve_app(app: object, options: ServeOptions) -> None:
+def serve_app(
+    app: object, options: ServeOptions, *, show_errors_hint: str = SERVE_SHOW_ERRORS
+) -> None:
     """Serve ``app`` in whichever process this is: the worker of a monitor that holds
-    the sockets, a new monitor (``options.reload``), or a plain single process."""
+    the sockets, a new monitor (``options.reload``), or a plain single process.
+    ``show_errors_hint`` says where the caller's user sets ``show_errors``."""
     if is_active() and get_reloader().sockets:
         serve_in_worker(app, options)
     elif options.reload and not is_active():
         if not isinstance(app, str):
-            servers.check(app, options.server, options.server_options)
-        raise SystemExit(run_monitor(options, RUN_PROGRAM, current_program()))
+            servers.check(app, options.server, options.server_options, options.addresses)
+        raise SystemExit(
+            run_monitor(options, RUN_PROGRAM, current_program(), show_errors_hint=show_errors_hint)
+        )
     else:
         serve_here(app, options)
 
@@ -110,14 +123,19 @@ def run_monitor(
     *,
     hold_sockets: bool = True,
     worker_announces_ready: bool | None = None,
+    before_reload: Callable[[], None] | None = None,
+    show_errors_hint: str = SERVE_SHOW_ERRORS,
 ) -> int:
     """The monitor side: run ``worker_path(*worker_args)`` in a worker and replace it on
     every change; the exit code. With ``hold_sockets`` the addresses are bound here, once,
     the worker is ready when its server listens on them, and while the app is broken the
     error page answers on them; without, the worker binds by itself (another server).
     ``worker_announces_ready`` (default: ``hold_sockets``) makes the monitor wait for the
-    worker's Ready before it reports a restart done."""
+    worker's Ready before it reports a restart done. ``before_reload`` runs in the monitor
+    before each restart; ``show_errors_hint`` says where the user sets ``show_errors``."""
     log = default_logger()
+    # A bad DEVRELOAD_MONITOR is one line before anything is bound or announced.
+    monitor_factory = find_default_monitor_factory(log)
     bound = sockets.bind_all(options.addresses) if hold_sockets else []
     try:
         announce(bound, options.browser)
@@ -125,15 +143,18 @@ def run_monitor(
         if show_errors is None:
             show_errors = not sockets.any_public(bound)
             if not show_errors:
-                log.warning("the error page hides tracebacks on a public address; "
-                            "set show_errors = true to show them")
+                log.warning("the error page hides tracebacks on a public address; to show "
+                            "them, %s", show_errors_hint)
         reloader = ServingReloader(
             worker_path,
             show_errors=show_errors,
+            allowed_hosts=options.allowed_hosts,
             logger=log,
             reload_interval=options.reload_interval,
             shutdown_interval=options.shutdown_interval,
             worker_args=list(worker_args),
+            before_reload=before_reload,
+            monitor_factory=monitor_factory,
             ignore_files=options.ignore_files,
             watch_files=options.watch_files,
             sockets=bound,
@@ -183,9 +204,9 @@ def _serve(
     show_errors = options.show_errors
     if show_errors is None:
         show_errors = not sockets.any_public(listening)
-    loaded = frameworks.prepare(loaded, show_errors)
+    loaded = frameworks.prepare(loaded, show_errors, options.allowed_hosts)
     if live_reload:
-        loaded = LiveReload(loaded)
+        loaded = LiveReload(loaded, allowed_hosts=options.allowed_hosts)
     servers.serve_on_sockets(
         loaded,
         listening,
@@ -221,7 +242,12 @@ def open_browser_when_ready(url: str, deadline: float = BROWSER_DEADLINE) -> Non
                 time.sleep(0.1)
         else:
             return
-        webbrowser.open(url)
+        try:
+            opened = webbrowser.open(url)
+        except (webbrowser.Error, OSError):
+            opened = False
+        if not opened:  # no display, no browser installed: the URL is what is left to say
+            default_logger().warning("no web browser could be opened; open %s yourself", url)
 
     threading.Thread(target=wait_then_open, name="devreload-browser", daemon=True).start()
 

@@ -112,11 +112,23 @@ def make_address(host: str | None, port: int | str | None, origin: str | None = 
     return Address(host=host, port=number)
 
 
+def mixes_unix_and_ip(places: Iterable[Address | socket.socket]) -> bool:
+    """Whether ``places`` (addresses, or bound sockets) hold a unix socket and an IP
+    address together, which waitress cannot serve at once."""
+    unix = {
+        p.unix_path is not None if isinstance(p, Address) else p.family == socket.AF_UNIX
+        for p in places
+    }
+    return len(unix) == 2
+
+
 def parse_listen(text: str | Iterable[str]) -> list[Address]:
     """Every address in a space- or comma-separated list (waitress's ``listen`` syntax)."""
     parts = text.replace(",", " ").split() if isinstance(text, str) else list(text)
     if not parts:
-        raise AddressError("bad listen address: the list is empty")
+        raise AddressError(
+            "no listen address given (expected host:port, [::1]:port or unix:/path)"
+        )
     return [parse_address(part) for part in parts]
 
 

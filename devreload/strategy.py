@@ -9,7 +9,6 @@ is safe to call from them.
 from __future__ import annotations
 
 import math
-import os
 import queue
 import signal
 import socket
@@ -17,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from devreload.channel import (
@@ -32,7 +30,6 @@ from devreload.launch import Launcher, choose_launcher
 from devreload.log import Logger, default_logger
 from devreload.messages import (
     Connections,
-    ConnectionsTaken,
     EnterPressed,
     Event,
     Failed,
@@ -54,6 +51,7 @@ from devreload.messages import (
 )
 from devreload.terminal import Terminal
 from devreload.worker import EXIT_RELOAD
+from devreload.workers import RefusedLog, Restart, Worker, read_channel, stdio_in_place
 
 #: The quiet window that folds a burst of changes into one restart (seconds).
 DEFAULT_RELOAD_INTERVAL = 0.05
@@ -65,36 +63,6 @@ MAX_BACKOFF = 5.0
 QUICK_EXIT = 1.0
 #: The entry point that runs a script or ``-m`` module as ``__main__`` in the worker.
 RUN_PROGRAM = "devreload.worker:run_program"
-
-
-@dataclass
-class Worker:
-    """The monitor's record of one worker process."""
-
-    pid: int
-    channel: Channel
-    started: float
-    #: Wall-clock start, to compare with file mtimes.
-    born: float = field(default_factory=time.time)
-    ready: bool = False
-    #: The restart that started it (None for the first worker).
-    restart: Restart | None = None
-
-
-@dataclass
-class Restart:
-    """A restart in progress: what asked for it, and when."""
-
-    triggers: list[Trigger]
-    began: float
-    last: float = 0.0
-
-    def describe(self) -> str:
-        """``views.py (+2 more) changed``, or the reason a restart was asked for."""
-        first = self.triggers[0]
-        more = len(set(self.triggers)) - 1
-        text = f"{first.describe()} (+{more} more)" if more else first.describe()
-        return f"{text} changed" if isinstance(first, FileChanged) else text
 
 
 class ReloadStrategy:
@@ -155,8 +123,8 @@ class ReloadStrategy:
         self.last_error = ""
         self.quick_exits = 0
         self.exit_code: int | None = None
-        self._refused: set[str] = set()
         self.warm: dict[str, None] = {}
+        self._log_refused = RefusedLog(self.log)
         self._retrying = False
         self._terminal = Terminal()
         #: Idle keep-alive connections stopped workers handed over, for the next one.
@@ -237,7 +205,7 @@ class ReloadStrategy:
 
     def run(self) -> int:
         """Run until the worker exits 0 or the monitor is told to stop; the exit code."""
-        _stdio_in_place()
+        stdio_in_place()
         previous = self._install_signals()
         try:
             self.startup()
@@ -387,26 +355,9 @@ class ReloadStrategy:
             channel.send(spec)
         except ChannelClosed:
             pass
-        threading.Thread(target=self._read_channel, args=(worker,), daemon=True,
+        threading.Thread(target=read_channel, args=(worker, self.events), daemon=True,
                          name=f"devreload-channel-{pid}").start()
         self.log.debug("worker %d started", pid)
-
-    def _read_channel(self, worker: Worker) -> None:
-        try:
-            while True:
-                message, fds = worker.channel.recv_with_fds()
-                if isinstance(message, Connections):
-                    # Queued before confirmed: the worker's exit (SIGCHLD, Released) is
-                    # queued after, so the loop holds them before it starts the next one.
-                    self.events.put(WorkerSaid(worker, message, tuple(fds)))
-                    worker.channel.send(ConnectionsTaken())
-                    continue
-                for fd in fds:
-                    os.close(fd)
-                if isinstance(message, FromWorker):
-                    self.events.put(WorkerSaid(worker, message))
-        except ChannelClosed:
-            pass
 
     def _hold_connections(self, message: Connections, fds: Sequence[int]) -> None:
         """A stopping worker's idle keep-alive connections: held until a worker serves."""
@@ -524,17 +475,6 @@ class ReloadStrategy:
         elif isinstance(message, ShutdownAsked):
             self._exit(0)
 
-    def _log_refused(self, refused: Sequence[tuple[str, str]]) -> None:
-        """With -v: which libraries the template will not preload, and why, once each."""
-        by_reason: dict[str, list[str]] = {}
-        for name, reason in refused:
-            if name not in self._refused:
-                self._refused.add(name)
-                by_reason.setdefault(reason, []).append(name)
-        for reason, names in by_reason.items():
-            shown = ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
-            self.log.debug("not preloading %s: %s", shown, reason)
-
     def _report_ready(self, worker: Worker) -> None:
         timing, self.timing = self.timing, None
         if timing is None:
@@ -543,20 +483,6 @@ class ReloadStrategy:
             return
         elapsed = (self.clock() - timing.began) * 1000
         self.log.info("%s; restarted in %.0f ms", timing.describe(), elapsed)
-
-
-def _stdio_in_place() -> None:
-    """A closed stdin, stdout or stderr (``2>&-``) gets /dev/null: otherwise the next
-    descriptor opened (a listening socket) would take its number, and a worker's prints
-    would go to it."""
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
 
 
 def _worker_entry(

@@ -13,28 +13,21 @@ import importlib.util
 import os
 import runpy
 import signal
-import site
 import socket
 import sys
-import sysconfig
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
 from devreload import preload, processes
 from devreload.channel import (
-    MAX_FDS,
     Channel,
     ChannelClosed,
-    HandedConnection,
-    received_connections,
-    send_connections,
 )
 from devreload.errors import DevreloadError
+from devreload.handoff import ConnectionHandoff
 from devreload.imports import import_string
-from devreload.log import display_path
 from devreload.messages import (
     Connections,
     ConnectionsTaken,
@@ -52,110 +45,16 @@ from devreload.messages import (
     StaticChanged,
     Watch,
 )
+from devreload.modules import ModuleScanner, library_roots
 from devreload.preload import ImportObserver
 from devreload.reads import ReadFiles
+from devreload.tracebacks import _PACKAGE_DIR, compact_traceback, failure_details, traceback_files
 
 #: The exit code with which a worker asks its monitor for a fresh start.
 EXIT_RELOAD = 75
 
 FDS_ENV = "DEVRELOAD_WORKER_FDS"
 SCAN_INTERVAL = 0.25
-#: How long a stopped server waits for the monitor to confirm it holds the connections.
-HANDOFF_TIMEOUT = 2.0
-
-
-class ConnectionHandoff:
-    """Keep-alive connections that outlive the worker that accepted them.
-
-    Closing an idle keep-alive connection races with the client's next request on it (a
-    reset, or a connection closed without response), so a stopping server hands its idle
-    connections to the monitor instead, and the next worker's server adopts them as if it
-    had just accepted them. A server calls ``open`` once it serves, ``take`` when woken,
-    ``give_back`` for each connection that turns idle while it drains, and ``finish`` last.
-    """
-
-    def __init__(self, channel: Channel) -> None:
-        self._channel = channel
-        self._lock = threading.Condition()
-        self._inbox: list[HandedConnection] = []
-        self._wake: Callable[[], object] | None = None
-        self._finished = False
-        self._sent = 0  # Connections messages sent, and confirmed by the monitor
-        self._confirmed = 0
-
-    def open(self, wake: Callable[[], object]) -> None:
-        """Take connections from now on: ``wake()`` is called (from another thread) when
-        some arrive, and at once when some are waiting."""
-        with self._lock:
-            self._wake = wake
-            waiting = bool(self._inbox)
-        if waiting:
-            self._call(wake)
-
-    def take(self) -> list[HandedConnection]:
-        """The connections passed to this worker and not adopted yet: the caller's now."""
-        with self._lock:
-            taken, self._inbox = self._inbox, []
-        return taken
-
-    def give_back(self, connections: Sequence[HandedConnection]) -> None:
-        """Hand idle connections to the monitor for the next worker; they are closed here
-        (the kernel keeps them open while their fds travel)."""
-        if not connections:
-            return
-        with self._lock:
-            self._sent += -(-len(connections) // MAX_FDS)
-        try:
-            send_connections(self._channel, connections)
-        except ChannelClosed:
-            _monitor_gone()
-
-    def finish(self, connections: Sequence[HandedConnection] = ()) -> None:
-        """The server has stopped: hand back ``connections`` and those passed here but never
-        adopted, and return once the monitor holds every one. Its confirmation also means
-        that none is on its way here any more: the channel keeps the order."""
-        with self._lock:
-            self._wake = None
-        pending = [*connections, *self.take()]
-        while True:
-            self.give_back(pending)
-            with self._lock:
-                self._sent += 1
-            try:
-                self._channel.send(Connections())  # nothing to carry: a request to confirm
-            except ChannelClosed:
-                _monitor_gone()
-            with self._lock:
-                self._lock.wait_for(lambda: self._confirmed >= self._sent, HANDOFF_TIMEOUT)
-                pending, self._inbox = self._inbox, []
-                self._finished = not pending
-            if not pending:
-                return
-
-    def _arrived(self, message: Connections, fds: Sequence[int]) -> None:
-        """From the thread reading the channel: connections for this worker's server."""
-        connections = received_connections(message, fds)
-        with self._lock:
-            finished = self._finished
-            if not finished:
-                self._inbox.extend(connections)
-            wake = self._wake
-        if finished:
-            self.give_back(connections)  # the server is gone: the next worker's then
-        elif wake is not None and connections:
-            self._call(wake)
-
-    def _confirmed_one(self) -> None:
-        with self._lock:
-            self._confirmed += 1
-            self._lock.notify_all()
-
-    @staticmethod
-    def _call(wake: Callable[[], object]) -> None:
-        try:
-            wake()
-        except (OSError, RuntimeError):  # the server's loop has closed: finish() takes them
-            pass
 
 
 class ReloaderProxy:
@@ -225,7 +124,7 @@ class ReloaderProxy:
         try:
             self._channel.send(message)
         except ChannelClosed:
-            _monitor_gone()
+            processes.end_own_tree()
 
 
 _proxy: ReloaderProxy | None = None
@@ -270,79 +169,6 @@ def should_restart() -> bool:
     return _proxy is not None and _proxy.should_restart()
 
 
-
-def _monitor_gone() -> NoReturn:
-    """The monitor died: take everything this worker started down with it (the worker is
-    a subreaper: what it started is below it however it detached), then the worker."""
-    processes.kill_tree(os.getpid())
-    os.killpg(os.getpgrp(), signal.SIGKILL)
-    os._exit(1)  # pragma: no cover - the signal has already ended us
-
-
-def library_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    roots.update(site.getsitepackages())
-    roots.add(site.getusersitepackages())
-    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
-
-
-class ModuleScanner:
-    """Finds the source file of every module imported so far, including late imports."""
-
-    def __init__(self) -> None:
-        self.roots = library_roots()
-        self.seen: set[tuple[str, Any]] = set()
-
-    def scan(self) -> tuple[list[str], list[str]]:
-        """New user source files, and new library module names (for the template to preload)."""
-        files: list[str] = []
-        libraries: list[str] = []
-        for name, module in list(sys.modules.items()):
-            key = (name, getattr(module, "__file__", None))
-            if key in self.seen:
-                continue
-            self.seen.add(key)
-            if name == "devreload" or name.startswith("devreload."):
-                continue
-            path = _source_of(module)
-            if path is None:
-                if _is_builtin(module):
-                    libraries.append(name)
-            elif os.path.realpath(path).startswith(self.roots):
-                if name != "__main__":
-                    libraries.append(name)
-            else:
-                files.append(path)
-        return files, libraries
-
-
-def _is_builtin(module: Any) -> bool:
-    spec = getattr(module, "__spec__", None)
-    return spec is not None and spec.origin in ("built-in", "frozen")
-
-
-def _source_of(module: Any) -> str | None:
-    path = getattr(module, "__file__", None)
-    if not isinstance(path, str):
-        return None
-    if path.endswith((".pyc", ".pyo")):
-        try:
-            path = importlib.util.source_from_cache(path)
-        except ValueError:
-            return None
-    path = os.path.abspath(path)
-    return path if os.path.isfile(path) else None
-
-
-def traceback_files(exc: BaseException) -> list[str]:
-    """Files named in a traceback (and a SyntaxError's file), to watch until they are fixed."""
-    files = [frame.filename for frame in traceback.extract_tb(exc.__traceback__)]
-    if isinstance(exc, SyntaxError) and exc.filename:
-        files.append(exc.filename)
-    return [os.path.abspath(f) for f in files if os.path.isfile(f)]
-
-
 class _Worker:
     def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles) -> None:
         self.channel = channel
@@ -375,14 +201,14 @@ class _Worker:
             try:
                 self.report_modules()
             except ChannelClosed:
-                _monitor_gone()
+                processes.end_own_tree()
 
     def watch_monitor(self, proxy: ReloaderProxy) -> None:
         try:
             while True:
                 proxy._dispatch(*self.channel.recv_with_fds())
         except ChannelClosed:
-            _monitor_gone()
+            processes.end_own_tree()
 
 
 def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
@@ -455,42 +281,13 @@ def _report_failure(exc: BaseException, quiet: bool = False) -> None:
     if _proxy is not None:
         # The monitor first: with stderr full or closed, the fix must still be noticed.
         _proxy.watch_files(traceback_files(exc))
-        _proxy._send(Failed(text))
+        _proxy._send(Failed(text, *failure_details(exc)))
     if not quiet and sys.stderr is not None:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(text)
             sys.stderr.flush()
 
 
-def _user_frames(exc: BaseException) -> tuple[list[traceback.FrameSummary], list[Any]]:
-    frames = list(traceback.extract_tb(exc.__traceback__))
-    hidden = _PACKAGE_DIR, "<frozen ", *library_roots()
-    shown = [f for f in frames if not os.path.realpath(f.filename).startswith(hidden)
-             and not f.filename.startswith("<frozen ")]
-    return frames, shown
-
-
-def where_raised(exc: BaseException) -> str:
-    """``file:line in function`` of the innermost frame of the user's own code."""
-    frames, shown = _user_frames(exc)
-    frame = (shown or frames or [None])[-1]
-    if frame is None:
-        return "?"
-    return f"{display_path(frame.filename)}:{frame.lineno} in {frame.name}"
-
-
-def compact_traceback(exc: BaseException) -> str:
-    """The user's own frames, plus the innermost one: the frames of devreload, runpy,
-    the standard library and installed packages say nothing about the user's bug."""
-    frames, shown = _user_frames(exc)
-    if frames and (not shown or shown[-1] is not frames[-1]):
-        shown.append(frames[-1])
-    head = "Traceback (most recent call last):\n" if shown else ""
-    body = "".join(traceback.format_list(shown))
-    return head + body + "".join(traceback.format_exception_only(type(exc), exc))
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any]:

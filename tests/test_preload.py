@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devreload import preload
-from devreload.worker import library_roots
+from devreload.modules import library_roots
 
 
 @pytest.mark.parametrize(

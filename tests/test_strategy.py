@@ -37,9 +37,9 @@ from devreload.strategy import (
     MAX_BACKOFF,
     QUICK_EXIT,
     ReloadStrategy,
-    Worker,
 )
 from devreload.worker import EXIT_RELOAD
+from devreload.workers import Worker
 
 #: Far enough on either side of a deadline that float rounding cannot matter.
 EPS = 0.001

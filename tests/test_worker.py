@@ -16,7 +16,7 @@ import pytest
 from helpers import pid_alive, wait_until
 
 import devreload
-from devreload import worker
+from devreload import modules, tracebacks, worker
 from devreload.channel import Channel, ChannelClosed
 from devreload.messages import Modules, Ready, ReloadAsked, ShutdownAsked, Spec, Watch
 
@@ -94,7 +94,7 @@ def test_scanner_reports_user_modules_once_and_late_imports(
     (tmp_path / "dr_scan_late.py").write_text("Y = 2\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("dr_scan_early")
-    scanner = worker.ModuleScanner()
+    scanner = modules.ModuleScanner()
     files, libraries = scanner.scan()
     assert str(tmp_path / "dr_scan_early.py") in files
     assert "json" in libraries or "json" not in sys.modules
@@ -115,7 +115,7 @@ def test_traceback_files_name_the_broken_file(tmp_path: Path, monkeypatch: Any) 
     for name in ("dr_raises", "dr_syntax"):
         with pytest.raises(Exception) as info:
             importlib.import_module(name)
-        assert str(tmp_path / f"{name}.py") in worker.traceback_files(info.value)
+        assert str(tmp_path / f"{name}.py") in tracebacks.traceback_files(info.value)
 
 
 # --------------------------------------------------------------------------- a real worker
