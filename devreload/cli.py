@@ -10,14 +10,15 @@ import argparse
 import importlib.metadata
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.importapp import is_app_target, serve_import_string
+from devreload.ini import IniConfig
 from devreload.log import default_logger
 from devreload.options import ServeOptions
-from devreload.paste import IniConfig, serve_ini
+from devreload.paste import serve_ini
 from devreload.reloader import start_reloader
 from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
 from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, RUN_PROGRAM
@@ -308,8 +309,16 @@ def _run_serve(args: argparse.Namespace) -> int:
         preload_exclude=tuple(args.preload_exclude),
         allowed_hosts=tuple(args.allowed_hosts),
     )
+    return _one_line_errors(lambda: serve_ini(config, reload=args.reload, browser=args.browser))
+
+
+def _one_line_errors(serve: Callable[[], int]) -> int:
+    """The exit code of ``serve``; a library error becomes its one line on stderr."""
     try:
-        return serve_ini(config, reload=args.reload, browser=args.browser)
+        return serve()
+    except UsageError as exc:
+        print(f"devreload serve: {exc}", file=sys.stderr)
+        return 2
     except MonitorChoiceError as exc:
         print(f"devreload: {exc}", file=sys.stderr)
         return 2
@@ -330,7 +339,8 @@ def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
         print("devreload serve: --app-name and --server-name are for an ini, "
               "not an app import string", file=sys.stderr)
         return 2
-    try:
+
+    def serve() -> int:
         if args.listen is not None:
             if args.host is not None or args.port is not None:
                 raise UsageError("give either --listen or --host/--port, not both")
@@ -348,14 +358,5 @@ def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
             allowed_hosts=tuple(args.allowed_hosts),
         )
         return serve_import_string(args.config_uri, options)
-    except UsageError as exc:
-        print(f"devreload serve: {exc}", file=sys.stderr)
-        return 2
-    except MonitorChoiceError as exc:
-        print(f"devreload: {exc}", file=sys.stderr)
-        return 2
-    except DevreloadError as exc:
-        print(f"devreload: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+
+    return _one_line_errors(serve)

@@ -309,7 +309,9 @@ class TemplateLauncher(_Processes):
         ]
         if not new or not self.preloading or self.spawn_only:
             return
-        self.log.debug("preloading %d more library modules in the worker template", len(new))
+        shown = ", ".join(new[:8]) + (f" (+{len(new) - 8} more)" if len(new) > 8 else "")
+        self.log.debug("preloading %d more library modules in the worker template: %s",
+                       len(new), shown)
         self.wanted.extend(new)
         try:
             self._ensure_template().send(Preload(tuple(new)))

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from logrecords import devreload_logger_as_it_was
 
-from devreload import paste, servers, serving, sockets
+from devreload import servers, serving, sockets
 from devreload.cli import build_parser
+from devreload.ini import IniConfig
 from devreload.launch import SpawnLauncher
 from devreload.livereload import HUB
 from devreload.options import ServeOptions
@@ -47,7 +48,7 @@ def test_the_server_section_and_the_devreload_section_add_up(tmp_path: Path) -> 
             *.tunnel.example
         """,
     )
-    config = paste.IniConfig(str(ini), allowed_hosts=("cli.example",))
+    config = IniConfig(str(ini), allowed_hosts=("cli.example",))
     options = config.serve_options(config.server_context())
     assert options.allowed_hosts == (
         "myapp.test", ".dev.example", "*.tunnel.example", "cli.example"
@@ -70,7 +71,7 @@ def test_a_waitress_section_takes_them_from_devreload(tmp_path: Path) -> None:
         allowed_hosts = myapp.test
         """,
     )
-    config = paste.IniConfig(str(ini))
+    config = IniConfig(str(ini))
     assert config.serve_options(config.server_context()).allowed_hosts == ("myapp.test",)
 
 

@@ -23,6 +23,7 @@ from devreload.errors import (
     ServerOptionError,
 )
 from devreload.importapp import load_app
+from devreload.ini import IniConfig
 from devreload.options import ServeOptions
 from devreload.sockets import mixes_unix_and_ip, parse_address, parse_listen
 
@@ -70,7 +71,7 @@ def test_an_app_module_that_does_not_import_is_one_line(
     monkeypatch.chdir(tmp_path)
     path = ini(tmp_path, source, use)
     with pytest.raises(AppModuleError) as raised:
-        paste.IniConfig(str(path)).load_app()
+        IniConfig(str(path)).load_app()
     assert str(raised.value) == f"{path}: [app:main]: {message}"
     assert isinstance(raised.value, ConfigError)
 
@@ -81,7 +82,7 @@ def test_a_factory_that_returns_no_app_is_refused_naming_it(
 ) -> None:
     path = ini(tmp_path, f"def make(global_config, **settings):\n    return {returned}\n")
     with pytest.raises(ConfigError) as raised:
-        paste.IniConfig(str(path)).load_app()
+        IniConfig(str(path)).load_app()
     assert str(raised.value) == (
         f"{path}: [app:main]: the app factory app:make returned {shown}, "
         "not an app (a WSGI or ASGI callable)"
@@ -170,7 +171,7 @@ class Lines(logging.Handler):
 def test_an_edited_address_is_reported_once_per_edit(tmp_path: Path) -> None:
     path = tmp_path / "dev.ini"
     path.write_text("[server:main]\nuse = egg:devreload\nlisten = 127.0.0.1:7001\n")
-    config = paste.IniConfig(str(path))
+    config = IniConfig(str(path))
     options = config.serve_options(config.server_context())
     before_reload = paste._address_edits(config, options.addresses)
     logger = logging.getLogger("devreload")
@@ -245,5 +246,5 @@ def test_the_readme_greeting_override_changes_the_greeting(example: Path) -> Non
         ({"default_greeting": "Yo"}, "Yo!"),
     ]:
         sys.modules.pop("app", None)
-        config = paste.IniConfig(str(example), overrides=overrides)
+        config = IniConfig(str(example), overrides=overrides)
         assert webtest.TestApp(config.load_app()).get("/").text.startswith(expected), overrides

@@ -14,6 +14,7 @@ from paste.deploy import loadwsgi
 
 from devreload import paste
 from devreload.errors import ConfigError
+from devreload.ini import IniConfig
 from devreload.options import ServeOptions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -39,14 +40,14 @@ def fresh_app_module(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_wsgi_example_loads_and_answers(example: Path) -> None:
-    config = paste.IniConfig(str(example / "wsgi" / "development.ini"))
+    config = IniConfig(str(example / "wsgi" / "development.ini"))
     response = webtest.TestApp(config.load_app()).get("/")
     assert response.status_int == 200
     assert response.text.startswith("Hello! Hello from a WSGI app")
 
 
 def test_variables_win_over_default_everywhere(example: Path) -> None:
-    config = paste.IniConfig(
+    config = IniConfig(
         str(example / "wsgi" / "development.ini"),
         overrides={"default_greeting": "Howdy", "http_port": "9999"},
     )
@@ -56,7 +57,7 @@ def test_variables_win_over_default_everywhere(example: Path) -> None:
 
 
 def test_include_example_pulls_settings_from_base(example: Path) -> None:
-    config = paste.IniConfig(str(example / "include" / "development.ini"))
+    config = IniConfig(str(example / "include" / "development.ini"))
     assert webtest.TestApp(config.load_app()).get("/").text == "Hello from base.ini\n"
     context = config.server_context()
     assert config.is_devreload_server(context)
@@ -75,7 +76,7 @@ def test_local_keys_override_the_included_file(example: Path) -> None:
         greeting = local wins
         """,
     )
-    config = paste.IniConfig(str(ini))
+    config = IniConfig(str(ini))
     assert webtest.TestApp(config.load_app()).get("/").text == "local wins\n"
 
 
@@ -94,11 +95,11 @@ def test_variables_reach_into_included_files_and_win_over_their_default(tmp_path
         """,
     )
     outer = write(tmp_path / "outer.ini", "[app:main]\nuse = config:sub/inner.ini\n")
-    plain = paste.IniConfig(str(outer))
+    plain = IniConfig(str(outer))
     assert plain.server_name == "main"
     app_conf = plain._context(loadwsgi.APP, "app:main").config()
     assert app_conf["word"] == "inner"
-    overridden = paste.IniConfig(str(outer), overrides={"word_default": "cli"})
+    overridden = IniConfig(str(outer), overrides={"word_default": "cli"})
     assert overridden._context(loadwsgi.APP, "app:main").config()["word"] == "cli"
     assert overridden.config_files() == [str(outer), str(tmp_path / "sub" / "inner.ini")]
 
@@ -107,7 +108,7 @@ def test_config_files_follow_includes_recursively_without_loops(tmp_path: Path) 
     write(tmp_path / "a.ini", "[app:main]\nuse = config:b.ini\n")
     write(tmp_path / "b.ini", "[app:main]\nuse = config:%(here)s/c.ini#main\n")
     write(tmp_path / "c.ini", "[filter:x]\nnext = config:a.ini\n[app:main]\nuse = egg:x\n")
-    config = paste.IniConfig(str(tmp_path / "a.ini"))
+    config = IniConfig(str(tmp_path / "a.ini"))
     assert config.config_files() == [str(tmp_path / n) for n in ("a.ini", "b.ini", "c.ini")]
 
 
@@ -125,16 +126,16 @@ def test_devreload_section_paths_are_relative_to_the_ini(tmp_path: Path) -> None
         ignore_files = *.log
         """,
     )
-    section = paste.IniConfig(str(ini), overrides={"extra": "cli.cfg"}).devreload_section()
+    section = IniConfig(str(ini), overrides={"extra": "cli.cfg"}).devreload_section()
     expected = (str(tmp_path / "templates" / "*.html"), str(tmp_path / "cli.cfg"))
     assert section.watch_files == expected
     assert section.ignore_files == (str(tmp_path / "*.log"),)
-    assert paste.IniConfig(
+    assert IniConfig(
         str(write(tmp_path / "none.ini", "[app:main]\n"))
     ).devreload_section() == ServeOptions()
     write(tmp_path / "bad.ini", "[devreload]\nwatch_file = x\n")
     with pytest.raises(ConfigError) as info:
-        paste.IniConfig(str(tmp_path / "bad.ini")).devreload_section()
+        IniConfig(str(tmp_path / "bad.ini")).devreload_section()
     assert str(info.value) == f"{tmp_path}/bad.ini: [devreload] watch_file: unknown setting"
 
 
@@ -202,13 +203,13 @@ def test_unknown_server_option_names_the_key_and_the_server(tmp_path: Path) -> N
 
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.ini: no such file$"):
-        paste.IniConfig(str(tmp_path / "nope.ini")).server_context()
+        IniConfig(str(tmp_path / "nope.ini")).server_context()
 
 
 def test_malformed_ini_is_one_line(tmp_path: Path) -> None:
     ini = write(tmp_path / "bad.ini", "this is not an ini\n")
     with pytest.raises(ConfigError) as info:
-        paste.IniConfig(str(ini)).load_app()
+        IniConfig(str(ini)).load_app()
     assert str(info.value).startswith(f"{ini}: ")
     assert "\n" not in str(info.value)
 
@@ -216,21 +217,21 @@ def test_malformed_ini_is_one_line(tmp_path: Path) -> None:
 def test_missing_sections_name_the_section(tmp_path: Path) -> None:
     ini = write(tmp_path / "dev.ini", "[app:other]\nuse = egg:devreload\n")
     with pytest.raises(ConfigError, match=r"\[app:main\]"):
-        paste.IniConfig(str(ini)).load_app()
+        IniConfig(str(ini)).load_app()
     with pytest.raises(ConfigError, match=r"\[server:main\]"):
-        paste.IniConfig(str(ini)).server_context()
+        IniConfig(str(ini)).server_context()
 
 
 def test_unknown_egg_names_it(tmp_path: Path) -> None:
     ini = write(tmp_path / "dev.ini", "[server:main]\nuse = egg:no_such_dist_xyz\n")
     with pytest.raises(ConfigError) as info:
-        paste.IniConfig(str(ini)).server_context()
+        IniConfig(str(ini)).server_context()
     assert str(info.value) == f"{ini}: [server:main] use: unknown egg 'no_such_dist_xyz'"
 
 
 def test_other_paste_servers_are_recognised(tmp_path: Path) -> None:
     ini = write(tmp_path / "dev.ini", "[server:main]\nuse = egg:waitress#main\nport = 1\n")
-    config = paste.IniConfig(str(ini))
+    config = IniConfig(str(ini))
     assert not config.is_devreload_server(config.server_context())
 
 
@@ -278,7 +279,7 @@ def test_logging_from_the_ini_keeps_devreload_logger_enabled(
         """,
     )
     watched = logging.getLogger("devreload.test_child")
-    paste.IniConfig(str(ini)).setup_logging()
+    IniConfig(str(ini)).setup_logging()
     assert not watched.disabled
     watched.info("still here")
     logging.getLogger().handlers[-1].flush()
@@ -288,12 +289,12 @@ def test_logging_from_the_ini_keeps_devreload_logger_enabled(
 def test_bad_logging_sections_are_one_line(tmp_path: Path, restore_logging: None) -> None:
     ini = write(tmp_path / "dev.ini", "[loggers]\nkeys = root\n")
     with pytest.raises(ConfigError, match=r"dev\.ini: \[loggers\]: bad logging setup"):
-        paste.IniConfig(str(ini)).setup_logging()
+        IniConfig(str(ini)).setup_logging()
 
 
 def test_default_logging_when_the_ini_has_none(tmp_path: Path, restore_logging: None) -> None:
     for handler in logging.getLogger().handlers[:]:
         logging.getLogger().removeHandler(handler)
-    paste.IniConfig(str(write(tmp_path / "dev.ini", "[app:main]\n"))).setup_logging()
+    IniConfig(str(write(tmp_path / "dev.ini", "[app:main]\n"))).setup_logging()
     root = logging.getLogger()
     assert root.level == logging.INFO and root.handlers

@@ -10,17 +10,18 @@ import pytest
 
 from devreload import paste, servers
 from devreload.errors import ConfigError
+from devreload.ini import IniConfig
 from devreload.options import ServeOptions
 
 
-def ini(tmp_path: Path, server: str, extra: str = "") -> paste.IniConfig:
+def ini(tmp_path: Path, server: str, extra: str = "") -> IniConfig:
     path = tmp_path / "dev.ini"
     path.write_text(
         "[app:main]\nuse = call:nowhere:make_app\n\n[server:main]\n"
         + textwrap.dedent(server)
         + textwrap.dedent(extra)
     )
-    return paste.IniConfig(str(path))
+    return IniConfig(str(path))
 
 
 def waitress(conf: dict[str, str]) -> ServeOptions:

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import Proc, Spawn, base_env, become_subreaper, copy_app
@@ -93,3 +94,32 @@ def devreload_run(spawn: Spawn) -> Spawn:
 def pyenv(project: Path) -> dict[str, str]:
     """Environment that lets the project folder's modules be imported by the monitor too."""
     return {"PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")])}
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A Playwright page in Debian's chromium; skips when either is missing."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright Python package is not installed (pip install playwright)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield browser.new_context().new_page()
+        finally:
+            browser.close()

@@ -5,7 +5,6 @@ headless browser follows edits of the code, a stylesheet and a broken app."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import sys
@@ -190,16 +189,6 @@ def test_ten_open_streams_neither_starve_the_app_nor_delay_a_reload(
 
 # --------------------------------------------------------------------------- the browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 # No filter: ``devreload serve --reload`` wraps the app by itself.
@@ -214,23 +203,6 @@ listen = 127.0.0.1:0
 [devreload]
 static_files = static/*.css
 """
-
-
-@pytest.fixture
-def browser_page(request: pytest.FixtureRequest) -> Any:
-    """A Playwright page in Debian's chromium; skips when either is missing."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield browser.new_context().new_page()
-        finally:
-            browser.close()
 
 
 def text_of(page: Any, selector: str) -> str:

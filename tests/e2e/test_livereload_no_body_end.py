@@ -7,28 +7,14 @@ and Playwright are there) reloads the page after an edit of the app under
 from __future__ import annotations
 
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from helpers import save_like_editor, wait_until
 from web import SERVING_RE, Spawn
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 APP = '''\
 """Pages like the Flask tutorial's: no </body>, no </html>; and a fragment, like htmx's."""
@@ -65,23 +51,6 @@ listen = 127.0.0.1:0
 """
 
 CONNECTED = "script[data-devreload][data-connected]"
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A Playwright page in Debian's chromium; skips when either is missing."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright Python package is not installed (pip install playwright)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield browser.new_context().new_page()
-        finally:
-            browser.close()
 
 
 def get(url: str) -> str | None:
