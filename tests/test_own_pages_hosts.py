@@ -8,7 +8,6 @@ import asyncio
 import http.client
 import io
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -16,10 +15,9 @@ from wsgiref.util import setup_testing_defaults
 
 import httpx
 import pytest
-import waitress
 import webtest
 from logrecords import devreload_logger_as_it_was
-from waitress import wasyncore
+from test_middleware import Waitress
 
 from devreload.errorpage import ErrorPage
 from devreload.livereload import HUB, EventHub
@@ -27,7 +25,6 @@ from devreload.messages import EVENTS_PATH
 from devreload.middleware import LiveReload, StartResponse
 from devreload.middleware_asgi import LiveReloadASGI
 from devreload.request_errors import RequestErrors, RequestErrorsASGI
-from devreload.server_waitress import install_waitress_events
 
 TRACEBACK = """\
 Traceback (most recent call last):
@@ -193,30 +190,7 @@ def test_asgi_stream_answered_for_an_allowed_name() -> None:
 
 
 # --------------------------------------------------------------------------- real waitress
-
-
-class Waitress:
-    """A real waitress on 127.0.0.1 in a thread, with the events served from its loop."""
-
-    def __init__(self, app: Any) -> None:
-        self.map: dict[int, Any] = {}
-        self.server = waitress.create_server(app, map=self.map, host="127.0.0.1", port=0,
-                                             threads=2)
-        install_waitress_events(self.server, hub=app.hub)
-        self.port = self.server.effective_port
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            wasyncore.loop(timeout=0.05, map=self.map, count=1)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.server.task_dispatcher.shutdown(timeout=1)
-        wasyncore.close_all(self.map)
+# The threaded waitress of the live-reload tests serves here too.
 
 
 def raw(port: int, path: str, host: str, until: bytes, timeout: float = 5.0) -> bytes:
@@ -236,7 +210,7 @@ def raw(port: int, path: str, host: str, until: bytes, timeout: float = 5.0) -> 
 
 def test_waitress_stream_channel_refuses_a_foreign_host() -> None:
     hub = EventHub()
-    server = Waitress(LiveReload(html_app, hub=hub, allowed_hosts=["mine.test"]))
+    server = Waitress(LiveReload(html_app, hub=hub, allowed_hosts=["mine.test"]), threads=2)
     try:
         refused = raw(server.port, EVENTS_PATH, "attacker.example", REFUSED)
         assert refused.startswith(b"HTTP/1.1 403 ") and REFUSED in refused

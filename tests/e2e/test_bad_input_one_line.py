@@ -191,6 +191,7 @@ def test_an_edited_address_says_it_needs_a_restart(spawn: Spawn, project: Path) 
         r"still serves on 127\.0\.0\.1:0: the monitor binds once, so an address change needs "
         r"a restart of devreload$"
     )
+    proc.wait_for(r"dev\.ini changed; restarted in \d+ ms")  # the edit's own restart, done
     wait_body(url, "^fine$")  # still served where it was
     # Another edit of the app, the address as it is: not said again.
     save_like_editor(project / "app.py", WSGI_APP.replace("fine", "finer"))
