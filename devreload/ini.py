@@ -23,6 +23,7 @@ from typing import Any
 
 from paste.deploy import loadwsgi
 
+from devreload.apps import where_failed
 from devreload.errors import (
     AppFactoryError,
     AppModuleError,
@@ -30,7 +31,6 @@ from devreload.errors import (
     DevreloadError,
     ServerOptionError,
 )
-from devreload.importapp import where_failed
 from devreload.options import ServeOptions
 from devreload.preload import end_prefix
 from devreload.servers import NOT_AN_APP, check, is_app

@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from devreload import frameworks, servers, sockets
+from devreload.apps import load_app
 from devreload.filemon import find_default_monitor_factory
-from devreload.imports import current_program, import_string
+from devreload.imports import current_program
 from devreload.log import default_logger
 from devreload.middleware import LiveReload
 from devreload.options import ServeOptions
-from devreload.preload import end_prefix
 from devreload.reloader import ServingReloader
 from devreload.strategy import RUN_PROGRAM
 from devreload.worker import get_reloader, is_active
@@ -195,12 +195,7 @@ def _serve(
     live_reload: bool,
     on_ready: servers.ReadyCallback | None = None,
 ) -> None:
-    loaded: Any = app
-    if isinstance(app, str):
-        loaded = import_string(app.strip().removesuffix("()"))
-        if app.strip().endswith("()"):
-            end_prefix(f"imported after {app} ran")
-            loaded = loaded()
+    loaded: Any = load_app(app) if isinstance(app, str) else app
     show_errors = options.show_errors
     if show_errors is None:
         show_errors = not sockets.any_public(listening)

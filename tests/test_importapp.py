@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devreload.apps import AppLoadError, load_app
 from devreload.errors import AppImportError
-from devreload.importapp import AppLoadError, is_app_target, load_app
+from devreload.importapp import is_app_target
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ import pytest
 import webtest
 
 from devreload import filemon, paste, server_uvicorn, servers
+from devreload.apps import load_app
 from devreload.errors import (
     AppModuleError,
     ConfigError,
     MonitorChoiceError,
     ServerOptionError,
 )
-from devreload.importapp import load_app
 from devreload.ini import IniConfig
 from devreload.options import ServeOptions
 from devreload.sockets import mixes_unix_and_ip, parse_address, parse_listen
