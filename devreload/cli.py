@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from devreload.errors import DevreloadError, MonitorChoiceError
+from devreload.filemon import MONITORS, find_default_monitor_factory, monitor_name_problem
 from devreload.importapp import is_app_target, serve_import_string
 from devreload.ini import IniConfig
 from devreload.log import default_logger
@@ -100,6 +101,24 @@ def _add_preload_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preload-exclude", action="append", default=[], metavar="MODULE",
                         help="never import this library module (and its submodules) ahead "
                         "of time (repeatable)")
+    _add_monitor_options(parser, lambda value: value)
+
+
+def _add_monitor_options(parser: argparse.ArgumentParser,
+                         default: Callable[[object], object]) -> None:
+    parser.add_argument("--monitor", default=default(""), metavar="NAME", type=_monitor_name,
+                        help=f"the file monitor: {', '.join(MONITORS)} or pkg.module.factory "
+                        "(default: the best this machine has; DEVRELOAD_MONITOR overrides)")
+    parser.add_argument("--no-gitignore", dest="gitignore", action="store_false",
+                        default=default(True),
+                        help="let watch globs match what .gitignore files exclude")
+
+
+def _monitor_name(text: str) -> str:
+    problem = monitor_name_problem(text) if text else None
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -158,12 +177,15 @@ def _run(options: argparse.Namespace, program: list[str]) -> int:
             print(f"devreload: no such script: {target}", file=sys.stderr)
             return 2
     sys.argv = [target, *program]
+    log = default_logger(0 if options.quiet else 2 if options.verbose else 1)
     try:
         start_reloader(
             RUN_PROGRAM,
             reload_interval=options.reload_interval,
             shutdown_interval=options.shutdown_interval,
-            verbose=0 if options.quiet else 2 if options.verbose else 1,
+            logger=log,
+            monitor_factory=find_default_monitor_factory(log, options.monitor),
+            gitignore=options.gitignore,
             worker_args=[kind, target],
             ignore_files=options.ignore,
             watch_files=options.watch,
@@ -234,6 +256,7 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
                         help="a name devreload's own pages (error page, live-reload stream) "
                         "answer besides localhost and IP addresses; .example.com or "
                         "*.example.com for subdomains (repeatable)")
+    _add_monitor_options(parser, default)
     parser.add_argument("-v", "--verbose", action="store_const", const=2,
                         dest="verbosity", default=default(1), help="explain every decision")
     parser.add_argument("-q", "--quiet", action="store_const", const=0,
@@ -308,6 +331,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         preload=args.preload,
         preload_exclude=tuple(args.preload_exclude),
         allowed_hosts=tuple(args.allowed_hosts),
+        monitor=args.monitor,
+        gitignore=args.gitignore,
     )
     return _one_line_errors(lambda: serve_ini(config, reload=args.reload, browser=args.browser))
 
@@ -356,6 +381,8 @@ def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
             preload=args.preload,
             preload_exclude=tuple(args.preload_exclude),
             allowed_hosts=tuple(args.allowed_hosts),
+            monitor=args.monitor,
+            gitignore=args.gitignore,
         )
         return serve_import_string(args.config_uri, options)
 

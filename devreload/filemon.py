@@ -8,6 +8,7 @@ watchdog never breaks an import of devreload.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import functools
 import os
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from devreload.errors import DevreloadError, MonitorChoiceError
+from devreload.gitignore import GitIgnores
 from devreload.imports import import_string
 
 Callback = Callable[[str], None]
@@ -48,6 +50,9 @@ DEFAULT_IGNORES: tuple[str, ...] = (
     "*/#*#",
     "*___jb_tmp___",
     "*___jb_old___",
+    "*.tmp",  # an atomic write's file before its rename over the real one
+    "*/.goutputstream-*",
+    "*.kate-swp",
     "*.log",
     "*-wal",
     "*-shm",
@@ -66,6 +71,24 @@ class FileMonitor(Protocol):
     def stop(self) -> None: ...
 
     def join(self) -> None: ...
+
+
+class WatchLimitReached(OSError):
+    """The OS refused another watch; the caller falls back to polling."""
+
+    def __init__(self, cause: OSError) -> None:
+        name = "max_user_instances" if cause.errno == errno.EMFILE else "max_user_watches"
+        self.message = (
+            f"the OS file-watch limit is reached (raise it with `sysctl fs.inotify.{name}=524288`)"
+        )
+        super().__init__(cause.errno, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def limit_error(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EMFILE)
 
 
 class FileMonitorFactory(Protocol):
@@ -125,25 +148,48 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 class IgnoreRules:
     """Shell-style patterns against absolute paths; user patterns always win, the
     defaults yield to a file the user named explicitly. Files the app wrote itself are
-    ignored, unless named explicitly."""
+    ignored, unless named explicitly. A glob match also skips what ``.gitignore`` files
+    exclude (``gitignore=False`` turns that off): a glob names files by shape, and build
+    output or caches have the shape of the files the developer edits."""
 
-    def __init__(self, patterns: Iterable[str] = (), *, defaults: bool = True) -> None:
-        self.user = tuple(_absolute_pattern(p) for p in patterns)
-        self.defaults = DEFAULT_IGNORES if defaults else ()
+    def __init__(self, patterns: Iterable[str] = (), *, defaults: bool = True,
+                 gitignore: bool = True) -> None:
+        self.user = _one_regex(_absolute_pattern(p) for p in patterns)
+        self.defaults = _one_regex(DEFAULT_IGNORES if defaults else ())
         self.explicit: set[str] = set()
         self.written: set[str] = set()
+        self.gitignore = GitIgnores() if gitignore else None
 
     def __call__(self, path: str) -> bool:
-        if any(fnmatch.fnmatchcase(path, p) for p in self.user):
+        if self.user.match(path):
             return True
         if path in self.written and path not in self.explicit:
             return True
         if path in self.explicit:
             return False
-        return any(fnmatch.fnmatchcase(path, p) for p in self.defaults)
+        return self.defaults.match(path) is not None
 
     def ignores_folder(self, folder: str) -> bool:
         return self(folder.rstrip(os.sep) + os.sep)
+
+    def glob_ignores(self, path: str) -> bool:
+        """For a file a glob matched, not one named or imported."""
+        if self(path):
+            return True
+        return (self.gitignore is not None and path not in self.explicit
+                and self.gitignore.ignored(path))
+
+    def glob_ignores_folder(self, folder: str) -> bool:
+        """A folder a glob's walk does not enter (nor registers with the OS)."""
+        folder = folder.rstrip(os.sep)
+        return self.ignores_folder(folder) or (
+            self.gitignore is not None and self.gitignore.ignored(folder, is_dir=True))
+
+
+def _one_regex(patterns: Iterable[str]) -> re.Pattern[str]:
+    """Shell patterns as one compiled alternation: a large tree asks about every file."""
+    alternatives = [f"(?:{fnmatch.translate(p)})" for p in patterns]
+    return re.compile("|".join(alternatives) or r"(?!)")
 
 
 def _absolute_pattern(pattern: str) -> str:
@@ -153,23 +199,64 @@ def _absolute_pattern(pattern: str) -> str:
     return os.path.join(os.getcwd(), pattern)
 
 
-def find_default_monitor_factory(log: Any = None) -> FileMonitorFactory:
-    """watchdog when it imports, polling otherwise; ``DEVRELOAD_MONITOR`` overrides
-    with ``watchdog``, ``polling`` or a dotted path to a factory (imported from the current
-    folder too, however devreload was started). A bad value raises MonitorChoiceError."""
-    choice = os.environ.get(MONITOR_ENV, "").strip()
-    if choice == "polling":
-        from devreload.filemon_polling import PollingFileMonitor
+#: The monitors devreload has, by the name ``DEVRELOAD_MONITOR`` or ``monitor =`` gives.
+MONITORS = {
+    "inotify": "devreload.filemon_inotify:InotifyFileMonitor",
+    "watchdog": "devreload.filemon_watchdog:WatchdogFileMonitor",
+    "watchman": "devreload.filemon_watchman:WatchmanFileMonitor",
+    "polling": "devreload.filemon_polling:PollingFileMonitor",
+}
+MONITOR_CHOICES = (f"use {', '.join(MONITORS)}, or a dotted path to a factory "
+                   "(pkg.module.factory)")
+DOTTED_PATH = re.compile(r"[A-Za-z_][\w.]*[.:][A-Za-z_][\w.]*")
 
-        return PollingFileMonitor
-    if choice and choice != "watchdog":
-        return _import_factory(choice)
+
+def monitor_name_problem(choice: str) -> str | None:
+    """Why ``choice`` cannot name a monitor, or None: checked where it was written."""
+    if choice in MONITORS or DOTTED_PATH.fullmatch(choice):
+        return None
+    return f"{choice!r} is not a file monitor; {MONITOR_CHOICES}"
+
+
+def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonitorFactory:
+    """The monitor ``DEVRELOAD_MONITOR`` names, else ``choice`` (the ``monitor`` setting),
+    else: watchman when it runs for this user or the project has a ``.watchmanconfig``,
+    inotify on Linux, watchdog elsewhere, polling when watchdog is missing. A dotted path
+    names a factory (imported from the current folder too, however devreload was
+    started). A bad name raises MonitorChoiceError."""
+    setting = os.environ.get(MONITOR_ENV, "").strip()
+    source = MONITOR_ENV
+    if not setting:
+        setting, source = choice.strip(), "monitor"
+    if setting == "watchman":
+        return _watchman_then(_os_events(log), log)
+    if setting in MONITORS:
+        try:
+            factory: FileMonitorFactory = import_string(MONITORS[setting])
+        except (ImportError, DevreloadError):
+            raise MonitorChoiceError(f"{source}={setting}, but it does not import here; "
+                                     f"{MONITOR_CHOICES}") from None
+        return factory
+    if setting:
+        return _import_factory(setting, source)
+    from devreload.filemon_watchman import watchman_available
+
+    reason = watchman_available(os.getcwd())
+    if reason is not None:
+        if log is not None:
+            log.debug("using watchman: %s", reason)
+        return _watchman_then(_os_events(log), log)
+    return _os_events(log)
+
+
+def _os_events(log: Any) -> FileMonitorFactory:
+    if sys.platform.startswith("linux"):
+        from devreload.filemon_inotify import InotifyFileMonitor
+
+        return InotifyFileMonitor
     try:
         from devreload.filemon_watchdog import WatchdogFileMonitor
     except ImportError:
-        if choice == "watchdog":
-            raise MonitorChoiceError(f"{MONITOR_ENV}=watchdog, but watchdog does not "
-                                     f"import; {MONITOR_CHOICES}") from None
         if log is not None:
             log.debug("watchdog is not installed; polling for changes")
         from devreload.filemon_polling import PollingFileMonitor
@@ -178,26 +265,40 @@ def find_default_monitor_factory(log: Any = None) -> FileMonitorFactory:
     return WatchdogFileMonitor
 
 
-MONITOR_CHOICES = "use watchdog, polling, or a dotted path to a factory (pkg.module.factory)"
+def _watchman_then(fallback: FileMonitorFactory, log: Any) -> FileMonitorFactory:
+    """watchman, or, when it cannot serve (not installed, not running, gone), the monitor
+    that would be used without it, said in one line."""
+
+    def watchman_or_next(callback: Callback, **kw: Any) -> FileMonitor:
+        from devreload.filemon_watchman import WatchmanFileMonitor
+
+        try:
+            return WatchmanFileMonitor(callback, fallback=fallback, **kw)
+        except OSError as exc:
+            if log is not None:
+                log.warning("%s; using %s instead", exc, getattr(fallback, "__name__", fallback))
+            return fallback(callback, **kw)
+
+    return watchman_or_next
 
 
-def _import_factory(choice: str) -> FileMonitorFactory:
+def _import_factory(choice: str, source: str) -> FileMonitorFactory:
     """The factory ``DEVRELOAD_MONITOR`` names, with the current folder importable (as under
     ``python -m devreload``, also for the ``devreload`` script, whose sys.path[0] is its
     bin folder)."""
-    if not re.fullmatch(r"[A-Za-z_][\w.]*[.:][A-Za-z_][\w.]*", choice):
-        raise MonitorChoiceError(f"{MONITOR_ENV}={choice!r} is not a file monitor; "
-                                 f"{MONITOR_CHOICES}")
+    problem = monitor_name_problem(choice)
+    if problem is not None:
+        raise MonitorChoiceError(f"{source}={problem}")
     added = os.getcwd() not in sys.path and "" not in sys.path
     if added:
         sys.path.insert(0, os.getcwd())
     try:
         factory: FileMonitorFactory = import_string(choice)
     except DevreloadError as exc:
-        raise MonitorChoiceError(f"{MONITOR_ENV}={choice!r}: {exc}; {MONITOR_CHOICES}") from None
+        raise MonitorChoiceError(f"{source}={choice!r}: {exc}; {MONITOR_CHOICES}") from None
     except Exception as exc:
         raise MonitorChoiceError(
-            f"{MONITOR_ENV}={choice!r}: importing it failed: {type(exc).__name__}: "
+            f"{source}={choice!r}: importing it failed: {type(exc).__name__}: "
             + " ".join(str(exc).split())
         ) from exc
     finally:
@@ -205,6 +306,6 @@ def _import_factory(choice: str) -> FileMonitorFactory:
             with contextlib.suppress(ValueError):
                 sys.path.remove(os.getcwd())
     if not callable(factory):
-        raise MonitorChoiceError(f"{MONITOR_ENV}={choice!r} is not callable (but of type "
+        raise MonitorChoiceError(f"{source}={choice!r} is not callable (but of type "
                                  f"{type(factory).__name__}); {MONITOR_CHOICES}")
     return factory

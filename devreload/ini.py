@@ -48,6 +48,8 @@ DEVRELOAD_KEYS = frozenset(
         "preload",
         "preload_exclude",
         "allowed_hosts",
+        "monitor",
+        "gitignore",
     }
 )
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s"
@@ -108,6 +110,10 @@ class IniConfig:
     preload_exclude: tuple[str, ...] = ()
     #: Names the command line said ``--allowed-host`` for.
     allowed_hosts: tuple[str, ...] = ()
+    #: The monitor the command line named with ``--monitor``.
+    monitor: str = ""
+    #: False when the command line said ``--no-gitignore``.
+    gitignore: bool = True
 
     def __post_init__(self) -> None:
         self.path = os.path.abspath(self.path)
@@ -227,6 +233,8 @@ class IniConfig:
                 *server.preload_exclude, *section.preload_exclude, *self.preload_exclude
             ),
             allowed_hosts=(*server.allowed_hosts, *section.allowed_hosts, *self.allowed_hosts),
+            monitor=self.monitor or section.monitor or server.monitor,
+            gitignore=server.gitignore and section.gitignore and self.gitignore,
         )
 
     def devreload_section(self) -> ServeOptions:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devreload.errors import AddressError, ConfigError
+from devreload.filemon import monitor_name_problem
 from devreload.servers import SERVERS
 from devreload.sockets import Address, make_address, parse_address, parse_listen
 from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL
@@ -36,6 +37,8 @@ OWN_KEYS = frozenset(
         "preload",
         "preload_exclude",
         "allowed_hosts",
+        "monitor",
+        "gitignore",
     }
 )
 #: The ``use = egg:waitress#main`` keys that say where to listen: devreload binds those itself,
@@ -74,6 +77,11 @@ class ServeOptions:
     #: Names devreload's own pages answer besides localhost and IP literals (DNS
     #: rebinding guard, see ``hosts``); ``.example.com`` or ``*.example.com``: subdomains.
     allowed_hosts: tuple[str, ...] = ()
+    #: The file monitor by name (``inotify``, ``watchdog``, ``watchman``, ``polling``) or
+    #: dotted path; empty: chosen for this machine (``DEVRELOAD_MONITOR`` overrides both).
+    monitor: str = ""
+    #: Watch globs skip what the project's ``.gitignore`` files exclude.
+    gitignore: bool = True
     #: ``auto`` (waitress for WSGI, uvicorn for ASGI), or one of them by name.
     server: str = "auto"
     #: The chosen server's own options (ini strings are converted by the backend).
@@ -108,7 +116,7 @@ class ServeOptions:
         except AddressError as exc:
             key = "listen" if conf.get("listen") is not None else "port"
             raise ConfigError(path, section, str(exc), key=key) from None
-        for key in ("reload", "live_reload", "show_errors", "preload"):
+        for key in ("reload", "live_reload", "show_errors", "preload", "gitignore"):
             if conf.get(key) is not None:
                 values[key] = conf_bool(conf, key, path, section)
         for key in ("reload_interval", "shutdown_interval"):
@@ -117,6 +125,11 @@ class ServeOptions:
                 values[key] = seconds
         for key in ("static_files", "watch_files", "ignore_files"):
             values[key] = tuple(resolve_paths(conf.get(key, ""), here))
+        monitor = str(conf.get("monitor", "")).strip()
+        problem = monitor_name_problem(monitor) if monitor else None
+        if problem is not None:
+            raise ConfigError(path, section, problem, key="monitor")
+        values["monitor"] = monitor
         values["preload_exclude"] = tuple(str(conf.get("preload_exclude", "")).split())
         values["allowed_hosts"] = tuple(str(conf.get("allowed_hosts", "")).split())
         server = str(conf.get("server", "auto")).strip() or "auto"

@@ -58,10 +58,11 @@ class Reloader(ReloadStrategy):
         ignore_files: Iterable[str] | None = None,
         watch_files: Iterable[str] | None = None,
         static_files: Iterable[str] | None = None,
+        gitignore: bool = True,
         **kw: Any,
     ) -> None:
         super().__init__(worker_path, **kw)
-        self.ignore = IgnoreRules(ignore_files or ())
+        self.ignore = IgnoreRules(ignore_files or (), gitignore=gitignore)
         self.static = [_static_pattern(p) for p in static_files or ()]
         self.monitor_factory = monitor_factory
         self.watched: set[str] = set()
@@ -225,6 +226,7 @@ def start_reloader(
     preload_exclude: Sequence[str] = (),
     cooperative: bool = False,
     cooperative_timeout: float | None = None,
+    gitignore: bool = True,
 ) -> ReloaderProxy:
     """Become the monitor of a worker running ``worker_path``; in the worker, return its proxy.
 
@@ -234,6 +236,7 @@ def start_reloader(
     modules (and their submodules) it never imports. With ``cooperative`` a change does not
     stop the worker: ``devreload.should_restart()`` turns True there, and the worker exits
     75 when it is safe (or is stopped after ``cooperative_timeout`` seconds, when set).
+    ``gitignore=False`` lets watch globs match what ``.gitignore`` files exclude.
     """
     if is_active():
         return get_reloader()
@@ -255,5 +258,6 @@ def start_reloader(
         preload_exclude=preload_exclude,
         cooperative=cooperative,
         cooperative_timeout=cooperative_timeout,
+        gitignore=gitignore,
     )
     raise SystemExit(reloader.run())

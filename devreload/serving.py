@@ -57,6 +57,8 @@ def serve(
     preload: bool = ServeOptions.preload,
     preload_exclude: Iterable[str] = (),
     allowed_hosts: Iterable[str] = (),
+    monitor: str = ServeOptions.monitor,
+    gitignore: bool = ServeOptions.gitignore,
     **server_options: Any,
 ) -> None:
     """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
@@ -74,8 +76,9 @@ def serve(
     ``preload_exclude``) keeps libraries out of the worker template. devreload's own pages
     (the error pages, ``/__devreload__/``) answer only localhost, ``*.localhost``, IP
     literals and the names in ``allowed_hosts`` (``".example.com"`` or ``"*.example.com"``
-    for subdomains), against DNS rebinding. Other keyword arguments go to waitress or
-    uvicorn.
+    for subdomains), against DNS rebinding. ``monitor`` names the file monitor (by
+    default the best this machine has); ``gitignore=False`` lets watch globs match what
+    ``.gitignore`` files exclude. Other keyword arguments go to waitress or uvicorn.
     """
     addresses = sockets.parse_listen(listen) if listen else [sockets.make_address(host, port)]
     options = ServeOptions(
@@ -92,6 +95,8 @@ def serve(
         preload=preload,
         preload_exclude=tuple(preload_exclude),
         allowed_hosts=tuple(allowed_hosts),
+        monitor=monitor,
+        gitignore=gitignore,
         server=server,
         server_options=server_options,
     )
@@ -135,7 +140,7 @@ def run_monitor(
     before each restart; ``show_errors_hint`` says where the user sets ``show_errors``."""
     log = default_logger()
     # A bad DEVRELOAD_MONITOR is one line before anything is bound or announced.
-    monitor_factory = find_default_monitor_factory(log)
+    monitor_factory = find_default_monitor_factory(log, options.monitor)
     bound = sockets.bind_all(options.addresses) if hold_sockets else []
     try:
         announce(bound, options.browser)
@@ -164,6 +169,7 @@ def run_monitor(
             static_files=options.static_files,
             preload=options.preload,
             preload_exclude=options.preload_exclude,
+            gitignore=options.gitignore,
         )
         return reloader.run()
     finally:

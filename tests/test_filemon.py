@@ -1,6 +1,6 @@
 """File monitors against real files and threads: ignore rules, globs, and every way an editor
-saves (in place, rename over, delete and recreate) seen by both the polling and the watchdog
-monitor."""
+saves (in place, rename over, delete and recreate) seen by the polling, inotify and watchdog
+monitors."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from helpers import save_like_editor, wait_until
 
 from devreload import filemon
 from devreload.filemon import IgnoreRules, find_default_monitor_factory, glob_regex, glob_root
+from devreload.filemon_inotify import InotifyFileMonitor
 from devreload.filemon_polling import PollingFileMonitor
 from devreload.filemon_watchdog import WatchdogFileMonitor
 
@@ -132,11 +133,16 @@ def test_glob_helpers() -> None:
 
 def test_default_factory_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(filemon.MONITOR_ENV, raising=False)
-    assert find_default_monitor_factory() is WatchdogFileMonitor
+    monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-watchman-here"))
+    monkeypatch.chdir(tmp_path)
+    assert find_default_monitor_factory() is InotifyFileMonitor
+    assert find_default_monitor_factory(choice="polling") is PollingFileMonitor
     monkeypatch.setenv(filemon.MONITOR_ENV, "polling")
-    assert find_default_monitor_factory() is PollingFileMonitor
+    assert find_default_monitor_factory(choice="watchdog") is PollingFileMonitor  # env wins
     monkeypatch.setenv(filemon.MONITOR_ENV, "watchdog")
     assert find_default_monitor_factory() is WatchdogFileMonitor
+    monkeypatch.setenv(filemon.MONITOR_ENV, "inotify")
+    assert find_default_monitor_factory() is InotifyFileMonitor
     (tmp_path / "dr_my_monitors.py").write_text("def factory(callback, **kw):\n    return 42\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for spec in ("dr_my_monitors.factory", "dr_my_monitors:factory"):
@@ -156,7 +162,11 @@ def _watchdog(callback: Recorder) -> Any:
     return WatchdogFileMonitor(callback, ignore=IgnoreRules())
 
 
-@pytest.fixture(params=[_polling, _watchdog], ids=["polling", "watchdog"])
+def _inotify(callback: Recorder) -> Any:
+    return InotifyFileMonitor(callback, ignore=IgnoreRules())
+
+
+@pytest.fixture(params=[_polling, _watchdog, _inotify], ids=["polling", "watchdog", "inotify"])
 def make_monitor(request: pytest.FixtureRequest) -> Iterator[Callable[[], tuple[Any, Recorder]]]:
     made: list[Any] = []
 
@@ -249,15 +259,20 @@ def test_monitor_stops(make_monitor: Callable[[], tuple[Any, Recorder]], tmp_pat
     assert done.wait(5), "join() did not return after stop()"
 
 
-# --------------------------------------------------------------------------- watchdog only
+# --------------------------------------------------------------------------- OS events only
 
 
-def test_watchdog_ignores_reads(tmp_path: Path) -> None:
+EVENT_MONITORS = pytest.mark.parametrize("events", [InotifyFileMonitor, WatchdogFileMonitor],
+                                         ids=["inotify", "watchdog"])
+
+
+@EVENT_MONITORS
+def test_os_events_ignore_reads(tmp_path: Path, events: Any) -> None:
     read_me, sentinel = tmp_path / "read.py", tmp_path / "sentinel.py"
     read_me.write_text("x\n")
     sentinel.write_text("s\n")
     seen = Recorder()
-    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor = events(seen, ignore=IgnoreRules())
     monitor.add_path(str(read_me))
     monitor.add_path(str(sentinel))
     monitor.start()
@@ -272,11 +287,12 @@ def test_watchdog_ignores_reads(tmp_path: Path) -> None:
         monitor.join()
 
 
-def test_watchdog_never_registers_ignored_folders(tmp_path: Path) -> None:
+@EVENT_MONITORS
+def test_os_events_never_register_ignored_folders(tmp_path: Path, events: Any) -> None:
     for folder in ("src/pkg", "node_modules/lib", ".git/objects", ".venv/lib", "src/__pycache__"):
         (tmp_path / folder).mkdir(parents=True)
     seen = Recorder()
-    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor = events(seen, ignore=IgnoreRules())
     monitor.add_path(str(tmp_path / "**" / "*.py"))
     monitor.start()
     try:
@@ -292,10 +308,11 @@ def test_watchdog_never_registers_ignored_folders(tmp_path: Path) -> None:
         monitor.join()
 
 
-def test_watchdog_file_in_folder_created_later(tmp_path: Path) -> None:
+@EVENT_MONITORS
+def test_os_events_file_in_folder_created_later(tmp_path: Path, events: Any) -> None:
     target = tmp_path / "later" / "deeper" / "app.ini"
     seen = Recorder()
-    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor = events(seen, ignore=IgnoreRules())
     monitor.add_path(str(target))
     monitor.start()
     try:
@@ -305,3 +322,26 @@ def test_watchdog_file_in_folder_created_later(tmp_path: Path) -> None:
     finally:
         monitor.stop()
         monitor.join()
+
+
+def test_watchman_is_chosen_for_a_watchmanconfig_and_falls_back_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    monkeypatch.delenv(filemon.MONITOR_ENV, raising=False)
+    monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-server"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".watchmanconfig").write_text("{}")
+    log = logging.getLogger("test_filemon")
+    with caplog.at_level(logging.DEBUG, logger=log.name):
+        factory = find_default_monitor_factory(log)
+        monitor = factory(Recorder(), ignore=IgnoreRules())
+    try:
+        assert isinstance(monitor, InotifyFileMonitor)
+        said = [r.getMessage() for r in caplog.records]
+        assert said[0] == "using watchman: the project has a .watchmanconfig"
+        assert said[1:] == [f"watchman is not running (no server at {tmp_path}/no-server); "
+                            "using InotifyFileMonitor instead"]
+    finally:
+        monitor.stop()

@@ -201,11 +201,11 @@ def test_an_edited_address_is_reported_once_per_edit(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("inotify", "DEVRELOAD_MONITOR='inotify' is not a file monitor; use watchdog, polling, "
-         "or a dotted path to a factory (pkg.module.factory)"),
+        ("fsevents", "DEVRELOAD_MONITOR='fsevents' is not a file monitor; use inotify, watchdog, "
+         "watchman, polling, or a dotted path to a factory (pkg.module.factory)"),
         ("no_such_mon_xyz.make", "DEVRELOAD_MONITOR='no_such_mon_xyz.make': cannot import "
-         "'no_such_mon_xyz.make': no module named 'no_such_mon_xyz'; use watchdog, polling, "
-         "or a dotted path to a factory (pkg.module.factory)"),
+         "'no_such_mon_xyz.make': no module named 'no_such_mon_xyz'; use inotify, watchdog, "
+         "watchman, polling, or a dotted path to a factory (pkg.module.factory)"),
     ],
 )
 def test_a_bad_monitor_choice_is_one_line(

@@ -119,9 +119,9 @@ def test_a_bad_monitor_choice_is_one_line_and_exit_2(
     (project / "prog.py").write_text("print('ran')\n")
     write_ini(project)
     devreload = [SCRIPT] if command == "script" else [sys.executable, "-m", "devreload"]
-    line = ("devreload: DEVRELOAD_MONITOR='inotify' is not a file monitor; use watchdog, "
-            "polling, or a dotted path to a factory (pkg.module.factory)")
-    env = {"DEVRELOAD_MONITOR": "inotify"}
+    line = ("devreload: DEVRELOAD_MONITOR='fsevents' is not a file monitor; use inotify, "
+            "watchdog, watchman, polling, or a dotted path to a factory (pkg.module.factory)")
+    env = {"DEVRELOAD_MONITOR": "fsevents"}
     for args in (["run", "prog.py"], ["serve", "dev.ini", "--reload"]):
         proc = spawn([*devreload, *args], env=env)
         assert proc.wait_exit() == 2, args
