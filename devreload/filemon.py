@@ -14,14 +14,22 @@ import functools
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.gitignore import GitIgnores
 from devreload.imports import import_string
 
-Callback = Callable[[str], None]
+
+class Callback(Protocol):
+    """Where a monitor reports a changed path. ``final=True`` says the change is known
+    complete (the writer closed the file, or renamed it into place), so a single save can
+    be acted on at once; a monitor that cannot tell leaves it False, and the monitor
+    process waits for a quiet moment instead."""
+
+    def __call__(self, path: str, final: bool = False) -> None: ...
+
 
 MONITOR_ENV = "DEVRELOAD_MONITOR"
 

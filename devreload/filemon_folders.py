@@ -180,23 +180,20 @@ class FolderMonitor:
                     self._event(kind, os.path.join(folder, name), is_dir=entry[3])
             wait = max(self.poll_wait, (time.thread_time() - began) / POLL_CPU_SHARE)
 
-    def _event(self, kind: str, path: str, *, is_dir: bool = False,
-               dest: str | None = None) -> None:
-        """An OS event: ``kind`` is created, modified, deleted, moved (to ``dest``) or
-        attrib (metadata only: counts when the mtime moved, as ``touch`` does)."""
-        paths = [path] if dest is None else [path, dest]
+    def _event(self, kind: str, path: str, *, is_dir: bool = False, final: bool = False) -> None:
+        """An OS event: ``kind`` is created, modified, deleted or attrib (metadata only:
+        counts when the mtime moved, as ``touch`` does); ``final``: the change is whole."""
         if is_dir:
-            if kind in ("created", "moved"):
-                self._folder_appeared(paths[-1])
+            if kind == "created":
+                self._folder_appeared(path)
             return
         attrib = kind == "attrib"
+        folder, name = os.path.split(path)
         with self._lock:
-            for changed in paths:
-                folder, name = os.path.split(changed)
-                aliases = self.aliases.get(folder, ())
-                for candidate in [changed, *(os.path.join(a, name) for a in aliases)]:
-                    if self._wanted(candidate) and self._mtime_moved(candidate, attrib):
-                        self.callback(candidate)
+            aliases = self.aliases.get(folder, ())
+            for candidate in [path, *(os.path.join(a, name) for a in aliases)]:
+                if self._wanted(candidate) and self._mtime_moved(candidate, attrib):
+                    self.callback(candidate, final)
 
     def _rescan(self) -> None:
         """Events were lost (the kernel's queue overflowed): report every watched file

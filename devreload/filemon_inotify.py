@@ -45,14 +45,18 @@ EVENT_HEADER = struct.Struct("iIII")  # wd, mask, cookie, length of the name
 READ_SIZE = 64 * 1024
 
 
-def _kind(mask: int) -> str:
-    if mask & (IN_CREATE | IN_MOVED_TO):
-        return "created"
+def _kind(mask: int) -> tuple[str, bool]:
+    """The event's kind, and whether the file is whole now (closed after writing, renamed
+    into place, touched): a created file is still being written."""
+    if mask & IN_MOVED_TO:
+        return "created", True
+    if mask & IN_CREATE:
+        return "created", False
     if mask & (IN_DELETE | IN_MOVED_FROM):
-        return "deleted"
+        return "deleted", False
     if mask & IN_ATTRIB:
-        return "attrib"
-    return "modified"
+        return "attrib", True
+    return "modified", True
 
 
 class InotifyFileMonitor(FolderMonitor):
@@ -67,6 +71,7 @@ class InotifyFileMonitor(FolderMonitor):
             raise self._error("inotify_init1", ctypes.get_errno())
         self._wakeup_r, self._wakeup_w = os.pipe()
         self._watches: dict[int, str] = {}  # watch descriptor -> folder
+        self._renamed: set[int] = set()  # watches already moved to a folder's new name
         self._reader = threading.Thread(target=self._read, name="devreload-inotify",
                                         daemon=True)
 
@@ -82,7 +87,13 @@ class InotifyFileMonitor(FolderMonitor):
                 self.pending.add((folder, False))
                 return
             raise self._error("inotify_add_watch", code)
+        previous = self._watches.get(wd)
         self._watches[wd] = folder
+        if previous is not None and previous != folder:
+            # The same folder under a new name (a move seen from its parent first): the
+            # watch stays, the old name is gone, its own IN_MOVE_SELF is news no more.
+            self._renamed.add(wd)
+            self._folder_gone(previous)
 
     def start(self) -> None:
         self._reader.start()
@@ -137,12 +148,16 @@ class InotifyFileMonitor(FolderMonitor):
                 folder = self._watches.get(wd)
                 if folder is None:
                     continue
+                if mask & IN_MOVE_SELF and wd in self._renamed:
+                    self._renamed.discard(wd)
+                    continue
                 if mask & (IN_IGNORED | IN_MOVE_SELF):
                     self._drop(wd, folder, mask)
                     continue
                 if name:
-                    self._event(_kind(mask), os.path.join(folder, name),
-                                is_dir=bool(mask & IN_ISDIR))
+                    kind, final = _kind(mask)
+                    self._event(kind, os.path.join(folder, name), is_dir=bool(mask & IN_ISDIR),
+                                final=final)
 
     def _drop(self, wd: int, folder: str, mask: int) -> None:
         del self._watches[wd]

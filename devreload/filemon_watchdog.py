@@ -68,8 +68,13 @@ class _Handler(FileSystemEventHandler):
         self.monitor = monitor
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in CHANGE_EVENTS:
+        kind = event.event_type
+        if kind not in CHANGE_EVENTS:
             return
-        dest = os.fsdecode(event.dest_path) if event.event_type == "moved" else None
-        self.monitor._event(event.event_type, os.fsdecode(event.src_path),
-                            is_dir=event.is_directory, dest=dest)
+        src = os.fsdecode(event.src_path)
+        if kind == "moved":  # renamed into place: whole at its new name
+            self.monitor._event("deleted", src, is_dir=event.is_directory)
+            self.monitor._event("created", os.fsdecode(event.dest_path),
+                                is_dir=event.is_directory, final=True)
+        else:
+            self.monitor._event(kind, src, is_dir=event.is_directory)

@@ -38,6 +38,7 @@ from devreload.log import LOGGER_NAME
 #: How long a restarted server may take to accept again before devreload stops using it.
 RECONNECT_TIMEOUT = 5.0
 #: The pause between two connection attempts (stop() cuts it short).
+WATCH_LIST_TIMEOUT = 0.5
 RETRY_INTERVAL = 0.1
 #: Spawning a server takes ~30 ms; only a broken install takes longer.
 SOCKNAME_TIMEOUT = 5.0
@@ -93,8 +94,8 @@ def find_socket(spawn: bool = True) -> str:
 
 def watchman_available(cwd: str) -> str | None:
     """Why watchman should be chosen without being asked for, or None. Never starts a server:
-    one that runs for the user counts, and so does a ``.watchmanconfig`` (the project's
-    opt-in, which the monitor honours by spawning one)."""
+    one that runs for the user and already watches the project counts, and so does a
+    ``.watchmanconfig`` (the project's opt-in, which the monitor honours by spawning one)."""
     if not os.environ.get("WATCHMAN_SOCK") and shutil.which("watchman") is None:
         return None
     folder = os.path.abspath(cwd)
@@ -109,13 +110,27 @@ def watchman_available(cwd: str) -> str | None:
         sockname = find_socket(spawn=False)
     except WatchmanUnavailable:
         return None
+    project = os.path.realpath(cwd)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(RETRY_INTERVAL)
+        probe.settimeout(WATCH_LIST_TIMEOUT)
         try:
             probe.connect(sockname)
-        except OSError:
+            probe.sendall(b'["watch-list"]\n')
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = probe.recv(65536)
+                if not chunk:
+                    return None
+                reply += chunk
+            roots = json.loads(reply).get("roots", [])
+        except (OSError, ValueError, AttributeError):
             return None
-    return "a watchman server is running"
+    # A server that does not watch this project yet would first crawl all of it (seconds
+    # on a large tree) for nothing inotify does not give: it is left alone.
+    for root in roots:
+        if project == root or project.startswith(root.rstrip(os.sep) + os.sep):
+            return f"the running watchman server watches {root}"
+    return None
 
 
 def _signature(path: str) -> Signature:

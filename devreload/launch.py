@@ -21,13 +21,13 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from devreload import processes
 from devreload.channel import Channel, ChannelClosed
 from devreload.log import Logger
-from devreload.messages import Fork, Forked, Preload, Tainted
+from devreload.messages import Adopt, Fork, Forked, Preload, Tainted
 
 TEMPLATE_ENV = "DEVRELOAD_TEMPLATE_FD"
 LAUNCHER_ENV = "DEVRELOAD_WORKER"
@@ -41,6 +41,9 @@ class Launcher(Protocol):
 
     def preload(self, modules: Sequence[str]) -> None:
         """Library modules the last worker imported; the next may start with them."""
+
+    def prepare(self, sockets: Sequence[socket.socket]) -> None:
+        """The monitor is idle: the launcher may get the next worker ready now."""
 
     def signal(self, pid: int, sig: int) -> None:
         """Send ``sig`` to the worker ``pid`` and every process of its group."""
@@ -200,6 +203,9 @@ class SpawnLauncher(_Processes):
     def preload(self, modules: Sequence[str]) -> None:
         pass
 
+    def prepare(self, sockets: Sequence[socket.socket]) -> None:
+        pass
+
     def close(self) -> None:
         self._close_janitor()
 
@@ -228,6 +234,11 @@ class TemplateLauncher(_Processes):
         self.blame_app = False
         self.verifying: int | None = None
         self.spawn_only = False
+        #: A worker forked ahead of time, waiting on its line for an Adopt: a restart
+        #: then costs no fork. It has imported nothing of the app's.
+        self.spare: tuple[int, Channel] | None = None
+        #: The line of a spare asked for whose Forked reply is not read yet.
+        self.spare_line: Channel | None = None
 
     def _ensure_template(self) -> Channel:
         if self.ctl is None:
@@ -248,25 +259,88 @@ class TemplateLauncher(_Processes):
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
         if self.spawn_only or self.spawn_next:
+            self._drop_spare()
             pid = self._started(_spawn_worker(channel_end, sockets))
             if self.spawn_next:
                 self.spawn_next, self.verifying = False, pid
             return pid
         fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
+        with contextlib.suppress(ChannelClosed, OSError):
+            self._collect_spare()
+        if self.spare is not None:
+            pid, line = self.spare
+            self.spare = None
+            try:
+                line.send(Adopt(), fds=fds)
+                return pid
+            except (ChannelClosed, OSError):
+                self.signal(pid, signal.SIGKILL)
+            finally:
+                line.close()
         try:
-            ctl = self._ensure_template()
-            ctl.send(Fork(), fds=fds)
-            while True:
-                reply = ctl.recv()
-                if isinstance(reply, Forked):
-                    self.forked.add(reply.pid)
-                    return self._started(reply.pid)
-                if isinstance(reply, Tainted):
-                    self._tainted(reply.module)
+            return self._fork(Fork(), fds)
         except (ChannelClosed, OSError) as exc:
             self.log.debug("worker template unavailable (%s); spawning instead", exc)
             self._discard()
             return self._started(_spawn_worker(channel_end, sockets))
+
+    def prepare(self, sockets: Sequence[socket.socket]) -> None:
+        """Ask the template for a spare without waiting for it: the template may still be
+        importing what the last worker reported; its reply is read at the next start."""
+        busy = self.spare is not None or self.spare_line is not None
+        if busy or self.spawn_only or self.spawn_next or not self.preloading:
+            return
+        line, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._ensure_template().send(Fork(spare=True), fds=[theirs.fileno()])
+            self.spare_line = Channel(line)
+        except (ChannelClosed, OSError):
+            line.close()
+            self._discard()
+        finally:
+            theirs.close()
+
+    def _collect_spare(self) -> None:
+        if self.spare_line is None:
+            return
+        line, self.spare_line = self.spare_line, None
+        try:
+            self.spare = (self._forked(), line)
+        except BaseException:
+            line.close()
+            raise
+
+    def _fork(self, request: Fork, fds: list[int]) -> int:
+        self._ensure_template().send(request, fds=fds)
+        return self._forked()
+
+    def _forked(self) -> int:
+        """The pid of the next worker the template reports (it answers in order)."""
+        while True:
+            if self.ctl is None:
+                raise ChannelClosed("the worker template is gone")
+            reply = self.ctl.recv()
+            if isinstance(reply, Forked):
+                self.forked.add(reply.pid)
+                return self._started(reply.pid)
+            if isinstance(reply, Tainted):
+                self._tainted(reply.module)
+
+    def _drop_spare(self) -> None:
+        with contextlib.suppress(ChannelClosed, OSError):
+            self._collect_spare()  # its reply must not be taken for the next worker's
+        if self.spare is not None:
+            pid, line = self.spare
+            self.spare = None
+            line.close()  # it ends on its own when its line closes
+            self.signal(pid, signal.SIGKILL)
+
+    def reap(self) -> list[tuple[int, int]]:
+        exited = super().reap()
+        if self.spare is not None and any(pid == self.spare[0] for pid, _ in exited):
+            self.spare[1].close()
+            self.spare = None
+        return exited
 
     def _tainted(self, module: str) -> None:
         """A library that starts threads at import makes forking unsafe: never preload it."""
@@ -284,6 +358,7 @@ class TemplateLauncher(_Processes):
         if pid in self.forked and not self.spawn_only and not self.blame_app:
             self.log.debug("a forked worker failed; trying a fresh one")
             self.spawn_next = True
+            self._drop_spare()
             return True
         return False
 
@@ -322,6 +397,7 @@ class TemplateLauncher(_Processes):
         return any(module == e or module.startswith(e + ".") for e in self.exclude)
 
     def _discard(self) -> None:
+        self._drop_spare()
         if self.ctl is not None:
             self.ctl.close()
             self.ctl = None
@@ -358,7 +434,7 @@ def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = 
 
 def template_main() -> None:
     """The template process. Returns only inside a freshly forked worker."""
-    from devreload.worker import run
+    from devreload.worker import run, scan_ahead
 
     fd, monitor = (int(x) for x in os.environ.pop(TEMPLATE_ENV).split(","))
     processes.prctl(processes.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -366,11 +442,20 @@ def template_main() -> None:
         return
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
-    fds = _serve_forks(Channel.from_fd(fd))
+    scan_ahead()
+    fds, spare = _serve_forks(Channel.from_fd(fd), scan_ahead)
+    if spare:
+        # Forked ahead of time: the restart that needs it sends the real channel.
+        line = Channel.from_fd(fds[0])
+        try:
+            _, fds = line.recv_with_fds()
+        except ChannelClosed:
+            os._exit(0)
+        line.close()
     run(fds[0], fds[1:])
 
 
-def _serve_forks(ctl: Channel) -> list[int]:
+def _serve_forks(ctl: Channel, scan_ahead: Callable[[], None]) -> tuple[list[int], bool]:
     while True:
         try:
             message, fds = ctl.recv_with_fds()
@@ -378,9 +463,10 @@ def _serve_forks(ctl: Channel) -> list[int]:
             os._exit(0)
         if isinstance(message, Preload):
             _preload(ctl, message.modules)
+            scan_ahead()
         elif isinstance(message, Fork):
             if _fork(ctl):
-                return fds
+                return fds, message.spare
             for fd in fds:
                 os.close(fd)
 
@@ -415,6 +501,6 @@ def _fork(ctl: Channel) -> bool:
     os.close(write_end)
     worker_pid = int(os.read(read_end, 32) or b"0")
     os.close(read_end)
-    os.waitpid(middle, 0)
     ctl.send(Forked(worker_pid))
+    os.waitpid(middle, 0)
     return False

@@ -1,7 +1,8 @@
 // devreload's live-reload client, injected into HTML pages by the LiveReload wrappers.
 // The tag that carries it says which worker made the page (data-boot) and where the
 // event stream is (data-url). A page made by an older worker reloads once, as soon as
-// the new worker answers; a changed stylesheet is swapped in place.
+// the new worker answers; a changed stylesheet is swapped in place. A worker that stops
+// for a restart says "reloading" first, and the page asks the next one at once.
 (function () {
   "use strict";
   // One client per page: a second copy (an HTML fragment that htmx or jQuery swapped in
@@ -76,6 +77,12 @@
 
   function connect(done) {
     source = new EventSource(url);
+    // The worker is stopping for a restart: ask again at once. The request waits in the
+    // listening socket's queue and the next worker answers it as soon as it serves.
+    source.addEventListener("reloading", function () {
+      source.close();
+      connect(done);
+    });
     ["hello", "css", "reload", "broken"].forEach(function (name) {
       source.addEventListener(name, function (e) {
         if (name === "hello") {

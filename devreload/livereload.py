@@ -11,7 +11,6 @@ or ``reload`` events. The WSGI and ASGI wrappers are in ``middleware`` and
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import os
@@ -19,7 +18,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from importlib import resources
 from typing import Any
 
 from devreload import worker
@@ -52,6 +50,7 @@ def sse(event: str, data: Any) -> bytes:
 
 
 KEEPALIVE = b": keep-alive\n\n"
+RELOADING = sse("reloading", {})
 SSE_HEADERS = [
     ("Content-Type", "text/event-stream"),
     ("Cache-Control", "no-store"),
@@ -59,7 +58,14 @@ SSE_HEADERS = [
 ]
 
 
+_told: list[int] = []  # the pid that told a page first: a forked worker tells anew
+
+
 def hello() -> bytes:
+    """The first event of a stream: a page made by another worker reloads on it."""
+    if _told != [os.getpid()]:
+        _told[:] = [os.getpid()]
+        worker.milestone("page told")
     return sse("hello", {"boot": boot_id()})
 
 
@@ -127,12 +133,15 @@ class EventHub:
         self.publish(kind, {"path": display_path(path)})
 
     def close(self) -> None:
-        """End every stream now and refuse new ones: the server is stopping."""
+        """End every stream now and refuse new ones: the server is stopping. Each page is
+        told first, so that it reconnects at once (its request waits in the listening
+        socket's queue for the next worker) rather than after a back-off."""
         with self._lock:
             self._closed = True
             subscribers = list(self._subscribers.values())
             self._subscribers.clear()
         for deliver in subscribers:
+            deliver(RELOADING)
             deliver(None)
 
     def reopen(self) -> None:
@@ -183,17 +192,22 @@ def close_streams() -> None:
 # --------------------------------------------------------------------------- the page
 
 
-@functools.cache
-def client_source() -> str:
-    """The browser client, read once from the package."""
-    return resources.files("devreload").joinpath("livereload.js").read_text(encoding="utf-8")
+def _read_client() -> str:
+    """The browser client, a plain file beside this module (importlib.resources would
+    import zipfile and more into a worker's first request)."""
+    with open(os.path.join(os.path.dirname(__file__), "livereload.js"), encoding="utf-8") as f:
+        return f.read()
+
+
+#: Read when the module is imported: the worker template has it ready for every worker.
+CLIENT_SOURCE = _read_client()
 
 
 def script(events_url: str = EVENTS_PATH, nonce: str | None = None) -> bytes:
     """The tag injected into pages, carrying this worker's boot id and the stream's URL."""
     attr = f' nonce="{html.escape(nonce)}"' if nonce else ""
     boot, url = html.escape(boot_id()), html.escape(events_url)
-    source = client_source().replace("</", "<\\/")
+    source = CLIENT_SOURCE.replace("</", "<\\/")
     text = f'<script data-devreload{attr} data-boot="{boot}" data-url="{url}">\n{source}</script>'
     return text.encode()
 

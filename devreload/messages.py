@@ -7,6 +7,7 @@ this module, so a message is a small frozen dataclass, never a string tag.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ class Spec:
     warm: tuple[str, ...] = ()
     #: A retry of a failure already shown: report it to the monitor, not to stderr again.
     quiet_failure: bool = False
+    #: The previous worker may still accept: build the app, but accept only after Go.
+    hold: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,25 @@ class ReloadAsked:
 
 @dataclass(frozen=True)
 class Released:
-    """The worker no longer serves (listeners closed, requests drained): what is left is
-    its exit, which the next worker need not wait for."""
+    """The worker no longer accepts (a server: its listeners are closed, its requests may
+    still be finishing; any other program: it has ended): the next worker need not wait
+    for the rest."""
 
 
 @dataclass(frozen=True)
 class ShutdownAsked:
     """``graceful_shutdown()`` in the worker."""
+
+
+@dataclass(frozen=True)
+class Go:
+    """The previous worker has stopped accepting: a held worker may accept now."""
+
+
+@dataclass(frozen=True)
+class Leave:
+    """A stopped worker may exit now: the next one serves (or none is coming). Its
+    exit, with every finalizer, would otherwise share the CPU with the next one's start."""
 
 
 @dataclass(frozen=True)
@@ -147,10 +162,22 @@ class ConnectionsTaken:
     waits for this before it exits, so none is lost with its end of the channel."""
 
 
+@dataclass(frozen=True)
+class Milestone:
+    """A step of the worker's start the monitor cannot see, for the reload timeline (-v):
+    ``phase`` happened at ``at`` (wall clock)."""
+
+    phase: str
+    at: float
+
+
 FromWorker = (
     Modules | Files | Watch | Failed | Ready | ReloadAsked | Released | ShutdownAsked | Connections
+    | Milestone
 )
-ToWorker = Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken
+ToWorker = (
+    Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | Leave
+)
 
 
 # --------------------------------------------------------------------------- monitor <-> template
@@ -165,12 +192,20 @@ class Preload:
 
 @dataclass(frozen=True)
 class Fork:
-    """Fork a worker; its channel end and the listening sockets travel with this message."""
+    """Fork a worker; its channel end and the listening sockets travel with this message.
+    A ``spare`` gets only a line to the monitor, and waits on it for its Adopt."""
+
+    spare: bool = False
 
 
 @dataclass(frozen=True)
 class Forked:
     pid: int
+
+
+@dataclass(frozen=True)
+class Adopt:
+    """A spare worker's go: its channel end and the listening sockets travel with this."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +215,7 @@ class Tainted:
     module: str
 
 
-Message = FromWorker | ToWorker | Preload | Fork | Forked | Tainted
+Message = FromWorker | ToWorker | Preload | Fork | Forked | Adopt | Tainted
 
 
 # --------------------------------------------------------------------------- the monitor's queue
@@ -188,9 +223,13 @@ Message = FromWorker | ToWorker | Preload | Fork | Forked | Tainted
 
 @dataclass(frozen=True)
 class FileChanged:
-    """A file monitor saw ``path`` change (from its thread)."""
+    """A file monitor saw ``path`` change (from its thread). ``final``: the change is known
+    complete (the writer closed the file, or renamed it into place); ``seen``: when
+    (wall clock). Neither makes two changes of one path different."""
 
     path: str
+    final: bool = field(default=False, compare=False)
+    seen: float = field(default_factory=time.time, compare=False)
 
     def describe(self) -> str:
         return display_path(self.path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import queue
+import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from devreload.livereload import (
 from devreload.messages import EVENTS_PATH
 from devreload.middleware_asgi import OWN_PREFIX, LiveReloadASGI
 from devreload.servers import is_asgi
+from devreload.worker import milestone
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], Any]]
@@ -202,3 +204,42 @@ def _adopt_waitress_channel(channel: Any, hub: EventHub) -> bool:
     except ImportError:
         return False
     return adopt_channel(channel, hub)
+
+
+def first_response_told(app: Any) -> Any:
+    """``app`` (WSGI or ASGI), telling the monitor when its first response starts: the
+    server side's last step in the reload timeline (-v). Later requests pass straight on."""
+    told = threading.Event()
+
+    def tell() -> None:
+        if not told.is_set():
+            told.set()
+            milestone("first response served")
+
+    if is_asgi(app):
+
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            if told.is_set():
+                await app(scope, receive, send)
+                return
+
+            async def sending(message: Any) -> None:
+                if message.get("type") == "http.response.start":
+                    tell()
+                await send(message)
+
+            await app(scope, receive, sending)
+
+        return asgi
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if told.is_set():
+            return app(environ, start_response)  # type: ignore[no-any-return]
+
+        def starting(*args: Any) -> Any:
+            tell()
+            return start_response(*args)
+
+        return app(environ, starting)  # type: ignore[no-any-return]
+
+    return wsgi

@@ -3,6 +3,7 @@ module loaded so far (the monitor watches the user's, the template preloads libr
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import site
@@ -11,6 +12,7 @@ import sysconfig
 from typing import Any
 
 
+@functools.cache
 def library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}

@@ -98,8 +98,8 @@ class Reloader(ReloadStrategy):
         monitor.start()
         return monitor
 
-    def _changed(self, path: str) -> None:
-        self.events.put(FileChanged(path))
+    def _changed(self, path: str, final: bool = False) -> None:
+        self.events.put(FileChanged(path, final))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, FileChanged) and any(glob_regex(p).match(event.path)

@@ -94,6 +94,7 @@ def run(
     options: Mapping[str, Any],
     on_ready: ReadyCallback | None,
     graceful_timeout: float,
+    on_stop: ReadyCallback | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; then stop accepting, and drain."""
     import uvicorn
@@ -112,6 +113,7 @@ def run(
 
         loop: asyncio.AbstractEventLoop | None = None
         wake: asyncio.Event | None = None
+        stopped_accepting = False
         adopting: set[asyncio.Task[None]]
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -152,6 +154,9 @@ def run(
                 for listener in getattr(self, "servers", []):
                     for sock in listener.sockets:
                         self.loop.remove_reader(sock.fileno())
+            if on_stop is not None and not self.stopped_accepting:
+                self.stopped_accepting = True
+                on_stop()
             if self.wake is not None:
                 self.wake.set()
 

@@ -71,6 +71,7 @@ def run(
     options: Mapping[str, Any],
     on_ready: ReadyCallback | None,
     graceful_timeout: float,
+    on_stop: ReadyCallback | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; then stop accepting, and drain."""
     import waitress
@@ -115,6 +116,11 @@ def run(
         for listener in listeners:
             listener.del_channel()
             listener.socket.close()
+        # One round for the streams' last word ("reloading", queued through the trigger):
+        # buffered now, it goes out before they close, and each page asks again at once.
+        wasyncore.loop(timeout=0, map=socket_map, use_poll=adj.asyncore_use_poll, count=1)
+        if on_stop is not None:
+            on_stop()
         stopped = time.monotonic()
         deadline = stopped + graceful_timeout
         if handoff is not None:
@@ -281,6 +287,9 @@ def _stream_channel_class() -> Any:
                     return
                 if message is not None:
                     self._buffer(message)
+                    return
+                if self.total_outbufs_len:  # the last word ("reloading") goes out first
+                    self.close_when_flushed = True
                     return
             self.handle_close()
 

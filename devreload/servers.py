@@ -49,6 +49,7 @@ class Backend(Protocol):
         options: Mapping[str, Any],
         on_ready: ReadyCallback | None,
         graceful_timeout: float,
+        on_stop: ReadyCallback | None = None,
     ) -> None: ...
 
 
@@ -150,11 +151,13 @@ def serve_on_sockets(
     options: Mapping[str, Any] | None = None,
     *,
     on_ready: ReadyCallback | None = None,
+    on_stop: ReadyCallback | None = None,
     graceful_timeout: float,
 ) -> None:
     """Serve ``app`` on already listening ``sockets`` until SIGTERM or SIGINT.
 
-    ``on_ready`` runs once the server accepts connections (after ASGI lifespan startup).
+    ``on_ready`` runs once the server accepts connections (after ASGI lifespan startup),
+    ``on_stop`` once it has stopped accepting them (the next worker may start to).
     On the signal the listening sockets are closed first; requests in progress then get
     ``graceful_timeout`` seconds to finish.
     """
@@ -163,4 +166,5 @@ def serve_on_sockets(
     name = check(app, server, options or {}, sockets)
     chosen = backend(name)
     open_streams()
-    chosen.run(app, sockets, chosen.convert_options(options or {}), on_ready, graceful_timeout)
+    chosen.run(app, sockets, chosen.convert_options(options or {}), on_ready, graceful_timeout,
+               on_stop)

@@ -26,11 +26,11 @@ from devreload.apps import load_app
 from devreload.filemon import find_default_monitor_factory
 from devreload.imports import current_program
 from devreload.log import default_logger
-from devreload.middleware import LiveReload
+from devreload.middleware import LiveReload, first_response_told
 from devreload.options import ServeOptions
 from devreload.reloader import ServingReloader
 from devreload.strategy import RUN_PROGRAM
-from devreload.worker import get_reloader, is_active
+from devreload.worker import get_reloader, is_active, milestone
 
 #: How long ``--browser`` waits for the app to answer before giving up.
 BROWSER_DEADLINE = 60.0
@@ -180,7 +180,7 @@ def serve_in_worker(app: object, options: ServeOptions) -> None:
     """The worker side: serve on the monitor's sockets and tell it once the server listens."""
     proxy = get_reloader()
     _serve(app, proxy.sockets, options, live_reload=options.live_reload,
-           on_ready=proxy.notify_ready)
+           on_ready=proxy.notify_ready, on_stop=proxy.notify_released)
 
 
 def serve_here(app: object, options: ServeOptions) -> None:
@@ -200,6 +200,7 @@ def _serve(
     *,
     live_reload: bool,
     on_ready: servers.ReadyCallback | None = None,
+    on_stop: servers.ReadyCallback | None = None,
 ) -> None:
     loaded: Any = load_app(app) if isinstance(app, str) else app
     show_errors = options.show_errors
@@ -208,12 +209,16 @@ def _serve(
     loaded = frameworks.prepare(loaded, show_errors, options.allowed_hosts)
     if live_reload:
         loaded = LiveReload(loaded, allowed_hosts=options.allowed_hosts)
+    if on_ready is not None:
+        loaded = first_response_told(loaded)
+        milestone("app built")
     servers.serve_on_sockets(
         loaded,
         listening,
         options.server,
         options.server_options,
         on_ready=on_ready,
+        on_stop=on_stop,
         graceful_timeout=options.graceful_timeout,
     )
 

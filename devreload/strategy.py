@@ -8,7 +8,9 @@ is safe to call from them.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import queue
 import signal
 import socket
@@ -36,6 +38,9 @@ from devreload.messages import (
     FileChanged,
     Files,
     FromWorker,
+    Go,
+    Leave,
+    Milestone,
     Modules,
     Ready,
     Released,
@@ -55,8 +60,15 @@ from devreload.workers import RefusedLog, Restart, Worker, read_channel, stdio_i
 
 #: The quiet window that folds a burst of changes into one restart (seconds).
 DEFAULT_RELOAD_INTERVAL = 0.05
+#: A single save (one file, whole: closed after writing or renamed into place) waits only
+#: this long for a second file that would make it a burst. An editor's save is one event,
+#: a ``git checkout`` or a formatter run over the tree sends the next file within it.
+SINGLE_SAVE_WINDOW = 0.003
 #: How long a worker may take to stop after SIGTERM before it is killed (seconds).
 DEFAULT_SHUTDOWN_INTERVAL = 1.5
+#: After a worker serves, how long the monitor keeps the CPU for it and its first pages
+#: (the browser reloads them now) before the old worker exits and a spare is forked.
+SETTLE_AFTER_READY = 0.2
 #: The longest wait before restarting a worker that keeps exiting 75 at once.
 MAX_BACKOFF = 5.0
 #: A worker that exits 75 sooner than this after its start counts as a quick exit.
@@ -129,11 +141,17 @@ class ReloadStrategy:
         self._terminal = Terminal()
         #: Idle keep-alive connections stopped workers handed over, for the next one.
         self.held: list[HandedConnection] = []
+        #: When to let stopped workers exit and fork a spare (see SETTLE_AFTER_READY).
+        self._tidy_at: float | None = None
 
     # -- the hooks -------------------------------------------------------------------
 
     def startup(self) -> None:
         """Start the first worker."""
+        if isinstance(self.worker_path, str) and self.worker_path.startswith("devreload."):
+            # devreload's own entry module (the serving layer) is imported before the app
+            # in every worker, forked or fresh: the template has it ready.
+            self.launcher.preload([self.worker_path.partition(":")[0]])
         self._start_worker()
 
     def should_restart(self, trigger: Trigger) -> bool:
@@ -141,19 +159,50 @@ class ReloadStrategy:
         return True
 
     def restart(self, trigger: Trigger) -> None:
-        """Begin a restart: stop the worker now; the new one starts after a quiet window."""
+        """Begin a restart: stop the worker now; the new one starts once the change is
+        whole: at once after a single save, after a quiet window after a burst."""
         now = self.clock()
-        if self.restart_state is not None:
-            self.restart_state.triggers.append(trigger)
-            self.restart_state.last = now
+        state = self.restart_state
+        if state is not None:
+            state.triggers.append(trigger)
+            state.last = now
+            state.window = self._window(state.triggers)
             return
         if self.before_reload is not None:
             self.before_reload()
-        self.restart_state = Restart([trigger], began=now, last=now)
+        # A change while the next worker is still starting is part of the same restart:
+        # that worker never answered, its replacement takes over its line and its clock.
+        starting = self.timing if self.worker is not None and not self.worker.ready else None
+        if starting is not None:
+            self.timing = None
+            state = Restart([*starting.triggers, trigger], began=starting.began, last=now,
+                            saved=starting.saved)
+            self._mark(state, f"{trigger.describe()} changed while the new worker started")
+        else:
+            state = Restart([trigger], began=now, last=now, saved=_saved_at(trigger))
+            self._mark(state, f"first event seen ({trigger.describe()})",
+                       trigger.seen if isinstance(trigger, FileChanged) else None)
+        state.window = self._window(state.triggers)
+        self.restart_state = state
         if self.cooperative and self.worker is not None:
             self._ask_to_leave(self.worker)
         else:
             self._stop_worker()
+
+    def _window(self, triggers: Sequence[Trigger]) -> float:
+        """The quiet time a restart waits for: next to none for one whole file."""
+        last = triggers[-1]
+        if not isinstance(last, FileChanged) or not last.final:
+            return self.reload_interval
+        if all(isinstance(t, FileChanged) and t.path == last.path for t in triggers):
+            return min(SINGLE_SAVE_WINDOW, self.reload_interval)
+        return self.reload_interval
+
+    def _mark(self, restart: Restart | None, phase: str, at: float | None = None) -> None:
+        """One line of the reload timeline (-v): ``phase``, in ms from the save."""
+        if restart is not None and restart.saved:
+            at = time.time() if at is None else at
+            self.log.debug("timeline %+7.1f ms  %s", (at - restart.saved) * 1000, phase)
 
     def _ask_to_leave(self, worker: Worker) -> None:
         self._asked_at = self.clock()
@@ -236,11 +285,13 @@ class ReloadStrategy:
         cooperative = self._cooperative_deadline()
         if cooperative is not None:
             deadlines.append(cooperative)
-        waiting = self.worker is None and not self._blocking()
+        if self._tidy_at is not None:
+            deadlines.append(self._tidy_at)
+        waiting = self.worker is None and not self._must_wait()
         if self.restart_state is not None and self.exit_code is None and waiting:
             # While the old worker stops, only its exit (or its kill deadline) can start the
             # next one: the quiet window's end is no reason to wake up.
-            deadlines.append(self.restart_state.last + self.reload_interval)
+            deadlines.append(self.restart_state.last + self.restart_state.window)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - self.clock())
@@ -276,6 +327,12 @@ class ReloadStrategy:
                                self.shutdown_interval)
                 self.launcher.signal(pid, signal.SIGKILL)
                 self.stopping[pid] = float("inf")
+        if self._tidy_at is not None and now >= self._tidy_at:
+            self._tidy_at = None
+            self._let_go()
+            if self.sockets and self.worker is not None and self.restart_state is None:
+                # Idle now: the next server can be made ready before a change needs it.
+                self.launcher.prepare(self.sockets)
         overdue = self._cooperative_deadline()
         if overdue is not None and now >= overdue:
             self.log.info("the worker did not leave within %.1f s of the change; stopping it",
@@ -286,17 +343,35 @@ class ReloadStrategy:
             pending is not None
             and self.exit_code is None
             and self.worker is None
-            and not self._blocking()
-            and now >= pending.last + self.reload_interval
+            and not self._must_wait()
+            and now >= pending.last + pending.window
         ):
             self.restart_state = None
             self.timing = pending
+            self._mark(pending, f"restart decided (quiet for {pending.window * 1000:.0f} ms)")
             self._start_worker()
 
     def _blocking(self) -> bool:
-        """Whether a stopping worker still serves: the next one waits until it has let
-        go (it says Released), not until its interpreter has finished exiting."""
+        """Whether a stopping worker still accepts: the next one accepts only once it has
+        let go (it says Released), not once its interpreter has finished exiting."""
         return any(pid not in self.released for pid in self.stopping)
+
+    def _must_wait(self) -> bool:
+        """Whether the next worker may not even start yet. On the monitor's sockets it
+        starts at once and imports the app while the old one stops, held until Go; a
+        program that binds its own port must wait for the old one to let go."""
+        return not self.sockets and self._blocking()
+
+    def _release_held(self) -> None:
+        worker = self.worker
+        if worker is None or not worker.held or self._blocking():
+            return
+        worker.held = False
+        try:
+            worker.channel.send(Go())
+        except ChannelClosed:
+            return
+        self._mark(worker.restart, f"new worker {worker.pid} told to accept")
 
     def _cooperative_deadline(self) -> float | None:
         """When a worker told of a pending restart gets stopped anyway, if ever."""
@@ -324,6 +399,13 @@ class ReloadStrategy:
         self.exit_code = code
         self.crashed = False
         self._stop_worker()
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Stopped workers may exit now: none is starting that their exit would slow."""
+        for channel in self._stopped_channels.values():
+            with contextlib.suppress(ChannelClosed, OSError):
+                channel.send(Leave())
 
     # -- workers ---------------------------------------------------------------------
 
@@ -338,8 +420,10 @@ class ReloadStrategy:
             pid = self.launcher.start(theirs, self.sockets)
         finally:
             theirs.close()
-        worker = Worker(pid, channel, self.clock(), born, restart=self.timing)
+        worker = Worker(pid, channel, self.clock(), born, restart=self.timing,
+                        held=bool(self.sockets) and self._blocking())
         self.worker = worker
+        self._mark(self.timing, f"new worker {pid} started")
         spec = Spec(
             worker_path=self.worker_path,
             args=tuple(self.worker_args),
@@ -349,6 +433,7 @@ class ReloadStrategy:
             announce_ready=self.worker_announces_ready,
             warm=tuple(self.warm),
             quiet_failure=self._retrying,
+            hold=worker.held,
         )
         self._retrying = False
         try:
@@ -387,6 +472,7 @@ class ReloadStrategy:
         self.stopping[worker.pid] = self.clock() + self.shutdown_interval
         self._stopped_channels[worker.pid] = worker.channel
         self.launcher.signal(worker.pid, signal.SIGTERM)
+        self._mark(self.restart_state, f"old worker {worker.pid} told to stop")
 
     def _reap(self) -> None:
         for pid, code in self.launcher.reap():
@@ -396,11 +482,13 @@ class ReloadStrategy:
                 self._stopped_channels.pop(pid).close()
                 self.launcher.succeeded(pid)
                 self._terminal.restore()
+                self._release_held()
             elif self.worker is not None and pid == self.worker.pid:
                 worker = self.worker
                 worker.channel.close()
                 self.worker = None
                 self._terminal.restore()
+                self._let_go()
                 self._worker_exited(worker, code)
 
     def _worker_exited(self, worker: Worker, code: int) -> None:
@@ -416,8 +504,8 @@ class ReloadStrategy:
             self._retrying = True
             now = self.clock()
             origin = worker.restart or Restart([ReloadRequested("a fresh worker")], began=now)
-            self.restart_state = Restart(origin.triggers, began=origin.began,
-                                         last=now - self.reload_interval)
+            self.restart_state = Restart(origin.triggers, began=origin.began, last=now,
+                                         saved=origin.saved)
             return
         if code == EXIT_RELOAD:
             # A worker that keeps asking as soon as it starts is a loop: from the second
@@ -430,7 +518,7 @@ class ReloadStrategy:
                               "backing off %.1f s", backoff)
             now = self.clock()
             self.restart_state = Restart([ReloadRequested("exit code 75")], began=now,
-                                         last=now + backoff - self.reload_interval)
+                                         last=now, window=backoff)
         elif code == 0:
             self.log.debug("worker exited with code 0")
             self.exit_code = 0
@@ -447,7 +535,9 @@ class ReloadStrategy:
     def _on_message(self, worker: Worker, message: FromWorker) -> None:
         if isinstance(message, Modules):
             self.on_modules(message.files, worker.born)
-            self.launcher.preload(message.libraries)
+            # What the next worker imports before the app anyway (the server) is in the
+            # template too: a worker forked from it is the same as a fresh one.
+            self.launcher.preload((*message.libraries, *message.warm))
             self._log_refused(message.refused)
             self.warm.update(dict.fromkeys(message.warm))
         elif isinstance(message, Watch):
@@ -462,14 +552,21 @@ class ReloadStrategy:
             if worker.pid in self.stopping:
                 self.released.add(worker.pid)
                 self.launcher.succeeded(worker.pid)
+                self._mark(self.restart_state or self.timing,
+                           f"old worker {worker.pid} stopped accepting")
+                self._release_held()
+        elif isinstance(message, Milestone):
+            self._mark(worker.restart, message.phase, message.at)
         elif worker is not self.worker:
             return
         elif isinstance(message, Ready):
             worker.ready = True
+            self._mark(worker.restart, "accepting")
             if self.worker_announces_ready:
                 self.launcher.succeeded(worker.pid)
             self._report_ready(worker)
             self._place_connections()
+            self._tidy_at = self.clock() + SETTLE_AFTER_READY
         elif isinstance(message, ReloadAsked):
             self._trigger(ReloadRequested("trigger_reload()"))
         elif isinstance(message, ShutdownAsked):
@@ -483,6 +580,19 @@ class ReloadStrategy:
             return
         elapsed = (self.clock() - timing.began) * 1000
         self.log.info("%s; restarted in %.0f ms", timing.describe(), elapsed)
+
+
+def _saved_at(trigger: Trigger) -> float:
+    """When the save happened: the file's new mtime, if it is not older than a few
+    seconds (a file moved into place keeps its old one) nor newer than the event."""
+    now = time.time()
+    if not isinstance(trigger, FileChanged):
+        return now
+    try:
+        mtime = os.stat(trigger.path).st_mtime
+    except OSError:
+        return trigger.seen
+    return mtime if trigger.seen - 5 < mtime <= trigger.seen else trigger.seen
 
 
 def _worker_entry(

@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
@@ -34,7 +35,10 @@ from devreload.messages import (
     Failed,
     Files,
     FromWorker,
+    Go,
+    Leave,
     Message,
+    Milestone,
     Modules,
     Ready,
     Released,
@@ -50,6 +54,8 @@ from devreload.preload import ImportObserver
 from devreload.reads import ReadFiles
 from devreload.tracebacks import _PACKAGE_DIR, compact_traceback, failure_details, traceback_files
 
+#: The longest a stopped server waits for the next worker to serve before it exits.
+LEAVE_WAIT = 0.5
 #: The exit code with which a worker asks its monitor for a fresh start.
 EXIT_RELOAD = 75
 
@@ -74,6 +80,10 @@ class ReloaderProxy:
         self.sockets = sockets
         #: Keep-alive connections between this worker and the ones before and after it.
         self.connections = ConnectionHandoff(channel)
+        self._go = threading.Event()  # the previous worker has stopped accepting
+        self._go.set()
+        self._released: float | None = None  # when this one stopped accepting
+        self._leave = threading.Event()  # the next worker serves: exit now
 
     def watch_files(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Add files or glob patterns to the monitor's watch list (relative to the cwd)."""
@@ -91,10 +101,26 @@ class ReloaderProxy:
         """Tell the monitor the app is answering; the restart is timed up to here.
 
         The modules imported so far are reported first, so that everything the app
-        loaded is watched before anyone can see it answer."""
+        loaded is watched before anyone can see it answer. A worker started while the
+        previous one still accepted waits here for its Go: no request after a change is
+        answered by the code from before it."""
         if self._report_modules is not None:
             self._report_modules()
+        self._go.wait()
         self._send(Ready())
+
+    def notify_released(self) -> None:
+        """Tell the monitor this worker no longer accepts (its requests may still be
+        finishing): the next one may accept from now on."""
+        if self._released is None:
+            self._released = time.monotonic()
+            self._send(Released())
+
+    def wait_to_leave(self) -> None:
+        """A server that stopped for a restart exits once the next worker serves (its
+        exit would share the CPU with that worker's start), or after LEAVE_WAIT."""
+        if self._released is not None:
+            self._leave.wait(max(0.0, self._released + LEAVE_WAIT - time.monotonic()))
 
     def should_restart(self) -> bool:
         """True once a change is waiting (under a cooperative monitor): leave at the next
@@ -119,6 +145,10 @@ class ReloaderProxy:
                 callback(message.path)
         elif isinstance(message, RestartPending):
             self._restart_pending.set()
+        elif isinstance(message, Go):
+            self._go.set()
+        elif isinstance(message, Leave):
+            self._leave.set()
 
     def _send(self, message: FromWorker) -> None:
         try:
@@ -157,6 +187,13 @@ def watch_files(paths: Iterable[str | os.PathLike[str]]) -> None:
         _proxy.watch_files(paths)
 
 
+def milestone(phase: str) -> None:
+    """Tell the monitor a step of this worker's start happened now, for its reload
+    timeline (-v); nothing outside a monitor."""
+    if _proxy is not None:
+        _proxy._send(Milestone(phase, time.time()))
+
+
 def trigger_reload() -> None:
     """Restart the app, when running under a monitor; otherwise do nothing."""
     if _proxy is not None:
@@ -169,12 +206,25 @@ def should_restart() -> bool:
     return _proxy is not None and _proxy.should_restart()
 
 
+#: The template's scan of what it has imported: a worker forked from it scans only what
+#: it imports itself (all the template has are libraries the monitor knows already).
+_scanner: ModuleScanner | None = None
+
+
+def scan_ahead() -> None:
+    """In the worker template, after each preload: take the modules it has as seen."""
+    global _scanner
+    if _scanner is None:
+        _scanner = ModuleScanner()
+    _scanner.scan()
+
+
 class _Worker:
     def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles) -> None:
         self.channel = channel
         self.imports = imports
         self.files = files
-        self.scanner = ModuleScanner()
+        self.scanner = _scanner or ModuleScanner()
         self._state: tuple[int, int] = (0, 0)
         self._lock = threading.Lock()
 
@@ -237,6 +287,8 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
             importlib.import_module(name)
     worker = _Worker(channel, imports, files)
     _proxy = ReloaderProxy(channel, sockets, worker.report_modules)
+    if spec.hold:
+        _proxy._go.clear()
     threading.Thread(target=worker.watch_monitor, args=(_proxy,), name="devreload-monitor",
                      daemon=True).start()
     threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
@@ -259,9 +311,11 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     # The app has stopped serving (its listeners are closed, its requests drained): the
     # next worker may start while this one exits the normal way, with every finalizer
     # (files closed with their trailers, temporary files removed), in its own time.
+    _proxy.wait_to_leave()
     with contextlib.suppress(ChannelClosed):
         worker.report_modules()
-        channel.send(Released())
+        if _proxy._released is None:
+            channel.send(Released())
     sys.exit(code)
 
 

@@ -38,6 +38,8 @@ class Worker:
     ready: bool = False
     #: The restart that started it (None for the first worker).
     restart: Restart | None = None
+    #: Started while the previous worker still accepted: it waits for Go.
+    held: bool = False
 
 
 @dataclass
@@ -47,6 +49,10 @@ class Restart:
     triggers: list[Trigger]
     began: float
     last: float = 0.0
+    #: How long it waits after its last trigger (the quiet window, or none at all).
+    window: float = 0.0
+    #: When the save it is for happened (wall clock): the reload timeline's zero.
+    saved: float = 0.0
 
     def describe(self) -> str:
         """``views.py (+2 more) changed``, or the reason a restart was asked for."""

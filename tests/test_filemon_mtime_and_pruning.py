@@ -25,7 +25,7 @@ class Recorder:
         self._lock = threading.Lock()
         self.paths: list[str] = []
 
-    def __call__(self, path: str) -> None:
+    def __call__(self, path: str, final: bool = False) -> None:
         with self._lock:
             self.paths.append(path)
 

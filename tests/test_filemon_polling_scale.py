@@ -25,7 +25,7 @@ class Recorder:
     def __init__(self) -> None:
         self.paths: list[str] = []
 
-    def __call__(self, path: str) -> None:
+    def __call__(self, path: str, final: bool = False) -> None:
         self.paths.append(path)
 
     def take(self) -> set[str]:
@@ -280,7 +280,8 @@ def test_a_few_hundred_files_keep_the_interval(tmp_path: Path) -> None:
 def test_the_thread_sees_a_write(tmp_path: Path) -> None:
     _files(tmp_path, ["pkg/app.py"])
     changes: queue.Queue[str] = queue.Queue()
-    monitor = PollingFileMonitor(changes.put, interval=0.25, ignore=IgnoreRules())
+    monitor = PollingFileMonitor(lambda path, final=False: changes.put(path), interval=0.25,
+                                ignore=IgnoreRules())
     monitor.add_path(str(tmp_path / "**" / "*.py"))
     monitor.start()
     try:

@@ -119,7 +119,7 @@ class Events:
         self.queue: queue.Queue[str] = queue.Queue()
         self.hooks: dict[str, Callable[[], None]] = {}  # run (in the monitor's thread) first
 
-    def __call__(self, path: str) -> None:
+    def __call__(self, path: str, final: bool = False) -> None:
         if path in self.hooks:
             self.hooks[path]()
         self.queue.put(path)
@@ -511,8 +511,19 @@ def test_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         WatchmanFileMonitor(Events())
 
 
-def test_available_with_a_running_server(server: Server, tmp_path: Path) -> None:
-    assert watchman_available(str(tmp_path)) == "a watchman server is running"
+def test_available_with_a_running_server_that_watches_the_project(
+    server: Server, tmp_path: Path
+) -> None:
+    """A running server counts once it watches the project: otherwise it would first crawl
+    the whole tree, for nothing inotify does not give."""
+    plain = tmp_path / "plain"
+    (plain / "pkg").mkdir(parents=True)
+    assert watchman_available(str(plain / "pkg")) is None
+    subprocess.run(["watchman", "--sockname", server.sockname, "watch", str(plain)],
+                   check=True, capture_output=True, timeout=10)
+    real = os.path.realpath(plain)
+    assert watchman_available(str(plain / "pkg")) == (
+        f"the running watchman server watches {real}")
 
 
 def test_available_with_a_watchmanconfig(project: Path, tmp_path: Path,

@@ -225,7 +225,7 @@ def test_a_monitor_factory_in_the_current_folder_is_found(
     # As under the ``devreload`` script: neither the folder nor "" is on sys.path.
     monkeypatch.setattr("sys.path", [p for p in sys.path if p not in ("", str(tmp_path))])
     monkeypatch.setenv(filemon.MONITOR_ENV, "oneline_mon.make")
-    made: object = filemon.find_default_monitor_factory()(print)  # the factory's own return
+    made: object = filemon.find_default_monitor_factory()(_nowhere)  # the factory's own return
     assert made == "made"
     assert str(tmp_path) not in sys.path  # only for resolving the factory
 
@@ -248,3 +248,7 @@ def test_the_readme_greeting_override_changes_the_greeting(example: Path) -> Non
         sys.modules.pop("app", None)
         config = IniConfig(str(example), overrides=overrides)
         assert webtest.TestApp(config.load_app()).get("/").text.startswith(expected), overrides
+
+
+def _nowhere(path: str, final: bool = False) -> None:
+    """A monitor callback for factories that are only called."""

@@ -20,7 +20,7 @@ from logrecords import devreload_logger_as_it_was
 from test_middleware import Waitress
 
 from devreload.errorpage import ErrorPage
-from devreload.livereload import HUB, EventHub
+from devreload.livereload import HUB, RELOADING, EventHub
 from devreload.messages import EVENTS_PATH
 from devreload.middleware import LiveReload, StartResponse
 from devreload.middleware_asgi import LiveReloadASGI
@@ -140,7 +140,7 @@ def test_wsgi_stream_answered_for_localhost_and_allowed_names() -> None:
         assert next(stream).startswith(b"event: hello")
         assert started == ["200 OK"], host
         hub.close()
-        assert list(stream) == []
+        assert list(stream) == [RELOADING]
         hub.reopen()
 
 

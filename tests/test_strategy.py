@@ -24,6 +24,7 @@ from devreload.messages import (
     FromWorker,
     Modules,
     Ready,
+    Released,
     ReloadAsked,
     ReloadRequested,
     ShutdownAsked,
@@ -36,6 +37,8 @@ from devreload.strategy import (
     DEFAULT_SHUTDOWN_INTERVAL,
     MAX_BACKOFF,
     QUICK_EXIT,
+    SETTLE_AFTER_READY,
+    SINGLE_SAVE_WINDOW,
     ReloadStrategy,
 )
 from devreload.worker import EXIT_RELOAD
@@ -74,6 +77,7 @@ class FakeLauncher:
         self.signals: list[tuple[int, int]] = []
         self.preloaded: list[tuple[str, ...]] = []
         self.closed = 0
+        self.prepared = 0
         self.obeys_sigterm = True
         self.retry_failures = False
         self.failures: list[int] = []
@@ -89,6 +93,9 @@ class FakeLauncher:
 
     def preload(self, modules: Sequence[str]) -> None:
         self.preloaded.append(tuple(modules))
+
+    def prepare(self, sockets: Sequence[socket.socket]) -> None:
+        self.prepared += 1
 
     def signal(self, pid: int, sig: int) -> None:
         assert pid in self.started, f"signal {sig} sent to {pid}, never started here"
@@ -703,3 +710,104 @@ def test_a_cooperative_worker_that_never_leaves_is_stopped_after_its_timeout(
     loop.send(SignalReceived(signal.SIGCHLD))
     loop.tick(DEFAULT_RELOAD_INTERVAL)
     assert loop.starts == 2
+
+
+# ------------------------------------------------------------------------- single saves
+
+
+def test_a_single_whole_save_skips_the_quiet_window(make: Callable[..., Loop]) -> None:
+    """One file, closed after writing or renamed into place: the next worker starts after
+    SINGLE_SAVE_WINDOW, not the burst window."""
+    loop = make()
+    first = loop.pid
+    loop.send(FileChanged("app/views.py", final=True))
+    loop.exits(first, -signal.SIGTERM)
+    loop.tick(SINGLE_SAVE_WINDOW - EPS)
+    assert loop.starts == 1
+    loop.tick(2 * EPS)
+    assert loop.starts == 2
+
+
+def test_a_change_not_known_whole_waits_for_the_quiet_window(make: Callable[..., Loop]) -> None:
+    loop = make()
+    loop.send(FileChanged("app/views.py"))  # a file created: its writer may not be done
+    loop.exits(loop.launcher.started[0], -signal.SIGTERM)
+    loop.tick(SINGLE_SAVE_WINDOW + EPS)
+    assert loop.starts == 1
+    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    assert loop.starts == 2
+
+
+def test_a_second_file_makes_a_burst(make: Callable[..., Loop]) -> None:
+    """A ``git checkout`` or a formatter run over the tree: the next file arrives within
+    the single-save window, and the whole burst waits for quiet."""
+    loop = make()
+    loop.send(FileChanged("app/views.py", final=True))
+    loop.exits(loop.launcher.started[0], -signal.SIGTERM)
+    loop.tick(0.001)
+    loop.send(FileChanged("app/models.py", final=True))
+    loop.tick(SINGLE_SAVE_WINDOW + EPS)
+    assert loop.starts == 1
+    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    assert loop.starts == 2
+
+
+def test_a_formatter_rewriting_the_saved_file_is_the_same_save(
+    make: Callable[..., Loop],
+) -> None:
+    loop = make()
+    loop.send(FileChanged("app/views.py", final=True))
+    loop.exits(loop.launcher.started[0], -signal.SIGTERM)
+    loop.tick(0.002)
+    loop.send(FileChanged("app/views.py", final=True))  # the formatter's rewrite
+    loop.tick(SINGLE_SAVE_WINDOW - EPS)
+    assert loop.starts == 1, "the window counts from the rewrite"
+    loop.tick(2 * EPS)
+    assert loop.starts == 2
+    loop.says(Ready())
+    assert len(loop.log.lines("info", "restarted in")) == 1
+
+
+def test_a_change_while_the_next_worker_starts_joins_its_restart(
+    make: Callable[..., Loop],
+) -> None:
+    """The worker that never answered is replaced; one restart, one line, one clock."""
+    loop = make()
+    loop.send(FileChanged("app/views.py", final=True))
+    loop.exits(loop.launcher.started[0], -signal.SIGTERM)
+    loop.tick(SINGLE_SAVE_WINDOW + EPS)
+    second = loop.pid
+    loop.send(FileChanged("app/models.py", final=True))
+    assert loop.launcher.sent(signal.SIGTERM)[-1] == second
+    loop.exits(second, -signal.SIGTERM)
+    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.starts == 3
+    loop.says(Ready())
+    (line,) = loop.log.lines("info", "restarted in")
+    assert line.startswith("app/views.py (+1 more) changed; restarted in 5")
+
+
+def test_on_held_sockets_the_next_worker_starts_before_the_old_one_lets_go(
+    make: Callable[..., Loop],
+) -> None:
+    """It imports the app meanwhile, and is told to accept only once the old one says
+    it no longer does."""
+    listener = socket.socket()
+    try:
+        loop = make(sockets=[listener])
+        first = loop.pid
+        loop.says(Ready())
+        assert loop.launcher.prepared == 0, "the first pages come first"
+        loop.tick(SETTLE_AFTER_READY + EPS)
+        assert loop.launcher.prepared == 1, "a spare asked for once the worker serves"
+        loop.send(FileChanged("app/views.py", final=True))
+        loop.tick(SINGLE_SAVE_WINDOW + EPS)
+        assert loop.starts == 2, "did not wait for the old worker to let go"
+        new = loop.strategy.worker
+        assert new is not None and new.held
+        old = loop.workers[0]
+        loop.send(WorkerSaid(old, Released()))
+        assert not new.held
+        assert first in loop.strategy.released
+    finally:
+        listener.close()
