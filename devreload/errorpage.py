@@ -53,8 +53,8 @@ once you save a fix.</small>
 (function poll() {
   fetch(location.href, {method: "HEAD", cache: "no-store"}).then(function (r) {
     if (!r.headers.get("X-Devreload-Error")) { location.reload(); }
-    else { setTimeout(poll, 500); }
-  }, function () { setTimeout(poll, 1000); });
+    else { setTimeout(poll, 100); }
+  }, function () { setTimeout(poll, 250); });
 })();
 </script>"""
 

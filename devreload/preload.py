@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import os
 import sys
 import threading
@@ -47,6 +48,8 @@ class ImportObserver:
         self.warm: dict[str, None] = {}
         #: Why the prefix ended; None while it lasts.
         self.ended: str | None = None
+        #: devreload is starting the server (until it accepts): see _imported_by_devreload.
+        self.server_starting = False
         self._unchecked: dict[str, None] = {}  # imported in the prefix, maybe still running
         self._lock = threading.Lock()
         self._kinds: dict[str, bool] = {}
@@ -84,14 +87,18 @@ class ImportObserver:
 
     def _imported_by_devreload(self, frame: FrameType | None) -> bool:
         """Whether the code asking for this import is devreload's own (below any module
-        bodies of libraries it pulls in)."""
+        bodies of libraries it pulls in; while devreload starts the server, below any
+        library code: uvicorn loading its protocol modules), with none of the app's code
+        in between."""
         while frame is not None:
             filename = frame.f_code.co_filename
             if filename.startswith(self.own_dir):
                 return True
-            if not (filename.startswith("<frozen") or (
-                frame.f_code.co_name == "<module>" and not self._is_user(filename)
-            )):
+            if self._is_user(filename) or not (
+                self.server_starting
+                or filename.startswith("<frozen")
+                or frame.f_code.co_name == "<module>"
+            ):
                 return False
             frame = frame.f_back
         return False
@@ -151,7 +158,7 @@ class ImportObserver:
 # --------------------------------------------------------------------------- inert code
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=4096)
 def _statements(filename: str) -> tuple[tuple[int, int, bool], ...] | None:
     """(first line, last line, inert) of each top-level statement; None when unreadable."""
     try:
@@ -166,18 +173,20 @@ def _statements(filename: str) -> tuple[tuple[int, int, bool], ...] | None:
 
 def inert_before(filename: str, line: int | None) -> bool:
     """Whether the top-level statements run so far (all of them when ``line`` is None;
-    else those before ``line`` and the one at it) are inert."""
+    else those before ``line`` and the one at it) are inert. Asked at every import a
+    module makes: one lookup, however long the module."""
+    first = _first_active(filename)
+    return first == math.inf if line is None else first > line
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_active(filename: str) -> float:
+    """The first line of the first statement that is not inert: infinity when all are,
+    0 when the file cannot be read (then nothing counts as inert)."""
     statements = _statements(filename)
     if statements is None:
-        return False
-    for first, last, inert in statements:
-        if line is not None and first > line:
-            break
-        if not inert:
-            return False
-        if line is not None and first <= line <= last:
-            break
-    return True
+        return 0
+    return next((first for first, _, inert in statements if not inert), math.inf)
 
 
 def _first_active_line(filename: str, line: int) -> int:
@@ -265,6 +274,13 @@ def observe(library_roots: Sequence[str], own_dir: str) -> ImportObserver:
     _observer = ImportObserver(library_roots, own_dir)
     sys.meta_path.insert(0, _observer)
     return _observer
+
+
+def server_starting(starting: bool) -> None:
+    """devreload starts the server now (True), or it accepts (False): what the server's
+    own code imports in between is the server's, whatever library code asks for it."""
+    if _observer is not None:
+        _observer.server_starting = starting
 
 
 def end_prefix(reason: str) -> None:

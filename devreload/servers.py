@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
+from devreload import preload
 from devreload.errors import ServerOptionError
 from devreload.sockets import Address, mixes_unix_and_ip
 
@@ -166,5 +167,15 @@ def serve_on_sockets(
     name = check(app, server, options or {}, sockets)
     chosen = backend(name)
     open_streams()
-    chosen.run(app, sockets, chosen.convert_options(options or {}), on_ready, graceful_timeout,
-               on_stop)
+
+    def ready() -> None:
+        preload.server_starting(False)
+        if on_ready is not None:
+            on_ready()
+
+    preload.server_starting(True)
+    try:
+        chosen.run(app, sockets, chosen.convert_options(options or {}), ready, graceful_timeout,
+                   on_stop)
+    finally:
+        preload.server_starting(False)

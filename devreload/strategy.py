@@ -359,8 +359,9 @@ class ReloadStrategy:
     def _must_wait(self) -> bool:
         """Whether the next worker may not even start yet. On the monitor's sockets it
         starts at once and imports the app while the old one stops, held until Go; a
-        program that binds its own port must wait for the old one to let go."""
-        return not self.sockets and self._blocking()
+        program that binds its own port (or holds a lock) has let go only once its
+        process is gone: the next one waits for that."""
+        return not self.sockets and bool(self.stopping)
 
     def _release_held(self) -> None:
         worker = self.worker

@@ -108,3 +108,39 @@ def test_the_prefix_ends_at_the_first_import_after_app_code(tmp_path: Path) -> N
         sys.path.remove(str(user))
         for name in ("dr_lib_one", "dr_lib_two", "dr_lib_three", "dr_user_app"):
             sys.modules.pop(name, None)
+
+
+def test_what_devreloads_server_imports_through_a_library_is_warm(tmp_path: Path) -> None:
+    """While devreload starts the server, what the server (a library) imports for it is
+    warm: the next worker imports it before the app. The same library code run by the
+    app's own code is not."""
+    library, own, user = tmp_path / "lib", tmp_path / "own", tmp_path / "user"
+    for folder in (library, own, user):
+        folder.mkdir()
+    (library / "dr_srv.py").write_text(
+        "import importlib\n\ndef load(name):\n    return importlib.import_module(name)\n")
+    (library / "dr_lazy_a.py").write_text("A = 1\n")
+    (library / "dr_lazy_b.py").write_text("B = 1\n")
+    (own / "dr_own_runner.py").write_text(
+        "import dr_srv\n\ndef run():\n    return dr_srv.load('dr_lazy_a')\n")
+    (user / "dr_user_calls.py").write_text(
+        "import dr_srv\n\ndef run():\n    return dr_srv.load('dr_lazy_b')\n")
+    sys.path[:0] = [str(library), str(own), str(user)]
+    observer = preload.ImportObserver([*library_roots(), str(library)], str(own))
+    sys.meta_path.insert(0, observer)
+    names = ("dr_srv", "dr_lazy_a", "dr_lazy_b", "dr_own_runner", "dr_user_calls")
+    try:
+        runner = importlib.import_module("dr_own_runner")
+        calls = importlib.import_module("dr_user_calls")
+        observer.end("the app was loaded")
+        observer.server_starting = True
+        runner.run()
+        calls.run()
+        assert "dr_lazy_a" in observer.warm
+        assert "dr_lazy_b" not in observer.warm
+    finally:
+        sys.meta_path.remove(observer)
+        for folder in (library, own, user):
+            sys.path.remove(str(folder))
+        for name in names:
+            sys.modules.pop(name, None)
