@@ -528,3 +528,33 @@ def base_env(**extra: str) -> dict[str, str]:
     env.pop("PYTHONUNBUFFERED", None)
     env.update(extra)
     return env
+
+
+class Recorder:
+    """A file monitor's change callback: remembers every reported path, thread-safely."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.paths: list[str] = []
+
+    def __call__(self, path: str, final: bool = False) -> None:
+        with self._lock:
+            self.paths.append(path)
+
+    def seen(self, path: Path | str) -> bool:
+        with self._lock:
+            return str(path) in self.paths
+
+    def wait(self, path: Path | str) -> None:
+        wait_until(lambda: self.seen(path))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.paths.clear()
+
+    def take(self) -> set[str]:
+        """The paths reported so far, forgotten here."""
+        with self._lock:
+            taken = set(self.paths)
+            self.paths.clear()
+        return taken

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import save_like_editor, wait_until
+from helpers import Recorder, save_like_editor, wait_until
 
 from devreload import filemon
 from devreload.filemon import IgnoreRules, find_default_monitor_factory, glob_regex, glob_root
@@ -20,29 +20,6 @@ from devreload.filemon_polling import PollingFileMonitor
 from devreload.filemon_watchdog import WatchdogFileMonitor
 
 # --------------------------------------------------------------------------- helpers
-
-
-class Recorder:
-    """The change callback: remembers every reported path, thread-safely."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.paths: list[str] = []
-
-    def __call__(self, path: str, final: bool = False) -> None:
-        with self._lock:
-            self.paths.append(path)
-
-    def seen(self, path: Path | str) -> bool:
-        with self._lock:
-            return str(path) in self.paths
-
-    def wait(self, path: Path | str) -> None:
-        wait_until(lambda: self.seen(path))
-
-    def clear(self) -> None:
-        with self._lock:
-            self.paths.clear()
 
 
 # --------------------------------------------------------------------------- ignore rules

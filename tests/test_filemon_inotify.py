@@ -12,30 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import save_like_editor, wait_until
+from helpers import Recorder, save_like_editor, wait_until
 
 from devreload.filemon import IgnoreRules
 from devreload.filemon_inotify import InotifyFileMonitor
 from devreload.filesystems import MountTable
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="Linux only")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.paths: list[str] = []
-
-    def __call__(self, path: str, final: bool = False) -> None:
-        with self._lock:
-            self.paths.append(path)
-
-    def seen(self, path: Path | str) -> bool:
-        with self._lock:
-            return str(path) in self.paths
-
-    def wait(self, path: Path | str) -> None:
-        wait_until(lambda: self.seen(path))
 
 
 @pytest.fixture

@@ -5,33 +5,18 @@ not; the polling monitor's globs never enter an ignored folder."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_until
+from helpers import Recorder, wait_until
 
 from devreload.filemon import IgnoreRules
 from devreload.filemon_inotify import InotifyFileMonitor
 from devreload.filemon_polling import PollingFileMonitor
 from devreload.filemon_watchdog import WatchdogFileMonitor
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.paths: list[str] = []
-
-    def __call__(self, path: str, final: bool = False) -> None:
-        with self._lock:
-            self.paths.append(path)
-
-    def seen(self, path: Path) -> bool:
-        with self._lock:
-            return str(path) in self.paths
 
 
 def _polling(callback: Recorder) -> Any:

@@ -14,24 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import Recorder
 
 from devreload.filemon import IgnoreRules
 from devreload.filemon_polling import ROUND_SHARE, PollingFileMonitor
-
-
-class Recorder:
-    """The change callback of rounds run with check(), in this thread."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-
-    def __call__(self, path: str, final: bool = False) -> None:
-        self.paths.append(path)
-
-    def take(self) -> set[str]:
-        taken = set(self.paths)
-        self.paths.clear()
-        return taken
 
 
 def _files(root: Path, names: list[str], text: str = "x\n") -> None:

@@ -3,13 +3,12 @@ while a file named or imported is watched anyway."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_until
+from helpers import Recorder, wait_until
 
 from devreload.filemon import IgnoreRules
 from devreload.filemon_inotify import InotifyFileMonitor
@@ -73,20 +72,6 @@ def test_ignore_rules_apply_gitignore_to_globs_only(repo: Path) -> None:
     off = IgnoreRules(gitignore=False)
     assert not off.glob_ignores(str(repo / "src" / "b.gen.txt"))
     assert not off.glob_ignores_folder(str(repo / "build"))
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.paths: list[str] = []
-
-    def __call__(self, path: str, final: bool = False) -> None:
-        with self._lock:
-            self.paths.append(path)
-
-    def seen(self, path: Path) -> bool:
-        with self._lock:
-            return str(path) in self.paths
 
 
 def _inotify(seen: Recorder, rules: IgnoreRules) -> Any:
