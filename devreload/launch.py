@@ -321,6 +321,8 @@ class TemplateLauncher(_Processes):
                 raise ChannelClosed("the worker template is gone")
             reply = self.ctl.recv()
             if isinstance(reply, Forked):
+                if reply.pid <= 0:  # it died before it could say its pid
+                    raise ChannelClosed("the worker template could not fork")
                 self.forked.add(reply.pid)
                 return self._started(reply.pid)
             if isinstance(reply, Tainted):
@@ -483,20 +485,22 @@ def _preload(ctl: Channel, modules: Sequence[str]) -> None:
 
 
 def _fork(ctl: Channel) -> bool:
-    """Double fork, so the worker is adopted by the monitor; True in the worker."""
+    """Double fork, so the worker is adopted by the monitor; True in the worker.
+
+    The worker tells its pid itself, once it leads its own session: the monitor signals
+    workers by process group, and a SIGTERM sent to a group not made yet is lost."""
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
     middle = os.fork()
     if middle == 0:
         os.close(read_end)
-        worker = os.fork()
-        if worker == 0:
-            os.close(write_end)
+        if os.fork() == 0:
             ctl.close()
             os.setsid()
+            os.write(write_end, str(os.getpid()).encode())
+            os.close(write_end)
             return True
-        os.write(write_end, str(worker).encode())
         os._exit(0)
     os.close(write_end)
     worker_pid = int(os.read(read_end, 32) or b"0")

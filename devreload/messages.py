@@ -133,6 +133,12 @@ class Go:
 
 
 @dataclass(frozen=True)
+class StandDown:
+    """A held worker is not needed any more (another change came while it started): it
+    stops as SIGTERM stops it, without ever accepting."""
+
+
+@dataclass(frozen=True)
 class Leave:
     """A stopped worker may exit now: the next one serves (or none is coming). Its
     exit, with every finalizer, would otherwise share the CPU with the next one's start."""
@@ -176,7 +182,8 @@ FromWorker = (
     | Milestone
 )
 ToWorker = (
-    Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | Leave
+    Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | StandDown
+    | Leave
 )
 
 

@@ -154,6 +154,9 @@ def run(
                 for listener in getattr(self, "servers", []):
                     for sock in listener.sockets:
                         self.loop.remove_reader(sock.fileno())
+            if handoff is not None:
+                for connection in self.server_state.connections:
+                    _hold_next_request(connection)
             if on_stop is not None and not self.stopped_accepting:
                 self.stopped_accepting = True
                 on_stop()
@@ -173,6 +176,9 @@ def run(
             assert self.loop is not None
             for _ in range(5):  # let just-accepted connections reach connection_made
                 await asyncio.sleep(0)
+            if handoff is not None:
+                for connection in self.server_state.connections:
+                    _hold_next_request(connection)
             began = self.loop.time()
             deadline = began + timeout
             state = self.server_state
@@ -316,7 +322,40 @@ def _idle_bytes(connection: Any) -> bytes | None:
     cycle = connection.cycle
     if connection.pipeline or (cycle is not None and cycle.more_body):
         return None
-    return b""
+    return bytes(getattr(connection, "devreload_unread", b""))
+
+
+def _hold_next_request(connection: Any) -> None:
+    """Once the server has stopped accepting, a connection parses no new request: one
+    under way finishes, the next waits unread (in h11's buffer, or in ``devreload_unread``
+    for httptools) and goes to the next worker with the connection. Otherwise a request
+    sent after the restart on a connection kept open would be answered by the old code."""
+    if not _is_http(connection) or getattr(connection, "devreload_held", False):
+        return
+    connection.devreload_held = True
+    if getattr(connection, "conn", None) is not None:  # h11
+        import h11
+
+        handle_events = connection.handle_events
+
+        def held_handle_events() -> None:
+            conn = connection.conn
+            if conn.our_state is h11.IDLE and conn.their_state is h11.IDLE:
+                return  # between requests: what came of the next one stays in the buffer
+            handle_events()
+
+        connection.handle_events = held_handle_events
+        return
+    data_received = connection.data_received
+    unread = connection.devreload_unread = bytearray()
+
+    def held_data_received(data: bytes) -> None:
+        if unread or (not _busy(connection) and not connection.pipeline):
+            unread.extend(data)
+            return
+        data_received(data)
+
+    connection.data_received = held_data_received
 
 
 def _detach(connection: Any) -> socket.socket:

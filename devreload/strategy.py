@@ -50,6 +50,7 @@ from devreload.messages import (
     ShutdownAsked,
     SignalReceived,
     Spec,
+    StandDown,
     Trigger,
     Watch,
     WorkerSaid,
@@ -473,6 +474,10 @@ class ReloadStrategy:
         self.stopping[worker.pid] = self.clock() + self.shutdown_interval
         self._stopped_channels[worker.pid] = worker.channel
         self.launcher.signal(worker.pid, signal.SIGTERM)
+        if worker.held:
+            # Waiting for its Go, its server has taken SIGTERM over and waits on.
+            with contextlib.suppress(ChannelClosed):
+                worker.channel.send(StandDown())
         self._mark(self.restart_state, f"old worker {worker.pid} told to stop")
 
     def _reap(self) -> None:

@@ -46,6 +46,7 @@ from devreload.messages import (
     RestartPending,
     ShutdownAsked,
     Spec,
+    StandDown,
     StaticChanged,
     Watch,
 )
@@ -82,6 +83,7 @@ class ReloaderProxy:
         self.connections = ConnectionHandoff(channel)
         self._go = threading.Event()  # the previous worker has stopped accepting
         self._go.set()
+        self._stand_down = False  # not needed after all: stop instead of accepting
         self._released: float | None = None  # when this one stopped accepting
         self._leave = threading.Event()  # the next worker serves: exit now
 
@@ -103,10 +105,17 @@ class ReloaderProxy:
         The modules imported so far are reported first, so that everything the app
         loaded is watched before anyone can see it answer. A worker started while the
         previous one still accepted waits here for its Go: no request after a change is
-        answered by the code from before it."""
+        answered by the code from before it. Told to stand down instead, it stops."""
         if self._report_modules is not None:
             self._report_modules()
+        if not self._go.is_set():
+            self._send(Milestone("server started; waiting for the old worker to let go",
+                                 time.time()))
         self._go.wait()
+        if self._stand_down:
+            # The server's own SIGTERM handler runs before this returns: it stops at once.
+            signal.raise_signal(signal.SIGTERM)
+            return
         self._send(Ready())
 
     def notify_released(self) -> None:
@@ -146,6 +155,9 @@ class ReloaderProxy:
         elif isinstance(message, RestartPending):
             self._restart_pending.set()
         elif isinstance(message, Go):
+            self._go.set()
+        elif isinstance(message, StandDown):
+            self._stand_down = True
             self._go.set()
         elif isinstance(message, Leave):
             self._leave.set()

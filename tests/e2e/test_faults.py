@@ -147,7 +147,8 @@ def test_sigkill_of_the_monitor_frees_the_port(spawn: Spawn, project: Path) -> N
     url, proc = start(spawn, project)
     child = int(get(url + "spawn"))
     proc.signal(signal.SIGKILL)
-    wait_until(lambda: not pids_alive([child]), timeout=5)
+    # The app's child, the worker and the janitor that ends them.
+    wait_until(lambda: not pids_alive([child, *proc.tree()]), timeout=5)
 
     def refused() -> bool:
         try:

@@ -173,3 +173,90 @@ def test_kept_connections_get_the_error_page_while_broken_then_the_fixed_app(
         asking.close()
         waiting.close()
     assert stop(proc) == 0
+
+
+SLOW_APPS = '''\
+import asyncio
+import os
+import time
+
+VERSION = "one"
+
+
+def _path(name):
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+
+
+def wsgi_app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        open(_path("started"), "w").close()
+        while not os.path.exists(_path("release")):
+            time.sleep(0.005)
+    body = VERSION.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/slow":
+        open(_path("started"), "w").close()
+        while not os.path.exists(_path("release")):
+            await asyncio.sleep(0.005)
+    body = VERSION.encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def make(global_config, kind):
+    return wsgi_app if kind == "wsgi" else asgi_app
+'''
+
+SLOW_INI = """\
+[app:main]
+use = call:slow_apps:make
+kind = {kind}
+
+[server:main]
+use = egg:devreload
+listen = 127.0.0.1:0
+# The old worker's slow request must not reach its drain deadline during the test.
+shutdown_interval = 30
+"""
+
+
+def _get(conn: http.client.HTTPConnection, path: str) -> str:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    return response.read().decode()
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_the_next_request_on_a_connection_busy_at_the_restart_gets_the_new_code(
+    spawn: Spawn, project: Path, kind: str
+) -> None:
+    """The old worker finishes the request it had begun, then hands the connection over:
+    the client's next request on it, sent after the restart was reported, is the new
+    worker's, never parsed by the old one."""
+    (project / "slow_apps.py").write_text(SLOW_APPS)
+    (project / "slow.ini").write_text(SLOW_INI.format(kind=kind))
+    proc = devreload_serve(spawn, "slow.ini", "--reload")
+    url = proc.wait_for(SERVING_RE)[1]
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        assert _get(conn, "/") == "one"
+        conn.request("GET", "/slow")
+        wait_until(lambda: (project / "started").exists(), message="/slow never began")
+        mark = proc.mark()
+        edit(project / "slow_apps.py", 'VERSION = "one"', 'VERSION = "two"')
+        proc.wait_for(RESTARTED_RE, start=mark)
+        (project / "release").touch()
+        assert conn.getresponse().read().decode() == "one", "begun before the change"
+        assert _get(conn, "/") == "two"
+    finally:
+        conn.close()
+    assert stop(proc) == 0

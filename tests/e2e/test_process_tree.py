@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import Proc, pid_alive, save_like_editor, wait_until
+from helpers import Proc, pid_alive, pids_alive, save_like_editor, wait_until
 from web import SERVING_RE
 
 Start = Callable[..., Proc]
@@ -20,6 +20,12 @@ Start = Callable[..., Proc]
 def children(proc: Proc) -> list[int]:
     found = proc.wait_for(r"CHILDREN popen=(\d+) setsid=(\d+)")
     return [int(found[1]), int(found[2])]
+
+
+def all_end(proc: Proc, pids: list[int]) -> None:
+    """Wait until ``pids`` and every process of the killed monitor's tree are gone: its
+    janitor too, which exits once it has ended the workers."""
+    wait_until(lambda: not pids_alive([*pids, *proc.tree()]), timeout=5)
 
 
 def test_detached_children_end_with_their_worker_on_a_restart(
@@ -44,7 +50,7 @@ def test_detached_children_end_when_the_monitor_is_killed(
     started = children(proc)
     worker = proc.wait_ready().pid
     proc.signal(signal.SIGKILL)
-    wait_until(lambda: not any(pid_alive(pid) for pid in [worker, *started]), timeout=5)
+    all_end(proc, [worker, *started])
 
 
 def test_a_worker_holding_the_gil_ends_when_the_monitor_is_killed(
@@ -53,7 +59,7 @@ def test_a_worker_holding_the_gil_ends_when_the_monitor_is_killed(
     proc = devreload_run("app_gil.py", apps=["app_gil.py"])
     worker = proc.wait_ready().pid
     proc.signal(signal.SIGKILL)
-    wait_until(lambda: not pid_alive(worker), timeout=3)
+    all_end(proc, [worker])
 
 
 def _socket_inodes(pid: int) -> set[str]:
