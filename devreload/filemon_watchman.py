@@ -38,8 +38,10 @@ from devreload.log import LOGGER_NAME
 #: How long a restarted server may take to accept again before devreload stops using it.
 RECONNECT_TIMEOUT = 5.0
 #: The pause between two connection attempts (stop() cuts it short).
-WATCH_LIST_TIMEOUT = 0.5
 RETRY_INTERVAL = 0.1
+#: How long a running server may take to list what it watches, when devreload asks
+#: whether to choose it: a server that hangs is not chosen.
+WATCH_LIST_TIMEOUT = 0.5
 #: Spawning a server takes ~30 ms; only a broken install takes longer.
 SOCKNAME_TIMEOUT = 5.0
 #: watchman's own limit for the crawl of a new root is 60 s; an answer later than this
@@ -111,20 +113,16 @@ def watchman_available(cwd: str) -> str | None:
     except WatchmanUnavailable:
         return None
     project = os.path.realpath(cwd)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(WATCH_LIST_TIMEOUT)
-        try:
-            probe.connect(sockname)
-            probe.sendall(b'["watch-list"]\n')
-            reply = b""
-            while not reply.endswith(b"\n"):
-                chunk = probe.recv(65536)
-                if not chunk:
-                    return None
-                reply += chunk
-            roots = json.loads(reply).get("roots", [])
-        except (OSError, ValueError, AttributeError):
-            return None
+    try:
+        conn = _Connection(sockname, WATCH_LIST_TIMEOUT)
+    except WatchmanUnavailable:
+        return None
+    try:
+        roots = conn.command("watch-list").get("roots", [])
+    except OSError:  # refused, hung or gone: not a server to rely on
+        return None
+    finally:
+        conn.sock.close()
     # A server that does not watch this project yet would first crawl all of it (seconds
     # on a large tree) for nothing inotify does not give: it is left alone.
     for root in roots:
@@ -162,9 +160,9 @@ class _Connection:
     """One socket to the server: JSON lines both ways. Subscription updates are put aside as
     they come, so that a command's answer is never taken for one, nor one lost."""
 
-    def __init__(self, sockname: str) -> None:
+    def __init__(self, sockname: str, timeout: float = COMMAND_TIMEOUT) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(COMMAND_TIMEOUT)
+        self.sock.settimeout(timeout)
         try:
             self.sock.connect(sockname)
         except OSError as exc:

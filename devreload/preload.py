@@ -124,7 +124,7 @@ class ImportObserver:
                 where = f"{display_path(filename)}:{frame.f_lineno}"
                 return f"imported inside a call to {code.co_name}() at {where}"
             elif not inert_before(filename, frame.f_lineno):
-                first = _first_active_line(filename, frame.f_lineno)
+                first = int(_first_active(filename)) or frame.f_lineno
                 return f"imported after the app's code ran ({display_path(filename)}:{first})"
             frame = frame.f_back
         return None
@@ -187,16 +187,6 @@ def _first_active(filename: str) -> float:
     if statements is None:
         return 0
     return next((first for first, _, inert in statements if not inert), math.inf)
-
-
-def _first_active_line(filename: str, line: int) -> int:
-    """The first line of the top-level statement that is not inert, for the message."""
-    for first, last, inert in _statements(filename) or ():
-        if not inert:
-            return first
-        if first <= line <= last:
-            return first
-    return line
 
 
 def _inert(node: ast.stmt) -> bool:

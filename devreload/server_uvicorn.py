@@ -154,14 +154,19 @@ def run(
                 for listener in getattr(self, "servers", []):
                     for sock in listener.sockets:
                         self.loop.remove_reader(sock.fileno())
-            if handoff is not None:
-                for connection in self.server_state.connections:
-                    _hold_next_request(connection)
+            self.hold_next_requests()
             if on_stop is not None and not self.stopped_accepting:
                 self.stopped_accepting = True
                 on_stop()
             if self.wake is not None:
                 self.wake.set()
+
+        def hold_next_requests(self) -> None:
+            """No connection starts a new request here any more: it goes to the next
+            worker (see _hold_next_request)."""
+            if handoff is not None:
+                for connection in self.server_state.connections:
+                    _hold_next_request(connection)
 
         async def main_loop(self) -> None:
             counter = 0
@@ -176,9 +181,7 @@ def run(
             assert self.loop is not None
             for _ in range(5):  # let just-accepted connections reach connection_made
                 await asyncio.sleep(0)
-            if handoff is not None:
-                for connection in self.server_state.connections:
-                    _hold_next_request(connection)
+            self.hold_next_requests()  # those too
             began = self.loop.time()
             deadline = began + timeout
             state = self.server_state

@@ -109,14 +109,18 @@ class ReloaderProxy:
         if self._report_modules is not None:
             self._report_modules()
         if not self._go.is_set():
-            self._send(Milestone("server started; waiting for the old worker to let go",
-                                 time.time()))
+            self.milestone("server started; waiting for the old worker to let go")
         self._go.wait()
         if self._stand_down:
             # The server's own SIGTERM handler runs before this returns: it stops at once.
             signal.raise_signal(signal.SIGTERM)
             return
         self._send(Ready())
+
+    def milestone(self, phase: str) -> None:
+        """Tell the monitor a step of this worker's start happened now, for its reload
+        timeline (-v)."""
+        self._send(Milestone(phase, time.time()))
 
     def notify_released(self) -> None:
         """Tell the monitor this worker no longer accepts (its requests may still be
@@ -203,7 +207,7 @@ def milestone(phase: str) -> None:
     """Tell the monitor a step of this worker's start happened now, for its reload
     timeline (-v); nothing outside a monitor."""
     if _proxy is not None:
-        _proxy._send(Milestone(phase, time.time()))
+        _proxy.milestone(phase)
 
 
 def trigger_reload() -> None:
