@@ -5,14 +5,14 @@ runs a WSGI or ASGI app with reload, holding the listening socket in the monitor
 no request is refused while the app restarts.
 """
 
-from devreload.filemon import FileMonitor, FileMonitorFactory, IgnoreRules
-from devreload.messages import FileChanged, ReloadRequested, Trigger
-from devreload.options import ServeOptions
-from devreload.reloader import Reloader, start_reloader
-from devreload.serving import serve
-from devreload.strategy import ReloadStrategy
-from devreload.worker import (
-    EXIT_RELOAD,
+from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules
+from devreload.monitor.events import FileChanged, ReloadRequested, Trigger
+from devreload.monitor.reloader import Reloader, start_reloader
+from devreload.monitor.strategy import ReloadStrategy
+from devreload.serving.options import ServeOptions
+from devreload.serving.serve import serve
+from devreload.wire.contract import EXIT_RELOAD
+from devreload.worker.proxy import (
     ReloaderProxy,
     get_reloader,
     is_active,

@@ -14,15 +14,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from devreload.errors import DevreloadError, MonitorChoiceError
-from devreload.filemon import MONITORS, find_default_monitor_factory, monitor_name_problem
-from devreload.importapp import is_app_target, serve_import_string
-from devreload.ini import IniConfig
+from devreload.filemon.choice import MONITORS, find_default_monitor_factory, monitor_name_problem
 from devreload.log import default_logger
-from devreload.options import ServeOptions
-from devreload.paste import serve_ini
-from devreload.reloader import start_reloader
+from devreload.monitor.reloader import start_reloader
+from devreload.monitor.strategy import (
+    DEFAULT_RELOAD_INTERVAL,
+    DEFAULT_SHUTDOWN_INTERVAL,
+    RUN_PROGRAM,
+)
+from devreload.serving.importapp import is_app_target, serve_import_string
+from devreload.serving.ini import IniConfig
+from devreload.serving.options import ServeOptions
+from devreload.serving.paste import serve_ini
 from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
-from devreload.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL, RUN_PROGRAM
 
 RUN_VALUE_OPTIONS = {
     "-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval",

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from logrecords import devreload_logger_as_it_was
 
-from devreload import servers, serving, sockets
+from devreload import sockets
 from devreload.cli import build_parser
-from devreload.ini import IniConfig
-from devreload.launch import SpawnLauncher
-from devreload.livereload import HUB
-from devreload.options import ServeOptions
-from devreload.reloader import ServingReloader
+from devreload.monitor.launch import SpawnLauncher
+from devreload.monitor.reloader import ServingReloader
+from devreload.serving import serve as serving
+from devreload.serving.ini import IniConfig
+from devreload.serving.options import ServeOptions
+from devreload.web.livereload import HUB
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +112,7 @@ def test_the_monitor_gives_them_to_its_error_page(monkeypatch: pytest.MonkeyPatc
 
 def test_the_worker_gives_them_to_its_wrappers(monkeypatch: pytest.MonkeyPatch) -> None:
     served: dict[str, Any] = {}
-    monkeypatch.setattr(servers, "serve_on_sockets",
+    monkeypatch.setattr(serving, "serve_on_sockets",
                         lambda app, *args, **kw: served.update(app=app))
     saved = HUB.allowed_hosts
 

@@ -9,17 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from devreload.channel import Channel, ChannelClosed
-from devreload.messages import (
-    Failed,
-    Fork,
-    Message,
-    Modules,
-    Ready,
-    ReloadAsked,
-    Spec,
-    Watch,
-)
+from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.messages import Failed, Fork, Message, Modules, Ready, ReloadAsked, Spec, Watch
 
 
 @pytest.fixture

@@ -15,13 +15,13 @@ import pytest
 import webtest
 from logrecords import Records, devreload_logger_as_it_was, devreload_records
 
-from devreload import livereload
-from devreload.errorpage import render, where
 from devreload.errors import AppFactoryError
-from devreload.livereload import EventHub, csp_blocks_script
-from devreload.messages import Frame
-from devreload.middleware import LiveReload, StartResponse
-from devreload.tracebacks import compact_traceback, failure_details, is_user_file
+from devreload.web import livereload
+from devreload.web.livereload import EventHub, csp_blocks_script
+from devreload.web.page import render, where
+from devreload.web.wsgi import LiveReload, StartResponse
+from devreload.wire.messages import Frame
+from devreload.worker.tracebacks import compact_traceback, failure_details, is_user_file
 
 VIEWS = '''\
 import json

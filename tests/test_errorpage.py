@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from devreload.errorpage import ErrorPage, render, where
+from devreload.monitor.errorserver import ErrorPage
 from devreload.sockets import any_public as public
+from devreload.web.page import render, where
 
 TRACEBACK = """\
 Traceback (most recent call last):

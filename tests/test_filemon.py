@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from helpers import Recorder, save_like_editor, wait_until
 
-from devreload import filemon
-from devreload.filemon import IgnoreRules, find_default_monitor_factory, glob_regex, glob_root
-from devreload.filemon_inotify import InotifyFileMonitor
-from devreload.filemon_polling import PollingFileMonitor
-from devreload.filemon_watchdog import WatchdogFileMonitor
+from devreload.filemon.base import IgnoreRules, glob_regex, glob_root
+from devreload.filemon.choice import MONITOR_ENV, find_default_monitor_factory
+from devreload.filemon.inotify import InotifyFileMonitor
+from devreload.filemon.polling import PollingFileMonitor
+from devreload.filemon.watchdog import WatchdogFileMonitor
 
 # --------------------------------------------------------------------------- helpers
 
@@ -109,21 +109,21 @@ def test_glob_helpers() -> None:
 
 
 def test_default_factory_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(filemon.MONITOR_ENV, raising=False)
+    monkeypatch.delenv(MONITOR_ENV, raising=False)
     monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-watchman-here"))
     monkeypatch.chdir(tmp_path)
     assert find_default_monitor_factory() is InotifyFileMonitor
     assert find_default_monitor_factory(choice="polling") is PollingFileMonitor
-    monkeypatch.setenv(filemon.MONITOR_ENV, "polling")
+    monkeypatch.setenv(MONITOR_ENV, "polling")
     assert find_default_monitor_factory(choice="watchdog") is PollingFileMonitor  # env wins
-    monkeypatch.setenv(filemon.MONITOR_ENV, "watchdog")
+    monkeypatch.setenv(MONITOR_ENV, "watchdog")
     assert find_default_monitor_factory() is WatchdogFileMonitor
-    monkeypatch.setenv(filemon.MONITOR_ENV, "inotify")
+    monkeypatch.setenv(MONITOR_ENV, "inotify")
     assert find_default_monitor_factory() is InotifyFileMonitor
     (tmp_path / "dr_my_monitors.py").write_text("def factory(callback, **kw):\n    return 42\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for spec in ("dr_my_monitors.factory", "dr_my_monitors:factory"):
-        monkeypatch.setenv(filemon.MONITOR_ENV, spec)
+        monkeypatch.setenv(MONITOR_ENV, spec)
         made: object = find_default_monitor_factory()(_nowhere)  # the factory's own return
         assert made == 42
 
@@ -306,7 +306,7 @@ def test_watchman_is_chosen_for_a_watchmanconfig_and_falls_back_in_one_line(
 ) -> None:
     import logging
 
-    monkeypatch.delenv(filemon.MONITOR_ENV, raising=False)
+    monkeypatch.delenv(MONITOR_ENV, raising=False)
     monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-server"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".watchmanconfig").write_text("{}")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from helpers import Recorder, save_like_editor, wait_until
 
-from devreload.filemon import IgnoreRules
-from devreload.filemon_inotify import InotifyFileMonitor
-from devreload.filesystems import MountTable
+from devreload.filemon.base import IgnoreRules
+from devreload.filemon.filesystems import MountTable
+from devreload.filemon.inotify import InotifyFileMonitor
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="Linux only")
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from helpers import Recorder, wait_until
 
-from devreload.filemon import IgnoreRules
-from devreload.filemon_inotify import InotifyFileMonitor
-from devreload.filemon_polling import PollingFileMonitor
-from devreload.filemon_watchdog import WatchdogFileMonitor
+from devreload.filemon.base import IgnoreRules
+from devreload.filemon.inotify import InotifyFileMonitor
+from devreload.filemon.polling import PollingFileMonitor
+from devreload.filemon.watchdog import WatchdogFileMonitor
 
 
 def _polling(callback: Recorder) -> Any:

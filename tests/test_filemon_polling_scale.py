@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from helpers import Recorder
 
-from devreload.filemon import IgnoreRules
-from devreload.filemon_polling import ROUND_SHARE, PollingFileMonitor
+from devreload.filemon.base import IgnoreRules
+from devreload.filemon.polling import ROUND_SHARE, PollingFileMonitor
 
 
 def _files(root: Path, names: list[str], text: str = "x\n") -> None:

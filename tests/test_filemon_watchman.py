@@ -21,14 +21,10 @@ from typing import Any
 import pytest
 from helpers import pid_alive, save_like_editor, wait_until
 
-from devreload import filemon_watchman
-from devreload.filemon import IgnoreRules
-from devreload.filemon_polling import PollingFileMonitor
-from devreload.filemon_watchman import (
-    WatchmanFileMonitor,
-    WatchmanUnavailable,
-    watchman_available,
-)
+from devreload.filemon import watchman as filemon_watchman
+from devreload.filemon.base import IgnoreRules
+from devreload.filemon.polling import PollingFileMonitor
+from devreload.filemon.watchman import WatchmanFileMonitor, WatchmanUnavailable, watchman_available
 
 WATCHMAN = shutil.which("watchman")
 if WATCHMAN is None:

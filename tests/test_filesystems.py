@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devreload import filesystems
-from devreload.filesystems import Mount, MountTable, describe
+from devreload.filemon import filesystems
+from devreload.filemon.filesystems import Mount, MountTable, describe
 
 # The first lines are this test machine's; the rest are made up after real systems: an
 # NFS home with a tmpfs inside, Samba, WSL2's C: drive, a Lima share, Docker Desktop bind

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from helpers import Recorder, wait_until
 
-from devreload.filemon import IgnoreRules
-from devreload.filemon_inotify import InotifyFileMonitor
-from devreload.filemon_polling import PollingFileMonitor
-from devreload.gitignore import GitIgnores
+from devreload.filemon.base import IgnoreRules
+from devreload.filemon.gitignore import GitIgnores
+from devreload.filemon.inotify import InotifyFileMonitor
+from devreload.filemon.polling import PollingFileMonitor
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_outside_a_work_tree_nothing_is_ignored(tmp_path: Path) -> None:
 
 
 def test_rules_follow_an_edited_gitignore(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("devreload.gitignore.RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr("devreload.filemon.gitignore.RECHECK_SECONDS", 0.0)
     ignores = GitIgnores()
     assert not ignores.ignored(str(repo / "src" / "app.log2"))
     (repo / ".gitignore").write_text("*.log2\n")

@@ -18,8 +18,12 @@ import pytest
 from helpers import wait_until
 from test_strategy import FakeClock, FakeLauncher, RecordingLogger
 
-from devreload import worker as worker_module
-from devreload.channel import (
+from devreload.monitor.errorserver import ErrorPage
+from devreload.monitor.events import FileChanged, SignalReceived, WorkerSaid
+from devreload.monitor.reloader import ServingReloader
+from devreload.monitor.strategy import DEFAULT_RELOAD_INTERVAL, ReloadStrategy
+from devreload.monitor.workers import Worker, read_channel
+from devreload.wire.channel import (
     MAX_FDS,
     Channel,
     ChannelClosed,
@@ -27,21 +31,10 @@ from devreload.channel import (
     received_connections,
     send_connections,
 )
-from devreload.errorpage import ErrorPage
-from devreload.handoff import ConnectionHandoff
-from devreload.messages import (
-    Connections,
-    ConnectionsTaken,
-    FileChanged,
-    Message,
-    Ready,
-    SignalReceived,
-    WorkerSaid,
-)
-from devreload.reloader import ServingReloader
-from devreload.strategy import DEFAULT_RELOAD_INTERVAL, ReloadStrategy
-from devreload.worker import ReloaderProxy, handoff_for
-from devreload.workers import Worker, read_channel
+from devreload.wire.messages import Connections, ConnectionsTaken, Message, Ready
+from devreload.worker import proxy as worker_module
+from devreload.worker.handoff import ConnectionHandoff
+from devreload.worker.proxy import ReloaderProxy, handoff_for
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain\r\n\r\n"
 

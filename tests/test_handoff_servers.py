@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from devreload import server_uvicorn, server_waitress
+from devreload.servers import uvicorn as server_uvicorn
+from devreload.servers import waitress as server_waitress
+from devreload.web import waitress_streams
 
 HEAD = b"Host: x\r\n\r\n"
 DEADLINE = 5.0
@@ -69,8 +71,8 @@ class Waitress:
         self.map: dict[int, Any] = {}
         self.server = waitress.create_server(wsgi(name), map=self.map, sockets=[listening],
                                              threads=1)
-        server_waitress.install_waitress_events(self.server)
-        self.listeners = server_waitress._listeners(self.server)
+        waitress_streams.install_waitress_events(self.server)
+        self.listeners = waitress_streams._listeners(self.server)
 
     def pump(self) -> None:
         from waitress import wasyncore

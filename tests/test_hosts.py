@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from logrecords import Records, devreload_logger_as_it_was, devreload_records
 
-from devreload import hosts
-from devreload.hosts import host_allowed, refusal
+from devreload.web import hosts
+from devreload.web.hosts import host_allowed, refusal
 
 ALLOWED_BY_DEFAULT = [
     "localhost",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from devreload.apps import AppLoadError, load_app
 from devreload.errors import AppImportError
-from devreload.importapp import is_app_target
+from devreload.serving.apps import AppLoadError, load_app
+from devreload.serving.importapp import is_app_target
 
 
 @pytest.fixture

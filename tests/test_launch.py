@@ -8,8 +8,8 @@ import signal
 
 from helpers import pid_alive, wait_until
 
-from devreload.channel import Channel
-from devreload.launch import TemplateLauncher
+from devreload.monitor.launch import TemplateLauncher
+from devreload.wire.channel import Channel
 
 
 def test_a_forked_worker_leads_its_group_before_its_pid_is_known() -> None:

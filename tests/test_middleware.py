@@ -21,12 +21,12 @@ import webtest
 from waitress import wasyncore
 from webob import Request
 
-from devreload import livereload
-from devreload.livereload import EventHub
-from devreload.messages import EVENTS_PATH
-from devreload.middleware import LiveReload, StartResponse, WSGIApp
-from devreload.middleware_asgi import LiveReloadASGI
-from devreload.server_waitress import install_waitress_events
+from devreload.web import livereload
+from devreload.web.asgi import LiveReloadASGI
+from devreload.web.livereload import EventHub
+from devreload.web.waitress_streams import install_waitress_events
+from devreload.web.wsgi import LiveReload, StartResponse, WSGIApp
+from devreload.wire.contract import EVENTS_PATH
 
 PAGE = b"<!doctype html><html><body><p>Hi</p></body></html>"
 PAGE_UPPER = b"<HTML><BODY><p>one</p></BODY><p>tail</p></BODY></HTML>"

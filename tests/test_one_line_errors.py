@@ -15,17 +15,21 @@ from pathlib import Path
 import pytest
 import webtest
 
-from devreload import filemon, paste, server_uvicorn, servers
-from devreload.apps import load_app
 from devreload.errors import (
     AppModuleError,
     ConfigError,
     MonitorChoiceError,
     ServerOptionError,
 )
-from devreload.ini import IniConfig
-from devreload.options import ServeOptions
+from devreload.filemon import choice as filemon
+from devreload.servers import choice as servers
+from devreload.servers import uvicorn as server_uvicorn
+from devreload.serving import paste
+from devreload.serving.apps import load_app
+from devreload.serving.ini import IniConfig
+from devreload.serving.options import ServeOptions
 from devreload.sockets import mixes_unix_and_ip, parse_address, parse_listen
+from devreload.web.kinds import NOT_AN_APP, is_app
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -90,14 +94,14 @@ def test_a_factory_that_returns_no_app_is_refused_naming_it(
 
 
 def test_one_check_for_what_an_app_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert servers.is_app(lambda environ, start_response: [])
-    assert servers.is_app(type("App", (), {"__call__": lambda self, e, s: []})())
-    assert not servers.is_app(None) and not servers.is_app(42)
+    assert is_app(lambda environ, start_response: [])
+    assert is_app(type("App", (), {"__call__": lambda self, e, s: []})())
+    assert not is_app(None) and not is_app(42)
     # The import-string path says it with the same words.
     (tmp_path / "oneline_app.py").write_text("app = None\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(Exception, match=re.escape(f"is {servers.NOT_AN_APP} but of type NoneType")):
+    with pytest.raises(Exception, match=re.escape(f"is {NOT_AN_APP} but of type NoneType")):
         load_app("oneline_app:app")
 
 

@@ -19,12 +19,12 @@ import webtest
 from logrecords import devreload_logger_as_it_was
 from test_middleware import Waitress
 
-from devreload.errorpage import ErrorPage
-from devreload.livereload import HUB, RELOADING, EventHub
-from devreload.messages import EVENTS_PATH
-from devreload.middleware import LiveReload, StartResponse
-from devreload.middleware_asgi import LiveReloadASGI
-from devreload.request_errors import RequestErrors, RequestErrorsASGI
+from devreload.monitor.errorserver import ErrorPage
+from devreload.web.asgi import LiveReloadASGI
+from devreload.web.livereload import HUB, RELOADING, EventHub
+from devreload.web.request_errors import RequestErrors, RequestErrorsASGI
+from devreload.web.wsgi import LiveReload, StartResponse
+from devreload.wire.contract import EVENTS_PATH
 
 TRACEBACK = """\
 Traceback (most recent call last):

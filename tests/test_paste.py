@@ -12,10 +12,10 @@ import pytest
 import webtest
 from paste.deploy import loadwsgi
 
-from devreload import paste
 from devreload.errors import ConfigError
-from devreload.ini import IniConfig
-from devreload.options import ServeOptions
+from devreload.serving import paste
+from devreload.serving.ini import IniConfig
+from devreload.serving.options import ServeOptions
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

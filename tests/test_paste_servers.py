@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from devreload import paste, servers
 from devreload.errors import ConfigError
-from devreload.ini import IniConfig
-from devreload.options import ServeOptions
+from devreload.servers import choice as servers
+from devreload.serving import paste
+from devreload.serving.ini import IniConfig
+from devreload.serving.options import ServeOptions
 
 
 def ini(tmp_path: Path, server: str, extra: str = "") -> IniConfig:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from devreload import preload
-from devreload.modules import library_roots
+from devreload.worker import preload
+from devreload.worker.modules import library_roots
 
 
 @pytest.mark.parametrize(

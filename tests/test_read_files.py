@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devreload.reads import ReadFiles
+from devreload.worker.reads import ReadFiles
 
 
 def test_files_are_sorted_into_read_and_written(tmp_path: Path) -> None:

@@ -13,13 +13,9 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from devreload.frameworks import prepare
 from devreload.log import LOGGER_NAME
-from devreload.request_errors import (
-    RequestErrors,
-    RequestErrorsASGI,
-    show_request_errors,
-)
+from devreload.web.frameworks import prepare
+from devreload.web.request_errors import RequestErrors, RequestErrorsASGI, show_request_errors
 
 Environ = dict[str, Any]
 

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from helpers import APPS, Proc, base_env, wait_until
 
-from devreload import server_waitress, servers
 from devreload import sockets as socks
 from devreload.errors import AppImportError, ServerOptionError
 from devreload.imports import import_string
+from devreload.servers import choice as servers
+from devreload.servers import waitress as server_waitress
+from devreload.web.kinds import is_asgi
 
 # --------------------------------------------------------------------------- detection
 
@@ -57,7 +59,7 @@ async def two_arguments(a: Any, b: Any) -> None:
     ],
 )
 def test_is_asgi(app: object, expected: bool) -> None:
-    assert servers.is_asgi(app) is expected
+    assert is_asgi(app) is expected
 
 
 def test_choose_server() -> None:

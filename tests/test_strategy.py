@@ -17,22 +17,15 @@ from typing import Any
 
 import pytest
 
-from devreload.messages import (
+from devreload.monitor.events import (
     EnterPressed,
-    Failed,
     FileChanged,
-    FromWorker,
-    Modules,
-    Ready,
-    Released,
-    ReloadAsked,
     ReloadRequested,
-    ShutdownAsked,
     SignalReceived,
     Trigger,
     WorkerSaid,
 )
-from devreload.strategy import (
+from devreload.monitor.strategy import (
     DEFAULT_RELOAD_INTERVAL,
     DEFAULT_SHUTDOWN_INTERVAL,
     MAX_BACKOFF,
@@ -41,8 +34,17 @@ from devreload.strategy import (
     SINGLE_SAVE_WINDOW,
     ReloadStrategy,
 )
-from devreload.worker import EXIT_RELOAD
-from devreload.workers import Worker
+from devreload.monitor.workers import Worker
+from devreload.wire.contract import EXIT_RELOAD
+from devreload.wire.messages import (
+    Failed,
+    FromWorker,
+    Modules,
+    Ready,
+    Released,
+    ReloadAsked,
+    ShutdownAsked,
+)
 
 #: Far enough on either side of a deadline that float rounding cannot matter.
 EPS = 0.001

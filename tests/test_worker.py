@@ -16,9 +16,11 @@ import pytest
 from helpers import pid_alive, wait_until
 
 import devreload
-from devreload import modules, tracebacks, worker
-from devreload.channel import Channel, ChannelClosed
-from devreload.messages import Modules, Ready, ReloadAsked, ShutdownAsked, Spec, Watch
+from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.contract import FDS_ENV
+from devreload.wire.messages import Modules, Ready, ReloadAsked, ShutdownAsked, Spec, Watch
+from devreload.worker import modules, tracebacks
+from devreload.worker import proxy as worker
 
 # --------------------------------------------------------------------------- inactive
 
@@ -124,9 +126,9 @@ def test_traceback_files_name_the_broken_file(tmp_path: Path, monkeypatch: Any) 
 def _start_worker(tmp_path: Path, entry: str) -> tuple[subprocess.Popen[bytes], Channel]:
     (tmp_path / "dr_entry.py").write_text(entry)
     monitor_end, theirs = Channel.pair()
-    env = dict(os.environ, **{worker.FDS_ENV: str(theirs.fileno())})
+    env = dict(os.environ, **{FDS_ENV: str(theirs.fileno())})
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from devreload.worker import main; main()"],
+        [sys.executable, "-c", "from devreload.worker.runtime import main; main()"],
         pass_fds=[theirs.fileno()],
         env=env,
         cwd=tmp_path,
@@ -229,9 +231,9 @@ def test_worker_hands_over_sockets(tmp_path: Path) -> None:
     (tmp_path / "dr_entry.py").write_text(entry)
     monitor_end, theirs = Channel.pair()
     fds = [theirs.fileno(), listener.fileno()]
-    env = dict(os.environ, **{worker.FDS_ENV: ",".join(map(str, fds))})
+    env = dict(os.environ, **{FDS_ENV: ",".join(map(str, fds))})
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from devreload.worker import main; main()"],
+        [sys.executable, "-c", "from devreload.worker.runtime import main; main()"],
         pass_fds=fds,
         env=env,
         cwd=tmp_path,

@@ -10,7 +10,7 @@ from typing import Any
 
 
 def factory(callback: Any, **kwargs: Any) -> Any:
-    from devreload.filemon_polling import PollingFileMonitor
+    from devreload.filemon.polling import PollingFileMonitor
 
     print(f"CUSTOM MONITOR created pid={os.getpid()} options={sorted(kwargs)}", file=sys.stderr)
     sys.stderr.flush()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 if TYPE_CHECKING:  # types only: the app imports no devreload module at run time
-    from devreload.middleware import StartResponse, WSGIApp
+    from devreload.web.wsgi import StartResponse, WSGIApp
 
 TOKEN = "one"
 

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: the app imports no devreload module at run time
-    from devreload.middleware import StartResponse, WSGIApp
-    from devreload.middleware_asgi import ASGIApp, Receive, Scope, Send
+    from devreload.web.asgi import ASGIApp, Receive, Scope, Send
+    from devreload.web.wsgi import StartResponse, WSGIApp
 
 TOKEN = "one"
 

@@ -6,7 +6,7 @@ import sys
 
 import serve_apps
 
-from devreload.servers import serve_on_sockets
+from devreload.servers.choice import serve_on_sockets
 
 if __name__ == "__main__":
     sock = socket.socket(fileno=int(os.environ["SERVE_FD"]))

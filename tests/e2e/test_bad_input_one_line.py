@@ -133,7 +133,7 @@ def test_a_monitor_factory_in_the_current_folder(
     spawn: Spawn, project: Path, command: str
 ) -> None:
     (project / "mymon.py").write_text(
-        "from devreload.filemon_polling import PollingFileMonitor\n\n"
+        "from devreload.filemon.polling import PollingFileMonitor\n\n"
         "def make(callback, **kw):\n"
         "    print('MYMON made', flush=True)\n"
         "    return PollingFileMonitor(callback, **kw)\n"

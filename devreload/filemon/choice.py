@@ -1,0 +1,130 @@
+"""Which file monitor runs: the one the user names, else the best this machine has.
+
+Backends are imported only when chosen, so that a missing watchdog never breaks an
+import of devreload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from typing import Any
+
+from devreload.errors import DevreloadError, MonitorChoiceError
+from devreload.filemon.base import Callback, FileMonitor, FileMonitorFactory
+from devreload.imports import import_string
+
+MONITOR_ENV = "DEVRELOAD_MONITOR"
+
+#: The monitors devreload has, by the name ``DEVRELOAD_MONITOR`` or ``monitor =`` gives.
+MONITORS = {
+    "inotify": "devreload.filemon.inotify:InotifyFileMonitor",
+    "watchdog": "devreload.filemon.watchdog:WatchdogFileMonitor",
+    "watchman": "devreload.filemon.watchman:WatchmanFileMonitor",
+    "polling": "devreload.filemon.polling:PollingFileMonitor",
+}
+MONITOR_CHOICES = (f"use {', '.join(MONITORS)}, or a dotted path to a factory "
+                   "(pkg.module.factory)")
+DOTTED_PATH = re.compile(r"[A-Za-z_][\w.]*[.:][A-Za-z_][\w.]*")
+
+
+def monitor_name_problem(choice: str) -> str | None:
+    """Why ``choice`` cannot name a monitor, or None: checked where it was written."""
+    if choice in MONITORS or DOTTED_PATH.fullmatch(choice):
+        return None
+    return f"{choice!r} is not a file monitor; {MONITOR_CHOICES}"
+
+
+def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonitorFactory:
+    """The monitor ``DEVRELOAD_MONITOR`` names, else ``choice`` (the ``monitor`` setting),
+    else: watchman when it runs for this user or the project has a ``.watchmanconfig``,
+    inotify on Linux, watchdog elsewhere, polling when watchdog is missing. A dotted path
+    names a factory (imported from the current folder too, however devreload was
+    started). A bad name raises MonitorChoiceError."""
+    setting = os.environ.get(MONITOR_ENV, "").strip()
+    source = MONITOR_ENV
+    if not setting:
+        setting, source = choice.strip(), "monitor"
+    if setting == "watchman":
+        return _watchman_then(_os_events(log), log)
+    if setting in MONITORS:
+        try:
+            factory: FileMonitorFactory = import_string(MONITORS[setting])
+        except (ImportError, DevreloadError):
+            raise MonitorChoiceError(f"{source}={setting}, but it does not import here; "
+                                     f"{MONITOR_CHOICES}") from None
+        return factory
+    if setting:
+        return _import_factory(setting, source)
+    from devreload.filemon.watchman import watchman_available
+
+    reason = watchman_available(os.getcwd())
+    if reason is not None:
+        if log is not None:
+            log.debug("using watchman: %s", reason)
+        return _watchman_then(_os_events(log), log)
+    return _os_events(log)
+
+
+def _os_events(log: Any) -> FileMonitorFactory:
+    if sys.platform.startswith("linux"):
+        from devreload.filemon.inotify import InotifyFileMonitor
+
+        return InotifyFileMonitor
+    try:
+        from devreload.filemon.watchdog import WatchdogFileMonitor
+    except ImportError:
+        if log is not None:
+            log.debug("watchdog is not installed; polling for changes")
+        from devreload.filemon.polling import PollingFileMonitor
+
+        return PollingFileMonitor
+    return WatchdogFileMonitor
+
+
+def _watchman_then(fallback: FileMonitorFactory, log: Any) -> FileMonitorFactory:
+    """watchman, or, when it cannot serve (not installed, not running, gone), the monitor
+    that would be used without it, said in one line."""
+
+    def watchman_or_next(callback: Callback, **kw: Any) -> FileMonitor:
+        from devreload.filemon.watchman import WatchmanFileMonitor
+
+        try:
+            return WatchmanFileMonitor(callback, fallback=fallback, **kw)
+        except OSError as exc:
+            if log is not None:
+                log.warning("%s; using %s instead", exc, getattr(fallback, "__name__", fallback))
+            return fallback(callback, **kw)
+
+    return watchman_or_next
+
+
+def _import_factory(choice: str, source: str) -> FileMonitorFactory:
+    """The factory ``DEVRELOAD_MONITOR`` names, with the current folder importable (as under
+    ``python -m devreload``, also for the ``devreload`` script, whose sys.path[0] is its
+    bin folder)."""
+    problem = monitor_name_problem(choice)
+    if problem is not None:
+        raise MonitorChoiceError(f"{source}={problem}")
+    added = os.getcwd() not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())
+    try:
+        factory: FileMonitorFactory = import_string(choice)
+    except DevreloadError as exc:
+        raise MonitorChoiceError(f"{source}={choice!r}: {exc}; {MONITOR_CHOICES}") from None
+    except Exception as exc:
+        raise MonitorChoiceError(
+            f"{source}={choice!r}: importing it failed: {type(exc).__name__}: "
+            + " ".join(str(exc).split())
+        ) from exc
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(os.getcwd())
+    if not callable(factory):
+        raise MonitorChoiceError(f"{source}={choice!r} is not callable (but of type "
+                                 f"{type(factory).__name__}); {MONITOR_CHOICES}")
+    return factory

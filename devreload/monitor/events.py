@@ -1,0 +1,67 @@
+"""The events the monitor's one loop decides on.
+
+Signal handlers, file monitor threads, the channel readers and the terminal only put
+one of these on the monitor's queue (a ``SimpleQueue``, safe to use from a signal
+handler); ``ReloadStrategy.run`` takes them off one at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from devreload.log import display_path
+from devreload.wire.messages import FromWorker
+
+
+@dataclass(frozen=True)
+class FileChanged:
+    """A file monitor saw ``path`` change (from its thread). ``final``: the change is known
+    complete (the writer closed the file, or renamed it into place); ``seen``: when
+    (wall clock). Neither makes two changes of one path different."""
+
+    path: str
+    final: bool = field(default=False, compare=False)
+    seen: float = field(default_factory=time.time, compare=False)
+
+    def describe(self) -> str:
+        return display_path(self.path)
+
+
+@dataclass(frozen=True)
+class ReloadRequested:
+    """A restart asked for by other means: a signal, ``trigger_reload()``, exit 75, code."""
+
+    reason: str
+
+    def describe(self) -> str:
+        return self.reason
+
+
+#: What a restart is for; ``ReloadStrategy.should_restart`` gets one.
+Trigger = FileChanged | ReloadRequested
+
+
+@dataclass(frozen=True)
+class SignalReceived:
+    signum: int
+
+
+@dataclass(frozen=True)
+class WorkerSaid:
+    """A message from a worker; ``worker`` is the monitor's record of it; ``fds`` came
+    with it (the sockets of ``Connections``), now the monitor's to close."""
+
+    worker: Any
+    message: FromWorker
+    fds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnterPressed:
+    """Enter at the terminal after a crash."""
+
+
+Event = Trigger | SignalReceived | WorkerSaid | EnterPressed
+

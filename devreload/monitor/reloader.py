@@ -1,0 +1,262 @@
+"""The monitor with file watching: what the worker imported, what it asked for, globs,
+static files pushed instead of restarting, and the error page while the app is broken.
+
+``start_reloader`` is the hupper-style entry: it turns this process into the monitor.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules, glob_regex, is_glob
+from devreload.filemon.choice import find_default_monitor_factory
+from devreload.log import Logger, default_logger, display_path
+from devreload.monitor.errorserver import ErrorPage
+from devreload.monitor.events import Event, FileChanged, Trigger, WorkerSaid
+from devreload.monitor.strategy import (
+    DEFAULT_RELOAD_INTERVAL,
+    DEFAULT_SHUTDOWN_INTERVAL,
+    ReloadStrategy,
+)
+from devreload.wire.channel import ChannelClosed
+from devreload.wire.messages import Failed, StaticChanged
+from devreload.worker.proxy import ReloaderProxy, get_reloader, is_active
+
+#: File timestamps come from a coarse kernel clock that may lag time.time() by a tick.
+MTIME_SLACK = 0.005
+
+
+def _static_pattern(pattern: str) -> str:
+    """``*.css`` means anywhere below the current folder; other relative globs start there."""
+    pattern = os.path.expanduser(pattern)
+    if os.path.isabs(pattern):
+        return pattern
+    if pattern.startswith("*") and not pattern.startswith("**"):
+        pattern = os.path.join("**", pattern)
+    return os.path.join(os.getcwd(), pattern)
+
+
+def _modified_since(path: str, since: float) -> bool:
+    try:
+        return os.stat(path).st_mtime > since - MTIME_SLACK
+    except OSError:
+        return False
+
+
+class Reloader(ReloadStrategy):
+    """The strategy with file monitoring: imported modules, extra files and globs."""
+
+    def __init__(
+        self,
+        worker_path: str | Callable[..., Any],
+        *,
+        monitor_factory: FileMonitorFactory | None = None,
+        ignore_files: Iterable[str] | None = None,
+        watch_files: Iterable[str] | None = None,
+        static_files: Iterable[str] | None = None,
+        gitignore: bool = True,
+        **kw: Any,
+    ) -> None:
+        super().__init__(worker_path, **kw)
+        self.ignore = IgnoreRules(ignore_files or (), gitignore=gitignore)
+        self.static = [_static_pattern(p) for p in static_files or ()]
+        self.monitor_factory = monitor_factory
+        self.watched: set[str] = set()
+        self.initial = [os.path.abspath(p) for p in (watch_files or ())]
+        self.monitor: FileMonitor | None = None
+
+    def startup(self) -> None:
+        factory = self.monitor_factory or find_default_monitor_factory(self.log)
+        self.monitor = self._build_monitor(factory)
+        self.on_watch(self.initial)
+        self._watch(self.static, None)
+        super().startup()
+
+    def _build_monitor(self, factory: FileMonitorFactory) -> FileMonitor:
+        try:
+            monitor = factory(self._changed, interval=self.reload_interval, logger=self.log,
+                              ignore=self.ignore)
+            monitor.start()
+        except OSError as exc:
+            monitor = self._polling_instead(exc)
+        self.log.debug("using %s", type(monitor).__name__)
+        return monitor
+
+    def _polling_instead(self, exc: OSError) -> FileMonitor:
+        """The OS refused to watch (its limit, most often): say so once, and poll."""
+        from devreload.filemon.polling import PollingFileMonitor
+
+        self.log.error("%s; polling for changes instead", exc)
+        monitor = PollingFileMonitor(self._changed, interval=self.reload_interval,
+                                     logger=self.log, ignore=self.ignore)
+        for path in self.watched:
+            monitor.add_path(path)
+        monitor.start()
+        return monitor
+
+    def _changed(self, path: str, final: bool = False) -> None:
+        self.events.put(FileChanged(path, final))
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, FileChanged) and any(glob_regex(p).match(event.path)
+                                                  for p in self.static):
+            self._push_static(event.path)
+        else:
+            super().handle(event)
+
+    def _push_static(self, path: str) -> None:
+        """A static file needs no new worker: the worker tells the browser instead."""
+        if self.ignore(path) or self.worker is None:
+            return
+        self.log.info("%s changed; pushed to the browser", display_path(path))
+        try:
+            self.worker.channel.send(StaticChanged(path))
+        except ChannelClosed:
+            pass
+
+    def should_restart(self, trigger: Trigger) -> bool:
+        if isinstance(trigger, FileChanged) and self.ignore(trigger.path):
+            self.log.debug("ignored a change to %s", trigger.describe())
+            return False
+        return True
+
+    def on_modules(self, files: Sequence[str], since: float) -> None:
+        self._watch(files, since)
+
+    def on_files(self, read: Sequence[str], written: Sequence[str], since: float) -> None:
+        self.ignore.written.update(written)
+        self._watch(read, since)
+
+    def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
+        self.ignore.explicit.update(paths)
+        for path in paths:
+            if not os.path.exists(path) and not is_glob(path):
+                self.log.info("%s does not exist yet; watching for it", display_path(path))
+        self._watch(paths, since)
+
+    def _watch(self, paths: Iterable[str], since: float | None) -> None:
+        """Watch new paths; one already changed since the worker started means the
+        worker may have read the old version, so that counts as a change."""
+        new = [p for p in paths if p not in self.watched and not self.ignore(p)]
+        if not new or self.monitor is None:
+            return
+        self.watched.update(new)
+        for path in new:
+            try:
+                self.monitor.add_path(path)
+            except OSError as exc:
+                self._fall_back_to_polling(exc)
+            if since is not None and _modified_since(path, since):
+                self._changed(path)
+        self.log.debug("watching %d paths", len(self.watched))
+
+    def _fall_back_to_polling(self, exc: OSError) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+        self.monitor = self._polling_instead(exc)
+
+    def shutdown(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
+        super().shutdown()
+
+
+class ServingReloader(Reloader):
+    """The monitor of a web app: while the app is broken it answers on the held sockets
+    with the error page, until a new worker is about to start."""
+
+    def __init__(
+        self,
+        worker_path: str | Callable[..., Any],
+        *,
+        show_errors: bool = True,
+        allowed_hosts: Sequence[str] = (),
+        **kw: Any,
+    ) -> None:
+        super().__init__(worker_path, **kw)
+        self.error_page = ErrorPage(self.sockets, show_errors, allowed_hosts)
+        #: The worker's last failure report, with the frames the page shows.
+        self.failed = Failed("")
+
+    def handle(self, event: Event) -> None:
+        """Keep the worker's failure whole: ``on_crash`` gets its text only."""
+        if isinstance(event, WorkerSaid) and isinstance(event.message, Failed):
+            self.failed = event.message
+        super().handle(event)
+
+    def on_crash(self, error: str) -> None:
+        failed = self.failed if self.failed.report == error else Failed(error)
+        self.error_page.start(error, failed.frames, failed.exception)
+        self.on_held_connections()
+
+    def on_held_connections(self) -> None:
+        """Handed-over keep-alive connections get the error page too, like new ones."""
+        self.error_page.adopt(self.take_connections())
+
+    def on_recover(self) -> None:
+        # Connections still waiting for their next request go to the next worker.
+        self.held.extend(self.error_page.stop())
+
+    def shutdown(self) -> None:
+        self.held.extend(self.error_page.stop())
+        super().shutdown()
+
+
+def start_reloader(
+    worker_path: str | Callable[..., Any],
+    reload_interval: float = DEFAULT_RELOAD_INTERVAL,
+    shutdown_interval: float = DEFAULT_SHUTDOWN_INTERVAL,
+    verbose: int = 1,
+    logger: Logger | None = None,
+    monitor_factory: FileMonitorFactory | None = None,
+    worker_args: Sequence[Any] | None = None,
+    worker_kwargs: Mapping[str, Any] | None = None,
+    ignore_files: Iterable[str] | None = None,
+    before_reload: Callable[[], None] | None = None,
+    *,
+    watch_files: Iterable[str] | None = None,
+    sockets: Sequence[socket.socket] = (),
+    worker_announces_ready: bool = False,
+    static_files: Iterable[str] | None = None,
+    preload: bool = True,
+    preload_exclude: Sequence[str] = (),
+    cooperative: bool = False,
+    cooperative_timeout: float | None = None,
+    gitignore: bool = True,
+) -> ReloaderProxy:
+    """Become the monitor of a worker running ``worker_path``; in the worker, return its proxy.
+
+    In the monitor this does not return: it raises ``SystemExit`` with the final exit
+    code once the worker exits 0 or the monitor is stopped (hupper's contract).
+    ``preload=False`` keeps the worker template empty; ``preload_exclude`` names library
+    modules (and their submodules) it never imports. With ``cooperative`` a change does not
+    stop the worker: ``devreload.should_restart()`` turns True there, and the worker exits
+    75 when it is safe (or is stopped after ``cooperative_timeout`` seconds, when set).
+    ``gitignore=False`` lets watch globs match what ``.gitignore`` files exclude.
+    """
+    if is_active():
+        return get_reloader()
+    reloader = Reloader(
+        worker_path,
+        reload_interval=reload_interval,
+        shutdown_interval=shutdown_interval,
+        logger=logger or default_logger(verbose),
+        monitor_factory=monitor_factory,
+        worker_args=worker_args,
+        worker_kwargs=worker_kwargs,
+        ignore_files=ignore_files,
+        before_reload=before_reload,
+        watch_files=watch_files,
+        sockets=sockets,
+        worker_announces_ready=worker_announces_ready,
+        static_files=static_files,
+        preload=preload,
+        preload_exclude=preload_exclude,
+        cooperative=cooperative,
+        cooperative_timeout=cooperative_timeout,
+        gitignore=gitignore,
+    )
+    raise SystemExit(reloader.run())

@@ -1,0 +1,153 @@
+"""Which server runs an app, behind one interface: one module per backend.
+
+A backend module (``server_waitress``, ``server_uvicorn``) has ``convert_options`` (ini
+strings to the server's types; unknown keys raise) and ``run`` (serve on listening
+sockets until SIGTERM or SIGINT, closing them first, then draining within a bound).
+Backends are imported only when chosen, so a missing server breaks nothing else.
+Adding a server is adding a module and its line in ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, cast
+
+from devreload.errors import ServerOptionError
+from devreload.sockets import Address, mixes_unix_and_ip
+from devreload.web.kinds import is_asgi
+from devreload.worker import preload
+
+ReadyCallback = Callable[[], None]
+
+#: Server name -> the module that runs it.
+BACKENDS: dict[str, str] = {
+    "waitress": "devreload.servers.waitress",
+    "uvicorn": "devreload.servers.uvicorn",
+}
+#: Servers that listen either on unix sockets or on IP addresses, never both at once.
+ONE_SOCKET_FAMILY = frozenset({"waitress"})
+SERVERS = ("auto", *BACKENDS)
+
+#: A connection accepted just before a stop but with no request yet gets this long to send
+#: one before the draining server closes it.
+FRESH_CONNECTION_GRACE = 0.2
+
+
+class Backend(Protocol):
+    """What a backend module provides."""
+
+    #: Whether it serves ASGI apps (else WSGI).
+    ASGI: bool
+
+    def convert_options(self, options: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def run(
+        self,
+        app: Any,
+        sockets: Sequence[socket.socket],
+        options: Mapping[str, Any],
+        on_ready: ReadyCallback | None,
+        graceful_timeout: float,
+        on_stop: ReadyCallback | None = None,
+    ) -> None: ...
+
+
+def backend(name: str) -> Backend:
+    """The backend module called ``name``."""
+    if name not in BACKENDS:
+        raise ServerOptionError("devreload", "server", f"must be one of {', '.join(SERVERS)}")
+    return cast(Backend, importlib.import_module(BACKENDS[name]))
+
+
+def choose_server(app: object, server: str = "auto") -> str:
+    """The server asked for, or the one that fits the app (uvicorn for ASGI, else waitress)."""
+    if server == "auto":
+        return "uvicorn" if is_asgi(app) else "waitress"
+    backend(server)
+    return server
+
+
+def server_options(server: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The server's keyword arguments from ``options``; unknown keys or bad values raise
+    ServerOptionError naming the key and the server."""
+    return backend(server).convert_options(options)
+
+
+def check(
+    app: object,
+    server: str,
+    options: Mapping[str, Any],
+    listening: Iterable[Address | socket.socket] = (),
+) -> str:
+    """Choose the server for ``app`` and check ``options`` (and where it is to listen, the
+    addresses or the bound sockets) against it, before any worker runs."""
+    name = choose_server(app, server)
+    server_options(name, options)
+    if is_asgi(app) and not backend(name).ASGI:
+        raise ServerOptionError(name, "server", f"cannot serve an ASGI app; use {_asgi_server()}")
+    if name in ONE_SOCKET_FAMILY and mixes_unix_and_ip(listening):
+        raise ServerOptionError(
+            name, "listen", "cannot serve a unix socket and IP addresses at once; "
+            "listen on one kind"
+        )
+    return name
+
+
+def check_any(options: Mapping[str, Any]) -> None:
+    """``options`` for ``server = auto`` before the app is known: fine when one server
+    takes them all; else ServerOptionError, naming every server when none takes a key."""
+    errors: list[ServerOptionError] = []
+    for name in BACKENDS:
+        try:
+            server_options(name, options)
+            return
+        except ServerOptionError as exc:
+            errors.append(exc)
+        except ImportError:  # a server that is not installed: the worker will say so
+            return
+    first = errors[0]
+    if all((e.key, e.message) == (first.key, first.message) for e in errors):
+        raise ServerOptionError(" or ".join(e.server for e in errors), first.key, first.message)
+    raise first
+
+
+def _asgi_server() -> str:
+    return next(name for name in BACKENDS if backend(name).ASGI)
+
+
+def serve_on_sockets(
+    app: object,
+    sockets: Sequence[socket.socket],
+    server: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    *,
+    on_ready: ReadyCallback | None = None,
+    on_stop: ReadyCallback | None = None,
+    graceful_timeout: float,
+) -> None:
+    """Serve ``app`` on already listening ``sockets`` until SIGTERM or SIGINT.
+
+    ``on_ready`` runs once the server accepts connections (after ASGI lifespan startup),
+    ``on_stop`` once it has stopped accepting them (the next worker may start to).
+    On the signal the listening sockets are closed first; requests in progress then get
+    ``graceful_timeout`` seconds to finish.
+    """
+    from devreload.web.livereload import open_streams
+
+    name = check(app, server, options or {}, sockets)
+    chosen = backend(name)
+    open_streams()
+
+    def ready() -> None:
+        preload.server_starting(False)
+        if on_ready is not None:
+            on_ready()
+
+    preload.server_starting(True)
+    try:
+        chosen.run(app, sockets, chosen.convert_options(options or {}), ready, graceful_timeout,
+                   on_stop)
+    finally:
+        preload.server_starting(False)

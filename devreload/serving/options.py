@@ -1,0 +1,196 @@
+"""Everything about serving, in one frozen object, with each default written once.
+
+The command line, the ini (``[server:main] use = egg:devreload`` and ``[devreload]``)
+and ``serve()``'s keyword arguments each build a :class:`ServeOptions` once; the monitor
+side and the worker side of serving both take it whole.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from devreload.errors import AddressError, ConfigError
+from devreload.filemon.choice import monitor_name_problem
+from devreload.monitor.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL
+from devreload.servers.choice import SERVERS
+from devreload.sockets import Address, make_address, parse_address, parse_listen
+from devreload.values import conf_bool, conf_seconds
+
+#: The ``egg:devreload`` keys devreload reads itself; every other key goes to the server.
+OWN_KEYS = frozenset(
+    {
+        "listen",
+        "host",
+        "port",
+        "reload",
+        "reload_interval",
+        "shutdown_interval",
+        "show_errors",
+        "live_reload",
+        "static_files",
+        "watch_files",
+        "ignore_files",
+        "server",
+        "preload",
+        "preload_exclude",
+        "allowed_hosts",
+        "monitor",
+        "gitignore",
+    }
+)
+#: The ``use = egg:waitress#main`` keys that say where to listen: devreload binds those itself,
+#: once, in the monitor. Every other key of such a section is one of waitress's adjustments.
+WAITRESS_ADDRESS_KEYS = frozenset({"listen", "host", "port", "unix_socket", "ipv4", "ipv6"})
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to serve an app, with or without reload."""
+
+    #: Where to listen; the monitor binds these once and holds them across restarts.
+    addresses: tuple[Address, ...] = (Address(),)
+    #: Restart the app on every change of its code, its config or a watched file.
+    reload: bool = False
+    #: The quiet window that folds a burst of changes into one restart (seconds).
+    reload_interval: float = DEFAULT_RELOAD_INTERVAL
+    #: How long a worker may take to stop before it is killed (seconds).
+    shutdown_interval: float = DEFAULT_SHUTDOWN_INTERVAL
+    #: Extra files or globs to watch, absolute.
+    watch_files: tuple[str, ...] = ()
+    #: Patterns of paths whose changes never restart anything.
+    ignore_files: tuple[str, ...] = ()
+    #: Globs of files pushed to open pages (stylesheets swapped) without a restart.
+    static_files: tuple[str, ...] = ()
+    #: Open pages follow every restart (under reload only).
+    live_reload: bool = True
+    #: Tracebacks on the error page; None shows them on loopback addresses only.
+    show_errors: bool | None = None
+    #: Open the app in a web browser once it answers.
+    browser: bool = False
+    #: Fork workers from a template that has the app's libraries imported already.
+    preload: bool = True
+    #: Library modules (with their submodules) the template never imports.
+    preload_exclude: tuple[str, ...] = ()
+    #: Names devreload's own pages answer besides localhost and IP literals (DNS
+    #: rebinding guard, see ``hosts``); ``.example.com`` or ``*.example.com``: subdomains.
+    allowed_hosts: tuple[str, ...] = ()
+    #: The file monitor by name (``inotify``, ``watchdog``, ``watchman``, ``polling``) or
+    #: dotted path; empty: chosen for this machine (``DEVRELOAD_MONITOR`` overrides both).
+    monitor: str = ""
+    #: Watch globs skip what the project's ``.gitignore`` files exclude.
+    gitignore: bool = True
+    #: ``auto`` (waitress for WSGI, uvicorn for ASGI), or one of them by name.
+    server: str = "auto"
+    #: The chosen server's own options (ini strings are converted by the backend).
+    server_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
+
+    @property
+    def graceful_timeout(self) -> float:
+        """The worker's own drain bound: well inside the monitor's SIGKILL deadline."""
+        return max(0.1, self.shutdown_interval * 2 / 3)
+
+    def but(self, **changes: Any) -> ServeOptions:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_conf(cls, conf: Mapping[str, Any], path: str, section: str) -> ServeOptions:
+        """Read ``egg:devreload`` settings (ini strings); a bad value raises ConfigError
+        naming the file, the section and the key. Relative paths are taken from the ini."""
+        here = os.path.dirname(os.path.abspath(path))
+        values: dict[str, Any] = {}
+        try:
+            if conf.get("listen") is not None:  # empty is an error, not the default
+                if conf.get("host") or conf.get("port"):
+                    raise ConfigError(path, section, "set either listen or host/port, not both")
+                values["addresses"] = tuple(parse_listen(str(conf["listen"])))
+            elif conf.get("host") or conf.get("port"):
+                values["addresses"] = (make_address(conf.get("host"), conf.get("port")),)
+        except AddressError as exc:
+            key = "listen" if conf.get("listen") is not None else "port"
+            raise ConfigError(path, section, str(exc), key=key) from None
+        for key in ("reload", "live_reload", "show_errors", "preload", "gitignore"):
+            if conf.get(key) is not None:
+                values[key] = conf_bool(conf, key, path, section)
+        for key in ("reload_interval", "shutdown_interval"):
+            seconds = conf_seconds(conf, key, path, section)
+            if seconds is not None:
+                values[key] = seconds
+        for key in ("static_files", "watch_files", "ignore_files"):
+            values[key] = tuple(resolve_paths(conf.get(key, ""), here))
+        monitor = str(conf.get("monitor", "")).strip()
+        problem = monitor_name_problem(monitor) if monitor else None
+        if problem is not None:
+            raise ConfigError(path, section, problem, key="monitor")
+        values["monitor"] = monitor
+        values["preload_exclude"] = tuple(str(conf.get("preload_exclude", "")).split())
+        values["allowed_hosts"] = tuple(str(conf.get("allowed_hosts", "")).split())
+        server = str(conf.get("server", "auto")).strip() or "auto"
+        if server not in SERVERS:
+            raise ConfigError(path, section, f"must be one of {', '.join(SERVERS)}", key="server")
+        values["server"] = server
+        values["server_options"] = {k: v for k, v in conf.items() if k not in OWN_KEYS}
+        return cls(**values)
+
+    @classmethod
+    def from_waitress_conf(cls, conf: Mapping[str, Any], path: str, section: str) -> ServeOptions:
+        """Read a ``use = egg:waitress#main`` section the way waitress reads it: where to
+        listen from ``listen``, ``host``/``port`` or ``unix_socket`` (``ipv4``/``ipv6`` narrow
+        it), every other key a waitress option, checked by the waitress backend (unknown keys
+        fail there, as in waitress). One difference, on purpose: a missing host is 127.0.0.1,
+        not waitress's 0.0.0.0; ``host = 0.0.0.0`` or ``listen = *:PORT`` serve other machines.
+        """
+        given = {key for key in WAITRESS_ADDRESS_KEYS if key in conf}
+        if "listen" in given and given & {"host", "port"}:
+            raise ConfigError(path, section, "set either listen or host/port, not both")
+        if "unix_socket" in given and given & {"listen", "host", "port"}:
+            raise ConfigError(path, section, "set either unix_socket or listen/host/port, not both")
+        key = next((k for k in ("unix_socket", "listen") if k in given), "port")
+        try:
+            if "unix_socket" in given:
+                addresses = [parse_address(f"unix:{conf['unix_socket']}")]
+            elif "listen" in given:
+                addresses = parse_listen(str(conf["listen"]))
+            else:
+                addresses = [make_address(conf.get("host"), conf.get("port"))]
+        except AddressError as exc:
+            raise ConfigError(path, section, str(exc), key=key) from None
+        ipv4 = conf_bool(conf, "ipv4", path, section) is not False
+        ipv6 = conf_bool(conf, "ipv6", path, section) is not False
+        return cls(
+            addresses=tuple(_of_family(a, ipv4, ipv6, path, section) for a in addresses),
+            server="waitress",
+            server_options={k: v for k, v in conf.items() if k not in WAITRESS_ADDRESS_KEYS},
+        )
+
+
+def _of_family(address: Address, ipv4: bool, ipv6: bool, path: str, section: str) -> Address:
+    """waitress's ``ipv4 = false`` or ``ipv6 = false`` applied to one address: the wildcard
+    moves to the other family, an address of the switched-off family is an error."""
+    if address.unix_path is not None or ipv4 == ipv6:  # both off means both, as in waitress
+        return address
+    try:
+        version = ipaddress.ip_address(address.host).version
+    except ValueError:
+        return address  # a host name: the family is the resolver's choice
+    if version == 4 and not ipv4:
+        if address.host == "0.0.0.0":
+            return replace(address, host="::")
+        raise ConfigError(path, section, f"false, but {address} is an IPv4 address", key="ipv4")
+    if version == 6 and not ipv6:
+        raise ConfigError(path, section, f"false, but {address} is an IPv6 address", key="ipv6")
+    return address
+
+
+def resolve_paths(value: str | Iterable[str], here: str) -> list[str]:
+    """Paths or globs (whitespace or newline separated) made absolute relative to ``here``."""
+    items = value.split() if isinstance(value, str) else list(value)
+    return [os.path.normpath(os.path.join(here, os.path.expanduser(item))) for item in items]

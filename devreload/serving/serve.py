@@ -1,0 +1,261 @@
+"""Serving an app, with the process boundary in plain sight.
+
+- :func:`run_monitor` is the monitor side: bind the addresses once, say where the app
+  answers, open the browser, and run the :class:`ServingReloader` until the end.
+- :func:`serve_in_worker` is the worker side: wrap the app for live reload and serve it
+  on the sockets the monitor handed over.
+- :func:`serve_here` serves in this one process, without reload.
+
+``serve()`` (and ``egg:devreload`` under pserve) run the same program in both processes,
+so :func:`serve_app` is the one place that asks which side this is.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import webbrowser
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from devreload import sockets
+from devreload.filemon.choice import find_default_monitor_factory
+from devreload.imports import current_program
+from devreload.log import default_logger
+from devreload.monitor.reloader import ServingReloader
+from devreload.monitor.strategy import RUN_PROGRAM
+from devreload.servers.choice import ReadyCallback, check, serve_on_sockets
+from devreload.serving.apps import load_app
+from devreload.serving.options import ServeOptions
+from devreload.web.frameworks import prepare
+from devreload.web.wsgi import LiveReload, first_response_told
+from devreload.worker.proxy import get_reloader, is_active, milestone
+
+#: How long ``--browser`` waits for the app to answer before giving up.
+BROWSER_DEADLINE = 60.0
+#: Where a ``serve()`` user shows tracebacks on a public address (other callers say theirs).
+SERVE_SHOW_ERRORS = "pass show_errors=True to devreload.serve()"
+
+
+def serve(
+    app: object,
+    reload: bool = False,
+    host: str = sockets.DEFAULT_HOST,
+    port: int | str = sockets.DEFAULT_PORT,
+    *,
+    listen: str | Sequence[str] | None = None,
+    server: str = ServeOptions.server,
+    reload_interval: float = ServeOptions.reload_interval,
+    shutdown_interval: float = ServeOptions.shutdown_interval,
+    watch_files: Iterable[str] = (),
+    ignore_files: Iterable[str] = (),
+    browser: bool = ServeOptions.browser,
+    show_errors: bool | None = ServeOptions.show_errors,
+    live_reload: bool = ServeOptions.live_reload,
+    static_files: Iterable[str] = (),
+    preload: bool = ServeOptions.preload,
+    preload_exclude: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    monitor: str = ServeOptions.monitor,
+    gitignore: bool = ServeOptions.gitignore,
+    **server_options: Any,
+) -> None:
+    """Serve a WSGI or ASGI app (an object, ``"pkg.mod:app"`` or ``"pkg.mod:factory()"``).
+
+    With ``reload=True`` this process becomes the monitor: it binds the socket once and
+    re-runs the current program (same argv, ``-m`` kept) in a worker, where this call
+    serves on the inherited socket; every edit then restarts the worker. The monitor
+    ends by raising ``SystemExit`` with its exit code.
+    ``listen`` ("host:port", "[::1]:port", "unix:/path", several separated by spaces)
+    replaces ``host``/``port``; ``browser=True`` opens the app in a web browser once it
+    answers; ``show_errors`` shows tracebacks on the error page even on a public address
+    (the default shows them on loopback only). With reload, open pages follow every
+    restart unless ``live_reload=False``, and files matching ``static_files`` (say
+    ``"static/*.css"``) are pushed to them without a restart. ``preload=False`` (or
+    ``preload_exclude``) keeps libraries out of the worker template. devreload's own pages
+    (the error pages, ``/__devreload__/``) answer only localhost, ``*.localhost``, IP
+    literals and the names in ``allowed_hosts`` (``".example.com"`` or ``"*.example.com"``
+    for subdomains), against DNS rebinding. ``monitor`` names the file monitor (by
+    default the best this machine has); ``gitignore=False`` lets watch globs match what
+    ``.gitignore`` files exclude. Other keyword arguments go to waitress or uvicorn.
+    """
+    addresses = sockets.parse_listen(listen) if listen else [sockets.make_address(host, port)]
+    options = ServeOptions(
+        addresses=tuple(addresses),
+        reload=reload,
+        reload_interval=reload_interval,
+        shutdown_interval=shutdown_interval,
+        watch_files=tuple(watch_files),
+        ignore_files=tuple(ignore_files),
+        static_files=tuple(static_files),
+        live_reload=live_reload,
+        show_errors=show_errors,
+        browser=browser,
+        preload=preload,
+        preload_exclude=tuple(preload_exclude),
+        allowed_hosts=tuple(allowed_hosts),
+        monitor=monitor,
+        gitignore=gitignore,
+        server=server,
+        server_options=server_options,
+    )
+    serve_app(app, options)
+
+
+def serve_app(
+    app: object, options: ServeOptions, *, show_errors_hint: str = SERVE_SHOW_ERRORS
+) -> None:
+    """Serve ``app`` in whichever process this is: the worker of a monitor that holds
+    the sockets, a new monitor (``options.reload``), or a plain single process.
+    ``show_errors_hint`` says where the caller's user sets ``show_errors``."""
+    if is_active() and get_reloader().sockets:
+        serve_in_worker(app, options)
+    elif options.reload and not is_active():
+        if not isinstance(app, str):
+            check(app, options.server, options.server_options, options.addresses)
+        raise SystemExit(
+            run_monitor(options, RUN_PROGRAM, current_program(), show_errors_hint=show_errors_hint)
+        )
+    else:
+        serve_here(app, options)
+
+
+def run_monitor(
+    options: ServeOptions,
+    worker_path: str,
+    worker_args: Sequence[Any] = (),
+    *,
+    hold_sockets: bool = True,
+    worker_announces_ready: bool | None = None,
+    before_reload: Callable[[], None] | None = None,
+    show_errors_hint: str = SERVE_SHOW_ERRORS,
+) -> int:
+    """The monitor side: run ``worker_path(*worker_args)`` in a worker and replace it on
+    every change; the exit code. With ``hold_sockets`` the addresses are bound here, once,
+    the worker is ready when its server listens on them, and while the app is broken the
+    error page answers on them; without, the worker binds by itself (another server).
+    ``worker_announces_ready`` (default: ``hold_sockets``) makes the monitor wait for the
+    worker's Ready before it reports a restart done. ``before_reload`` runs in the monitor
+    before each restart; ``show_errors_hint`` says where the user sets ``show_errors``."""
+    log = default_logger()
+    # A bad DEVRELOAD_MONITOR is one line before anything is bound or announced.
+    monitor_factory = find_default_monitor_factory(log, options.monitor)
+    bound = sockets.bind_all(options.addresses) if hold_sockets else []
+    try:
+        announce(bound, options.browser)
+        show_errors = options.show_errors
+        if show_errors is None:
+            show_errors = not sockets.any_public(bound)
+            if not show_errors:
+                log.warning("the error page hides tracebacks on a public address; to show "
+                            "them, %s", show_errors_hint)
+        reloader = ServingReloader(
+            worker_path,
+            show_errors=show_errors,
+            allowed_hosts=options.allowed_hosts,
+            logger=log,
+            reload_interval=options.reload_interval,
+            shutdown_interval=options.shutdown_interval,
+            worker_args=list(worker_args),
+            before_reload=before_reload,
+            monitor_factory=monitor_factory,
+            ignore_files=options.ignore_files,
+            watch_files=options.watch_files,
+            sockets=bound,
+            worker_announces_ready=(
+                bool(bound) if worker_announces_ready is None else worker_announces_ready
+            ),
+            static_files=options.static_files,
+            preload=options.preload,
+            preload_exclude=options.preload_exclude,
+            gitignore=options.gitignore,
+        )
+        return reloader.run()
+    finally:
+        sockets.close_all(bound)
+
+
+def serve_in_worker(app: object, options: ServeOptions) -> None:
+    """The worker side: serve on the monitor's sockets and tell it once the server listens."""
+    proxy = get_reloader()
+    _serve(app, proxy.sockets, options, live_reload=options.live_reload,
+           on_ready=proxy.notify_ready, on_stop=proxy.notify_released)
+
+
+def serve_here(app: object, options: ServeOptions) -> None:
+    """Serve in this process, without reload, until SIGTERM or Ctrl-C."""
+    bound = sockets.bind_all(options.addresses)
+    try:
+        announce(bound, options.browser)
+        _serve(app, bound, options, live_reload=False)
+    finally:
+        sockets.close_all(bound)
+
+
+def _serve(
+    app: object,
+    listening: Sequence[socket.socket],
+    options: ServeOptions,
+    *,
+    live_reload: bool,
+    on_ready: ReadyCallback | None = None,
+    on_stop: ReadyCallback | None = None,
+) -> None:
+    loaded: Any = load_app(app) if isinstance(app, str) else app
+    show_errors = options.show_errors
+    if show_errors is None:
+        show_errors = not sockets.any_public(listening)
+    loaded = prepare(loaded, show_errors, options.allowed_hosts)
+    if live_reload:
+        loaded = LiveReload(loaded, allowed_hosts=options.allowed_hosts)
+    if on_ready is not None:
+        loaded = first_response_told(loaded)
+        milestone("app built")
+    serve_on_sockets(
+        loaded,
+        listening,
+        options.server,
+        options.server_options,
+        on_ready=on_ready,
+        on_stop=on_stop,
+        graceful_timeout=options.graceful_timeout,
+    )
+
+
+def announce(bound: Sequence[socket.socket], browser: bool = False) -> None:
+    """One line per listening socket, the first thing a user looks for; with ``browser``,
+    open the first one in a web browser once the app answers."""
+    log = default_logger()
+    for sock in bound:
+        log.info("serving on %s", sockets.describe(sock))
+    if browser and bound and bound[0].family != socket.AF_UNIX:
+        open_browser_when_ready(sockets.describe(bound[0]))
+
+
+def open_browser_when_ready(url: str, deadline: float = BROWSER_DEADLINE) -> None:
+    """Open ``url`` in a web browser, from a background thread, once the app answers it."""
+
+    def wait_then_open() -> None:
+        give_up = time.monotonic() + deadline
+        while time.monotonic() < give_up:
+            try:
+                with urllib.request.urlopen(url, timeout=deadline):
+                    break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            return
+        try:
+            opened = webbrowser.open(url)
+        except (webbrowser.Error, OSError):
+            opened = False
+        if not opened:  # no display, no browser installed: the URL is what is left to say
+            default_logger().warning("no web browser could be opened; open %s yourself", url)
+
+    threading.Thread(target=wait_then_open, name="devreload-browser", daemon=True).start()
+

@@ -1,0 +1,112 @@
+"""The private line between the monitor and one worker.
+
+An AF_UNIX socket pair, never a network port: messages (:mod:`devreload.wire.messages`) are
+pickled with a length prefix, and file descriptors (listening sockets) can travel with
+them. EOF on either side means the other process is gone, which is how a worker notices that its
+monitor died, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import struct
+import threading
+from collections.abc import Sequence
+
+from devreload.wire.messages import Connections, Message
+
+HEADER = struct.Struct("!I")
+MAX_FDS = 64
+
+#: A connection handed between processes: its socket, and the bytes read from it but not
+#: yet parsed (see :class:`~devreload.messages.Connections`).
+HandedConnection = tuple[socket.socket, bytes]
+
+
+class ChannelClosed(EOFError):
+    """The process at the other end has gone away."""
+
+
+class Channel:
+    """Thread-safe for senders; one thread should receive."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._send_lock = threading.Lock()
+
+    @classmethod
+    def pair(cls) -> tuple[Channel, socket.socket]:
+        """The monitor's end, and the raw socket to hand to the new process."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return cls(ours), theirs
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Channel:
+        return cls(socket.socket(fileno=fd))
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, message: Message, fds: list[int] | None = None) -> None:
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._send_lock:
+            try:
+                if fds:
+                    socket.send_fds(self.sock, [HEADER.pack(len(data))], fds)
+                    self.sock.sendall(data)
+                else:
+                    self.sock.sendall(HEADER.pack(len(data)) + data)
+            except OSError as exc:
+                raise ChannelClosed(str(exc)) from exc
+
+    def recv(self) -> Message:
+        message, _ = self.recv_with_fds()
+        return message
+
+    def recv_with_fds(self) -> tuple[Message, list[int]]:
+        try:
+            head, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, MAX_FDS)
+            if not head:
+                raise ChannelClosed("the other end closed the channel")
+            head += self._read_exactly(HEADER.size - len(head))
+            (size,) = HEADER.unpack(head)
+            message: Message = pickle.loads(self._read_exactly(size))
+        except OSError as exc:
+            raise ChannelClosed(str(exc)) from exc
+        return message, list(fds)
+
+    def _read_exactly(self, size: int) -> bytes:
+        chunks = []
+        while size:
+            chunk = self.sock.recv(min(size, 1 << 20))
+            if not chunk:
+                raise ChannelClosed("the other end closed the channel mid-message")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def send_connections(channel: Channel, connections: Sequence[HandedConnection]) -> None:
+    """Send connections to the other process, ``MAX_FDS`` to a message, and close them here:
+    the kernel keeps each open while its fd travels, so no client sees it close. On
+    ChannelClosed every one not sent yet is closed too."""
+    try:
+        for start in range(0, len(connections), MAX_FDS):
+            batch = connections[start : start + MAX_FDS]
+            channel.send(Connections(tuple(data for _, data in batch)),
+                         fds=[sock.fileno() for sock, _ in batch])
+    finally:
+        for sock, _ in connections:
+            sock.close()
+
+
+def received_connections(message: Connections, fds: Sequence[int]) -> list[HandedConnection]:
+    """The sockets of ``message`` (its fds, as received), each with its bytes; an fd
+    without bytes (a message cut short) is closed."""
+    for fd in fds[len(message.data) :]:
+        socket.socket(fileno=fd).close()
+    return [(socket.socket(fileno=fd), data) for fd, data in zip(fds, message.data, strict=False)]

@@ -1,0 +1,88 @@
+"""What a worker imported: the interpreter's library folders, and the source of every
+module loaded so far (the monitor watches the user's, the template preloads libraries)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import site
+import sys
+import sysconfig
+from typing import Any
+
+
+@functools.cache
+def library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    roots.update(site.getsitepackages())
+    roots.add(site.getusersitepackages())
+    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+
+
+class ModuleScanner:
+    """Finds the source file of every module imported so far, including late imports."""
+
+    def __init__(self) -> None:
+        self.roots = library_roots()
+        self.seen: set[tuple[str, Any]] = set()
+
+    def scan(self) -> tuple[list[str], list[str]]:
+        """New user source files, and new library module names (for the template to preload)."""
+        files: list[str] = []
+        libraries: list[str] = []
+        for name, module in list(sys.modules.items()):
+            key = (name, getattr(module, "__file__", None))
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            if name == "devreload" or name.startswith("devreload."):
+                continue
+            path = _source_of(module)
+            if path is None:
+                if _is_builtin(module):
+                    libraries.append(name)
+            elif os.path.realpath(path).startswith(self.roots):
+                if name != "__main__":
+                    libraries.append(name)
+            else:
+                files.append(path)
+        return files, libraries
+
+
+def _is_builtin(module: Any) -> bool:
+    spec = getattr(module, "__spec__", None)
+    return spec is not None and spec.origin in ("built-in", "frozen")
+
+
+def _source_of(module: Any) -> str | None:
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        return None
+    if path.endswith((".pyc", ".pyo")):
+        try:
+            path = importlib.util.source_from_cache(path)
+        except ValueError:
+            return None
+    path = os.path.abspath(path)
+    return path if os.path.isfile(path) else None
+
+
+#: The template's scan of what it has imported: a worker forked from it scans only what
+#: it imports itself (all the template has are libraries the monitor knows already).
+_scanner: ModuleScanner | None = None
+
+
+def scan_ahead() -> None:
+    """In the worker template, after each preload: take the modules it has as seen."""
+    global _scanner
+    if _scanner is None:
+        _scanner = ModuleScanner()
+    _scanner.scan()
+
+
+
+def template_scanner() -> ModuleScanner:
+    """The scanner a worker goes on with: the template's, when it was forked from one."""
+    return _scanner or ModuleScanner()

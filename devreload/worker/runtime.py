@@ -1,0 +1,188 @@
+"""A worker's life, from its spec to its exit: the entry point the monitor starts, the
+reports of what the app imported and read, and the failure report."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import runpy
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, NoReturn
+
+from devreload import processes
+from devreload.errors import DevreloadError
+from devreload.imports import import_string
+from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.contract import FDS_ENV
+from devreload.wire.messages import (
+    Failed,
+    Files,
+    Modules,
+    Released,
+    Spec,
+)
+from devreload.worker import preload
+from devreload.worker.modules import library_roots, template_scanner
+from devreload.worker.preload import ImportObserver
+from devreload.worker.proxy import ReloaderProxy, activate
+from devreload.worker.reads import ReadFiles
+from devreload.worker.tracebacks import (
+    PACKAGE_DIR,
+    compact_traceback,
+    failure_details,
+    traceback_files,
+)
+
+SCAN_INTERVAL = 0.25
+
+
+class _Worker:
+    def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles) -> None:
+        self.channel = channel
+        self.imports = imports
+        self.files = files
+        self.scanner = template_scanner()
+        self._state: tuple[int, int] = (0, 0)
+        self._lock = threading.Lock()
+
+    def report_modules(self) -> None:
+        """Called by the scanning thread, and by the app's thread when it is ready."""
+        with self._lock:
+            if self.files.changed():
+                self.channel.send(Files(*self.files.take()))
+            state = (len(sys.modules), id(sys.modules.get("__main__")))
+            if state == self._state:
+                return
+            self._state = state
+            files, libraries = self.scanner.scan()
+            preloadable = tuple(n for n in libraries if self.imports.preloadable(n))
+            refused = tuple((n, self.imports.refusal(n)) for n in libraries
+                            if not self.imports.preloadable(n))
+            if files or libraries:
+                warm = tuple(n for n in self.imports.warm if n in sys.modules)
+                self.channel.send(Modules(tuple(files), preloadable, refused, warm))
+
+    def watch_modules(self) -> None:
+        while True:
+            threading.Event().wait(SCAN_INTERVAL)
+            try:
+                self.report_modules()
+            except ChannelClosed:
+                processes.end_own_tree()
+
+    def watch_monitor(self, proxy: ReloaderProxy) -> None:
+        try:
+            while True:
+                proxy._dispatch(*self.channel.recv_with_fds())
+        except ChannelClosed:
+            processes.end_own_tree()
+
+
+def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
+    """A worker's life: receive the spec, run the entry point, report what it imported."""
+    # Only this process holds the listening sockets and the channel: nothing it starts.
+    for fd in (channel_fd, *socket_fds):
+        os.set_inheritable(fd, False)
+    processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1)
+    os.environ[processes.WORKER_MARK] = str(os.getpid())
+    channel = Channel.from_fd(channel_fd)
+    spec = channel.recv()
+    if not isinstance(spec, Spec):
+        raise RuntimeError(f"a worker expects its spec first, not {spec!r}")
+    # Stopped like Ctrl-C stops a program: finally blocks, atexit handlers and buffered
+    # writes run (a server replaces this with its own stop).
+    signal.signal(signal.SIGTERM, _leave)
+    sys.path[:] = spec.sys_path
+    sys.argv[:] = spec.argv
+    sockets = [socket.socket(fileno=fd) for fd in socket_fds]
+    imports = preload.observe(library_roots(), PACKAGE_DIR)
+    files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix, sys.base_prefix))
+    sys.addaudithook(files.hook)
+    for name in spec.warm:
+        with contextlib.suppress(ImportError):  # uninstalled since: the app will say
+            importlib.import_module(name)
+    worker = _Worker(channel, imports, files)
+    proxy = ReloaderProxy(channel, sockets, worker.report_modules)
+    if spec.hold:
+        proxy._go.clear()
+    activate(proxy)
+    threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
+                     daemon=True).start()
+    threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
+    code: Any = 0
+    try:
+        target = _resolve(spec.worker_path)
+        if not getattr(target, "__module__", "").startswith("devreload."):
+            # devreload's own entry points end the prefix themselves, when they call the app.
+            preload.end_prefix(f"imported after {getattr(target, '__qualname__', target)}() ran")
+        if not spec.announce_ready:
+            proxy.notify_ready()
+        target(*spec.args, **spec.kwargs)
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException as exc:
+        code = 1
+        _report_failure(proxy, exc, spec.quiet_failure)
+    # The app has stopped serving (its listeners are closed, its requests drained): the
+    # next worker may start while this one exits the normal way, with every finalizer
+    # (files closed with their trailers, temporary files removed), in its own time.
+    proxy.wait_to_leave()
+    with contextlib.suppress(ChannelClosed):
+        worker.report_modules()
+        if proxy._released is None:
+            channel.send(Released())
+    sys.exit(code)
+
+
+def _leave(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _report_failure(proxy: ReloaderProxy, exc: BaseException, quiet: bool = False) -> None:
+    """Print the failure (one line for a user error), and tell the monitor what and where."""
+    if isinstance(exc, DevreloadError):
+        cause = exc.__cause__
+        text = f"devreload: {exc}\n"
+        if cause is not None and not isinstance(cause, DevreloadError):
+            text = compact_traceback(cause) + text
+    else:
+        text = compact_traceback(exc)
+    # The monitor first: with stderr full or closed, the fix must still be noticed.
+    proxy.watch_files(traceback_files(exc))
+    proxy._send(Failed(text, *failure_details(exc)))
+    if not quiet and sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+
+def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any]:
+    if callable(path):
+        return path
+    target: Callable[..., Any] = import_string(path)
+    return target
+
+
+def run_program(kind: str, target: str) -> None:
+    """Run a script or ``-m`` module as ``__main__``, the way the interpreter would."""
+    if kind == "module":
+        sys.path[0] = os.getcwd()
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+    else:
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
+        runpy.run_path(target, run_name="__main__")
+
+
+def main() -> NoReturn:
+    """Entry of a spawned worker: its descriptors come in the environment."""
+    channel_fd, *socket_fds = (int(fd) for fd in os.environ.pop(FDS_ENV).split(","))
+    run(channel_fd, socket_fds)
