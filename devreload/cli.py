@@ -17,11 +17,8 @@ from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.filemon.choice import MONITORS, find_default_monitor_factory, monitor_name_problem
 from devreload.log import default_logger
 from devreload.monitor.reloader import start_reloader
-from devreload.monitor.strategy import (
-    DEFAULT_RELOAD_INTERVAL,
-    DEFAULT_SHUTDOWN_INTERVAL,
-    RUN_PROGRAM,
-)
+from devreload.monitor.settings import ReloadSettings
+from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.serving.importapp import is_app_target, serve_import_string
 from devreload.serving.ini import IniConfig
 from devreload.serving.options import ServeOptions
@@ -78,12 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also watch this file or glob (repeatable)")
     run.add_argument("-x", "--ignore", action="append", default=[], metavar="PATTERN",
                      help="ignore changes to paths matching this shell pattern (repeatable)")
-    run.add_argument("--reload-interval", type=_interval, default=DEFAULT_RELOAD_INTERVAL,
+    run.add_argument("--reload-interval", type=_interval, default=ReloadSettings.reload_interval,
                      metavar="S", help="quiet window that coalesces bursts of changes, in "
                      "seconds (default: %(default)s)")
-    run.add_argument("--shutdown-interval", type=_interval, default=DEFAULT_SHUTDOWN_INTERVAL,
-                     metavar="S", help="how long a worker may take to stop before it is "
-                     "killed, in seconds (default: %(default)s)")
+    run.add_argument("--shutdown-interval", type=_interval,
+                     default=ReloadSettings.shutdown_interval, metavar="S",
+                     help="how long a worker may take to stop before it is killed, in "
+                     "seconds (default: %(default)s)")
     run.add_argument("--cooperative", action="store_true",
                      help="on a change, let the program finish its work: it calls "
                      "devreload.should_restart() and exits 75 when it is safe")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from helpers import wait_until
@@ -20,9 +20,10 @@ from test_strategy import FakeClock, FakeLauncher, RecordingLogger
 
 from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.events import FileChanged, SignalReceived, WorkerSaid
+from devreload.monitor.record import Worker, read_channel
 from devreload.monitor.reloader import ServingReloader
-from devreload.monitor.strategy import DEFAULT_RELOAD_INTERVAL, ReloadStrategy
-from devreload.monitor.workers import Worker, read_channel
+from devreload.monitor.settings import ReloadSettings
+from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import (
     MAX_FDS,
     Channel,
@@ -36,6 +37,8 @@ from devreload.worker import proxy as worker_module
 from devreload.worker.handoff import ConnectionHandoff
 from devreload.worker.proxy import ReloaderProxy, handoff_for
 
+#: Past the quiet window after a change.
+INTERVAL = ReloadSettings.reload_interval + 0.001
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\nAccept: text/plain\r\n\r\n"
 
 
@@ -295,7 +298,7 @@ class Monitor:
         assert self.stopped is not None
         self.launcher.exit(self.stopped.pid, -signal.SIGTERM)
         self.send(SignalReceived(signal.SIGCHLD))
-        self.strategy.clock.advance(DEFAULT_RELOAD_INTERVAL + 0.001)  # type: ignore[attr-defined]
+        self.strategy.clock.advance(INTERVAL)  # type: ignore[attr-defined]
         self.strategy._advance()
 
     def close(self) -> None:
@@ -303,9 +306,13 @@ class Monitor:
             end.close()
 
 
-def make_monitor(cls: type[ReloadStrategy] = ReloadStrategy, **kwargs: object) -> Monitor:
+def make_monitor(
+    cls: type[ReloadStrategy] = ReloadStrategy,
+    settings: ReloadSettings | None = None,
+    sockets: Sequence[socket.socket] = (),
+) -> Monitor:
     launcher = FakeLauncher()
-    strategy = cls("x:y", logger=RecordingLogger(), launcher=launcher, **kwargs)  # type: ignore[arg-type]
+    strategy = cls("x:y", settings, logger=RecordingLogger(), launcher=launcher, sockets=sockets)
     strategy.clock = FakeClock()
     strategy._terminal.saved = None
     strategy._terminal.interactive = False
@@ -325,12 +332,12 @@ def test_the_monitor_holds_connections_until_the_next_worker_serves(clients: Cli
     try:
         monitor.change()
         handed_by(monitor, clients.make(2, b"GET /"))
-        assert len(monitor.strategy.held) == 2
+        assert len(monitor.strategy.workers.parked) == 2
         monitor.next_worker()
         second = monitor.wire()
-        assert len(monitor.strategy.held) == 2, "held while the next worker starts"
+        assert len(monitor.strategy.workers.parked) == 2, "held while the next worker starts"
         monitor.send(WorkerSaid(monitor.strategy.worker, Ready()))
-        assert monitor.strategy.held == []
+        assert not monitor.strategy.workers.parked
         message, fds = second.recv_with_fds()
         assert isinstance(message, Connections) and message.data == (b"GET /", b"GET /")
         for fd, client in zip(fds, clients.clients, strict=True):
@@ -368,7 +375,7 @@ def test_the_reader_queues_connections_before_it_confirms(clients: Clients) -> N
         assert isinstance(event, WorkerSaid) and isinstance(event.message, Connections)
         assert len(event.fds) == 1
         monitor.send(event)
-        assert len(monitor.strategy.held) == 1
+        assert len(monitor.strategy.workers.parked) == 1
         worker_end.close()
         reader.join(5)
     finally:
@@ -381,7 +388,7 @@ def test_the_monitor_closes_held_connections_when_it_stops(clients: Clients) -> 
         monitor.change()
         handed_by(monitor, clients.make(1))
         monitor.strategy.shutdown()
-        assert monitor.strategy.held == []
+        assert not monitor.strategy.workers.parked
         assert clients.clients[0].recv(1) == b"", "closed"
     finally:
         monitor.close()
@@ -394,8 +401,8 @@ def test_while_broken_the_error_page_answers_held_connections(clients: Clients) 
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     listening.listen()
-    monitor = make_monitor(ServingReloader, sockets=[listening],
-                           monitor_factory=lambda *a, **k: _NoFiles())
+    settings = ReloadSettings(monitor_factory=lambda *a, **k: _NoFiles())
+    monitor = make_monitor(ServingReloader, settings, sockets=[listening])
     try:
         asking, idle, partial = clients.make(1), clients.make(1), clients.make(1, REQUEST[:10])
         monitor.change()
@@ -405,15 +412,15 @@ def test_while_broken_the_error_page_answers_held_connections(clients: Clients) 
         assert broken is not None
         monitor.launcher.exit(broken.pid, 1)  # its app fails to start
         monitor.send(SignalReceived(signal.SIGCHLD))
-        assert monitor.strategy.crashed and monitor.strategy.held == []
+        assert monitor.strategy.crashed and not monitor.strategy.workers.parked
         clients.clients[0].sendall(REQUEST)
         assert _response(clients.clients[0]).startswith(b"HTTP/1.1 500 ")
         clients.clients[2].sendall(REQUEST[10:])
         assert _response(clients.clients[2]).startswith(b"HTTP/1.1 500 ")
         monitor.send(FileChanged("app.py"))  # the fix
-        monitor.strategy.clock.advance(DEFAULT_RELOAD_INTERVAL + 0.001)  # type: ignore[attr-defined]
+        monitor.strategy.clock.advance(INTERVAL)  # type: ignore[attr-defined]
         monitor.strategy._advance()
-        assert [data for _, data in monitor.strategy.held] == [b""], "the idle one, back"
+        assert [data for _, data in monitor.strategy.workers.parked] == [b""], "the idle one, back"
         fixed = monitor.wire()
         monitor.send(WorkerSaid(monitor.strategy.worker, Ready()))
         message, fds = fixed.recv_with_fds()

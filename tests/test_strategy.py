@@ -25,16 +25,11 @@ from devreload.monitor.events import (
     Trigger,
     WorkerSaid,
 )
-from devreload.monitor.strategy import (
-    DEFAULT_RELOAD_INTERVAL,
-    DEFAULT_SHUTDOWN_INTERVAL,
-    MAX_BACKOFF,
-    QUICK_EXIT,
-    SETTLE_AFTER_READY,
-    SINGLE_SAVE_WINDOW,
-    ReloadStrategy,
-)
-from devreload.monitor.workers import Worker
+from devreload.monitor.record import Worker
+from devreload.monitor.restarts import MAX_BACKOFF, QUICK_EXIT, SINGLE_SAVE_WINDOW
+from devreload.monitor.settings import ReloadSettings
+from devreload.monitor.strategy import ReloadStrategy
+from devreload.monitor.workers import SETTLE_AFTER_READY
 from devreload.wire.contract import EXIT_RELOAD
 from devreload.wire.messages import (
     Failed,
@@ -234,12 +229,13 @@ class Loop:
     def finished(self) -> bool:
         """The condition on which ``ReloadStrategy.run`` returns."""
         s = self.strategy
-        return s.exit_code is not None and s.worker is None and not s.stopping
+        return s.exit_code is not None and s.worker is None and not s.workers.changeover
 
 
 @pytest.fixture
 def make() -> Iterator[Callable[..., Loop]]:
-    """Build a started strategy on fakes; keyword arguments go to the strategy. At the
+    """Build a started strategy on fakes; keyword arguments are its settings (and its
+    ``sockets``, and a ``veto``). At the
     end, close the monitor's ends of every worker's channel (the strategy drops those
     of stopped workers to the garbage collector)."""
     loops: list[Loop] = []
@@ -247,13 +243,10 @@ def make() -> Iterator[Callable[..., Loop]]:
     def build(**kwargs: Any) -> Loop:
         launcher, clock, log = FakeLauncher(), FakeClock(), RecordingLogger()
         before: list[float] = []
-        strategy = Recording(
-            "x:y",
-            logger=log,
-            launcher=launcher,
-            before_reload=lambda: before.append(clock()),
-            **kwargs,
-        )
+        sockets, veto = kwargs.pop("sockets", ()), kwargs.pop("veto", None)
+        settings = ReloadSettings(before_reload=lambda: before.append(clock()), **kwargs)
+        strategy = Recording("x:y", settings, logger=log, launcher=launcher, sockets=sockets,
+                             veto=veto)
         strategy.clock = clock
         # Never touch the developer's terminal (tcsetattr) nor read Enter from it.
         strategy._terminal.saved = None
@@ -284,11 +277,11 @@ def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> 
     assert loop.launcher.signals == [(first, signal.SIGTERM)], "stopped at once"
     assert loop.before_reload == [loop.clock()]
     loop.exits(first, -signal.SIGTERM)
-    assert loop.strategy.worker is None and loop.strategy.stopping == {}
+    assert loop.strategy.worker is None and not loop.strategy.workers.changeover
 
     loop.tick(0.03)
     loop.send(FileChanged("app/models.py"))
-    loop.tick(DEFAULT_RELOAD_INTERVAL - 0.03 + EPS)  # the window from the first change is over
+    loop.tick(ReloadSettings.reload_interval - 0.03 + EPS)  # the first change's window is over
     assert loop.starts == 1, "started while files were still changing"
     assert loop.strategy._timeout() == pytest.approx(0.03 - EPS)
 
@@ -297,7 +290,7 @@ def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> 
     loop.tick(2 * EPS)
     assert loop.starts == 2
     assert loop.strategy.worker is not None and loop.pid == loop.launcher.started[1]
-    assert loop.strategy.restart_state is None
+    assert loop.strategy.restarts.pending is None
     assert loop.strategy._timeout() is None, "idle: wait for events only"
     assert loop.before_reload == [loop.before_reload[0]], "before_reload once per restart"
 
@@ -312,7 +305,7 @@ def test_a_burst_of_changes_is_one_restart(make: Callable[..., Loop]) -> None:
         loop.tick(0.01)
     assert loop.launcher.sent(signal.SIGTERM) == [first], "one SIGTERM for the burst"
     loop.exits(first, -signal.SIGTERM)
-    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    loop.tick(ReloadSettings.reload_interval)
     assert loop.starts == 2
 
     loop.says(Ready())
@@ -327,12 +320,12 @@ def test_no_new_worker_while_the_old_one_is_still_stopping(make: Callable[..., L
     loop = make()
     first = loop.pid
     loop.send(FileChanged("app/views.py"))  # obeys SIGTERM, but SIGCHLD is not here yet
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     loop.tick(0.5)
-    assert loop.starts == 1 and first in loop.strategy.stopping
+    assert loop.starts == 1 and first in loop.strategy.workers.changeover.deadlines
 
     loop.send(SignalReceived(signal.SIGCHLD))
-    assert loop.starts == 2 and loop.strategy.stopping == {}
+    assert loop.starts == 2 and not loop.strategy.workers.changeover
 
 
 # ------------------------------------------------------------------------- crashes
@@ -355,7 +348,7 @@ def test_a_crash_waits_for_a_change(make: Callable[..., Loop]) -> None:
 
     loop.send(FileChanged("app/views.py"))
     assert loop.launcher.signals == [], "nothing left to stop"
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.starts == 2
     assert not s.crashed and s.recoveries == 1
     loop.tick(10.0)
@@ -392,7 +385,7 @@ def test_a_worker_that_served_is_a_success(make: Callable[..., Loop]) -> None:
     loop.send(FileChanged("app/views.py"))
     loop.send(SignalReceived(signal.SIGCHLD))  # it obeyed the SIGTERM
     assert loop.launcher.successes == [first, first]
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     second = loop.pid
     loop.exits(second, 1)
     assert loop.launcher.failures == [second], "it crashed before it was ready"
@@ -407,7 +400,7 @@ def test_crash_report_reaches_on_crash(make: Callable[..., Loop]) -> None:
     assert loop.strategy.crashes == ["Traceback: boom"]
 
     loop.send(FileChanged("app/views.py"))
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     second = loop.pid
     assert loop.strategy.last_error == "", "a new worker starts with a clean slate"
     loop.exits(second, -signal.SIGSEGV)
@@ -421,12 +414,12 @@ def test_enter_restarts_a_crashed_app_fresh(make: Callable[..., Loop]) -> None:
     upgraded); Enter while the app runs does nothing."""
     loop = make()
     loop.send(EnterPressed())
-    assert loop.launcher.signals == [] and loop.strategy.restart_state is None
+    assert loop.launcher.signals == [] and loop.strategy.restarts.pending is None
 
     loop.exits(loop.pid, 1)
     loop.send(EnterPressed())
     assert loop.launcher.closed == 1
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.starts == 2 and not loop.strategy.crashed
     loop.says(Ready())
     assert loop.log.lines("info", "restarted in")[0].startswith("Enter pressed; ")
@@ -492,8 +485,8 @@ def test_exit_75_during_a_restart_is_not_a_second_restart(make: Callable[..., Lo
     loop.launcher.obeys_sigterm = False
     loop.send(FileChanged("app/views.py"))
     loop.exits(first, EXIT_RELOAD)
-    assert loop.strategy.quick_exits == 0 and not loop.strategy.crashed
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    assert loop.strategy.restarts.quick_exits == 0 and not loop.strategy.crashed
+    loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.starts == 2
 
 
@@ -511,8 +504,8 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_shutdown_interval(
     loop.send(FileChanged("app/views.py"))
     assert loop.launcher.signals == [(first, signal.SIGTERM)]
 
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
-    loop.tick(DEFAULT_SHUTDOWN_INTERVAL - DEFAULT_RELOAD_INTERVAL - 2 * EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
+    loop.tick(ReloadSettings.shutdown_interval - ReloadSettings.reload_interval - 2 * EPS)
     assert loop.launcher.sent(signal.SIGKILL) == [] and loop.starts == 1
     loop.tick(2 * EPS)
     assert loop.launcher.sent(signal.SIGKILL) == [first]
@@ -545,9 +538,9 @@ def test_no_busy_wait_while_the_old_worker_stops(make: Callable[..., Loop]) -> N
     loop = make()
     loop.launcher.obeys_sigterm = False
     loop.send(FileChanged("app/views.py"))
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.strategy._timeout() == pytest.approx(
-        DEFAULT_SHUTDOWN_INTERVAL - DEFAULT_RELOAD_INTERVAL - EPS
+        ReloadSettings.shutdown_interval - ReloadSettings.reload_interval - EPS
     )
 
 
@@ -614,7 +607,7 @@ def test_should_restart_can_veto(make: Callable[..., Loop]) -> None:
     loop.send(FileChanged("app/debug.log"))
     loop.tick(1.0)
     assert loop.launcher.signals == [] and loop.starts == 1 and loop.pid == first
-    assert loop.strategy.restart_state is None and loop.before_reload == []
+    assert loop.strategy.restarts.pending is None and loop.before_reload == []
 
     loop.send(ReloadRequested("webhook"))
     assert loop.strategy.asked == [FileChanged("app/debug.log"), ReloadRequested("webhook")]
@@ -646,7 +639,7 @@ def test_ready_logs_the_restart_time_once(make: Callable[..., Loop]) -> None:
     assert old is not None
     loop.send(FileChanged("app/views.py"))
     loop.exits(old.pid, -signal.SIGTERM)
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     loop.send(WorkerSaid(old, Ready()))
     loop.send(WorkerSaid(old, ReloadAsked()))
     assert loop.log.lines("info") == [] and loop.starts == 2
@@ -672,7 +665,7 @@ def test_worker_requests_reload_and_shutdown(make: Callable[..., Loop]) -> None:
     loop.says(ReloadAsked())
     assert loop.strategy.asked == [ReloadRequested("trigger_reload()")]
     loop.exits(first, -signal.SIGTERM)
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     second = loop.pid
     assert second != first
 
@@ -694,7 +687,7 @@ def test_a_cooperative_worker_is_told_not_stopped(make: Callable[..., Loop]) -> 
     loop.tick(30.0)
     assert loop.starts == 1 and loop.launcher.signals == []
     loop.exits(first, 75)
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.starts == 2 and not loop.strategy.crashed
 
 
@@ -710,7 +703,7 @@ def test_a_cooperative_worker_that_never_leaves_is_stopped_after_its_timeout(
     loop.tick(2 * EPS)
     assert loop.launcher.sent(signal.SIGTERM) == [first]
     loop.send(SignalReceived(signal.SIGCHLD))
-    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    loop.tick(ReloadSettings.reload_interval)
     assert loop.starts == 2
 
 
@@ -736,7 +729,7 @@ def test_a_change_not_known_whole_waits_for_the_quiet_window(make: Callable[...,
     loop.exits(loop.launcher.started[0], -signal.SIGTERM)
     loop.tick(SINGLE_SAVE_WINDOW + EPS)
     assert loop.starts == 1
-    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    loop.tick(ReloadSettings.reload_interval)
     assert loop.starts == 2
 
 
@@ -750,7 +743,7 @@ def test_a_second_file_makes_a_burst(make: Callable[..., Loop]) -> None:
     loop.send(FileChanged("app/models.py", final=True))
     loop.tick(SINGLE_SAVE_WINDOW + EPS)
     assert loop.starts == 1
-    loop.tick(DEFAULT_RELOAD_INTERVAL)
+    loop.tick(ReloadSettings.reload_interval)
     assert loop.starts == 2
 
 
@@ -782,14 +775,14 @@ def test_a_change_while_the_next_worker_starts_joins_its_restart(
     loop.send(FileChanged("app/models.py", final=True))
     assert loop.launcher.sent(signal.SIGTERM)[-1] == second
     loop.exits(second, -signal.SIGTERM)
-    loop.tick(DEFAULT_RELOAD_INTERVAL + EPS)
+    loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.starts == 3
     loop.says(Ready())
     (line,) = loop.log.lines("info", "restarted in")
     assert line.startswith("app/views.py (+1 more) changed; restarted in 5")
 
 
-def test_on_held_sockets_the_next_worker_starts_before_the_old_one_lets_go(
+def test_on_its_sockets_the_next_worker_starts_before_the_old_one_stops_accepting(
     make: Callable[..., Loop],
 ) -> None:
     """It imports the app meanwhile, and is told to accept only once the old one says
@@ -804,12 +797,12 @@ def test_on_held_sockets_the_next_worker_starts_before_the_old_one_lets_go(
         assert loop.launcher.prepared == 1, "a spare asked for once the worker serves"
         loop.send(FileChanged("app/views.py", final=True))
         loop.tick(SINGLE_SAVE_WINDOW + EPS)
-        assert loop.starts == 2, "did not wait for the old worker to let go"
+        assert loop.starts == 2, "did not wait for the old worker to stop accepting"
         new = loop.strategy.worker
-        assert new is not None and new.held
+        assert new is not None and new.gated
         old = loop.workers[0]
         loop.send(WorkerSaid(old, Released()))
-        assert not new.held
-        assert first in loop.strategy.released
+        assert not new.gated
+        assert first in loop.strategy.workers.changeover.released
     finally:
         listener.close()

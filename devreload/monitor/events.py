@@ -7,7 +7,10 @@ handler); ``ReloadStrategy.run`` takes them off one at a time.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,3 +68,17 @@ class EnterPressed:
 
 Event = Trigger | SignalReceived | WorkerSaid | EnterPressed
 
+
+
+@contextlib.contextmanager
+def queued_signals(put: Callable[[Event], None]) -> Iterator[None]:
+    """While inside, SIGINT, SIGTERM, SIGHUP and SIGCHLD only queue a ``SignalReceived``
+    (a ``SimpleQueue.put`` is safe in a signal handler); the old handlers come back after."""
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        previous[sig] = signal.signal(sig, lambda signum, frame: put(SignalReceived(signum)))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -16,11 +16,9 @@ from devreload.filemon.choice import find_default_monitor_factory
 from devreload.log import Logger, default_logger, display_path
 from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.events import Event, FileChanged, Trigger, WorkerSaid
-from devreload.monitor.strategy import (
-    DEFAULT_RELOAD_INTERVAL,
-    DEFAULT_SHUTDOWN_INTERVAL,
-    ReloadStrategy,
-)
+from devreload.monitor.launch import Launcher
+from devreload.monitor.settings import ReloadSettings
+from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
 from devreload.wire.messages import Failed, StaticChanged
 from devreload.worker.proxy import ReloaderProxy, get_reloader, is_active
@@ -52,33 +50,30 @@ class Reloader(ReloadStrategy):
     def __init__(
         self,
         worker_path: str | Callable[..., Any],
+        settings: ReloadSettings | None = None,
         *,
-        monitor_factory: FileMonitorFactory | None = None,
-        ignore_files: Iterable[str] | None = None,
-        watch_files: Iterable[str] | None = None,
-        static_files: Iterable[str] | None = None,
-        gitignore: bool = True,
-        **kw: Any,
+        logger: Logger | None = None,
+        sockets: Sequence[socket.socket] = (),
+        launcher: Launcher | None = None,
     ) -> None:
-        super().__init__(worker_path, **kw)
-        self.ignore = IgnoreRules(ignore_files or (), gitignore=gitignore)
-        self.static = [_static_pattern(p) for p in static_files or ()]
-        self.monitor_factory = monitor_factory
+        super().__init__(worker_path, settings, logger=logger, sockets=sockets,
+                         launcher=launcher)
+        self.ignore = IgnoreRules(self.settings.ignore_files, gitignore=self.settings.gitignore)
+        self.static = [_static_pattern(p) for p in self.settings.static_files]
         self.watched: set[str] = set()
-        self.initial = [os.path.abspath(p) for p in (watch_files or ())]
         self.monitor: FileMonitor | None = None
 
     def startup(self) -> None:
-        factory = self.monitor_factory or find_default_monitor_factory(self.log)
+        factory = self.settings.monitor_factory or find_default_monitor_factory(self.log)
         self.monitor = self._build_monitor(factory)
-        self.on_watch(self.initial)
+        self.on_watch([os.path.abspath(p) for p in self.settings.watch_files])
         self._watch(self.static, None)
         super().startup()
 
     def _build_monitor(self, factory: FileMonitorFactory) -> FileMonitor:
         try:
-            monitor = factory(self._changed, interval=self.reload_interval, logger=self.log,
-                              ignore=self.ignore)
+            monitor = factory(self._changed, interval=self.settings.poll_interval,
+                              logger=self.log, ignore=self.ignore)
             monitor.start()
         except OSError as exc:
             monitor = self._polling_instead(exc)
@@ -90,7 +85,7 @@ class Reloader(ReloadStrategy):
         from devreload.filemon.polling import PollingFileMonitor
 
         self.log.error("%s; polling for changes instead", exc)
-        monitor = PollingFileMonitor(self._changed, interval=self.reload_interval,
+        monitor = PollingFileMonitor(self._changed, interval=self.settings.poll_interval,
                                      logger=self.log, ignore=self.ignore)
         for path in self.watched:
             monitor.add_path(path)
@@ -165,18 +160,22 @@ class Reloader(ReloadStrategy):
 
 
 class ServingReloader(Reloader):
-    """The monitor of a web app: while the app is broken it answers on the held sockets
-    with the error page, until a new worker is about to start."""
+    """The monitor of a web app: while the app is broken it answers on its listening
+    sockets with the error page, until a new worker is about to start."""
 
     def __init__(
         self,
         worker_path: str | Callable[..., Any],
+        settings: ReloadSettings | None = None,
         *,
+        logger: Logger | None = None,
+        sockets: Sequence[socket.socket] = (),
+        launcher: Launcher | None = None,
         show_errors: bool = True,
         allowed_hosts: Sequence[str] = (),
-        **kw: Any,
     ) -> None:
-        super().__init__(worker_path, **kw)
+        super().__init__(worker_path, settings, logger=logger, sockets=sockets,
+                         launcher=launcher)
         self.error_page = ErrorPage(self.sockets, show_errors, allowed_hosts)
         #: The worker's last failure report, with the frames the page shows.
         self.failed = Failed("")
@@ -190,25 +189,25 @@ class ServingReloader(Reloader):
     def on_crash(self, error: str) -> None:
         failed = self.failed if self.failed.report == error else Failed(error)
         self.error_page.start(error, failed.frames, failed.exception)
-        self.on_held_connections()
+        self.on_parked_connections()
 
-    def on_held_connections(self) -> None:
-        """Handed-over keep-alive connections get the error page too, like new ones."""
-        self.error_page.adopt(self.take_connections())
+    def on_parked_connections(self) -> None:
+        """Parked keep-alive connections get the error page too, like new ones."""
+        self.error_page.adopt(self.workers.parked.take())
 
     def on_recover(self) -> None:
         # Connections still waiting for their next request go to the next worker.
-        self.held.extend(self.error_page.stop())
+        self.workers.parked.extend(self.error_page.stop())
 
     def shutdown(self) -> None:
-        self.held.extend(self.error_page.stop())
+        self.workers.parked.extend(self.error_page.stop())
         super().shutdown()
 
 
 def start_reloader(
     worker_path: str | Callable[..., Any],
-    reload_interval: float = DEFAULT_RELOAD_INTERVAL,
-    shutdown_interval: float = DEFAULT_SHUTDOWN_INTERVAL,
+    reload_interval: float = ReloadSettings.reload_interval,
+    shutdown_interval: float = ReloadSettings.shutdown_interval,
     verbose: int = 1,
     logger: Logger | None = None,
     monitor_factory: FileMonitorFactory | None = None,
@@ -226,37 +225,37 @@ def start_reloader(
     cooperative: bool = False,
     cooperative_timeout: float | None = None,
     gitignore: bool = True,
+    poll_interval: float = ReloadSettings.poll_interval,
 ) -> ReloaderProxy:
     """Become the monitor of a worker running ``worker_path``; in the worker, return its proxy.
 
     In the monitor this does not return: it raises ``SystemExit`` with the final exit
-    code once the worker exits 0 or the monitor is stopped (hupper's contract).
-    ``preload=False`` keeps the worker template empty; ``preload_exclude`` names library
-    modules (and their submodules) it never imports. With ``cooperative`` a change does not
-    stop the worker: ``devreload.should_restart()`` turns True there, and the worker exits
-    75 when it is safe (or is stopped after ``cooperative_timeout`` seconds, when set).
-    ``gitignore=False`` lets watch globs match what ``.gitignore`` files exclude.
+    code once the worker exits 0 or the monitor is stopped (hupper's contract). The
+    arguments are those of :class:`~devreload.monitor.settings.ReloadSettings`, plus
+    ``verbose`` (0 quiet, 1 a line per restart, 2 every decision) or a ``logger``, and
+    ``sockets``: listening sockets the monitor holds and every worker accepts on
+    (``get_reloader().sockets`` there).
     """
     if is_active():
         return get_reloader()
-    reloader = Reloader(
-        worker_path,
+    settings = ReloadSettings(
         reload_interval=reload_interval,
         shutdown_interval=shutdown_interval,
-        logger=logger or default_logger(verbose),
-        monitor_factory=monitor_factory,
-        worker_args=worker_args,
-        worker_kwargs=worker_kwargs,
-        ignore_files=ignore_files,
+        poll_interval=poll_interval,
+        worker_args=tuple(worker_args or ()),
+        worker_kwargs=dict(worker_kwargs or {}),
         before_reload=before_reload,
-        watch_files=watch_files,
-        sockets=sockets,
         worker_announces_ready=worker_announces_ready,
-        static_files=static_files,
         preload=preload,
-        preload_exclude=preload_exclude,
+        preload_exclude=tuple(preload_exclude),
         cooperative=cooperative,
         cooperative_timeout=cooperative_timeout,
+        monitor_factory=monitor_factory,
+        watch_files=tuple(watch_files or ()),
+        ignore_files=tuple(ignore_files or ()),
+        static_files=tuple(static_files or ()),
         gitignore=gitignore,
     )
+    reloader = Reloader(worker_path, settings, logger=logger or default_logger(verbose),
+                        sockets=sockets)
     raise SystemExit(reloader.run())

@@ -1,5 +1,5 @@
-"""The monitor's terminal: its settings survive a worker killed at a pdb prompt, and
-Enter restarts a crashed app."""
+"""The monitor's terminal: its settings survive a worker killed at a pdb prompt, Enter
+restarts a crashed app, and a closed stdio descriptor is never taken by a socket."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ class Terminal:
             pass
 
     def on_enter(self, callback: Callable[[], None], while_: Callable[[], bool]) -> None:
-        """Call ``callback`` (from a thread) once Enter is pressed, as long as ``while_()``."""
+        """Call ``callback`` (from a thread) once Enter is pressed, as long as ``while_()``;
+        nothing when stdin is not a terminal."""
+        if not self.interactive:
+            return
 
         def wait() -> None:
             while while_():
@@ -48,3 +51,17 @@ class Terminal:
                     return
 
         threading.Thread(target=wait, name="devreload-enter", daemon=True).start()
+
+
+def stdio_in_place() -> None:
+    """A closed stdin, stdout or stderr (``2>&-``) gets /dev/null: otherwise the next
+    descriptor opened (a listening socket) would take its number, and a worker's prints
+    would go to it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)

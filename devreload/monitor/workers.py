@@ -1,77 +1,221 @@
-"""The monitor's records of its workers, and what it hears from them.
+"""The monitor's workers: the current one, the old ones stopping, and what they left.
 
-Runs in the monitor. ``strategy.ReloadStrategy`` owns the decisions; these are the
-pieces it decides with: one record per worker, the restart in progress, the thread that
-turns a worker's messages into events, and the log of what the template may not preload.
+``ReloadStrategy`` decides *when* a worker starts and stops; this is *how*: the launcher
+starts the process and the spec tells it what to run, the changeover stops the old ones
+and opens the new one's gate, the parking keeps their idle keep-alive connections, and
+the libraries a worker reports go to the template.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import queue
+import socket
+import sys
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from devreload.log import Logger
-from devreload.monitor.events import Event, FileChanged, Trigger, WorkerSaid
+from devreload.monitor.changeover import Changeover
+from devreload.monitor.events import Event
+from devreload.monitor.launch import Launcher
+from devreload.monitor.parking import ParkedConnections
+from devreload.monitor.record import Worker, read_channel
+from devreload.monitor.restarts import QUICK_EXIT, Restarts
+from devreload.monitor.settings import ReloadSettings
 from devreload.wire.channel import Channel, ChannelClosed
-from devreload.wire.messages import Connections, ConnectionsTaken, FromWorker
+from devreload.wire.contract import EXIT_RELOAD
+from devreload.wire.messages import Connections, FromWorker, Milestone, Modules, Released, Spec
+
+#: After a worker serves, how long the monitor keeps the CPU for it and its first pages
+#: (the browser reloads them now) before the old worker exits and a spare is forked.
+SETTLE_AFTER_READY = 0.2
 
 
-@dataclass
-class Worker:
-    """The monitor's record of one worker process."""
+class Workers:
+    """Starts, stops and reaps the workers of one monitor."""
 
-    pid: int
-    channel: Channel
-    started: float
-    #: Wall-clock start, to compare with file mtimes.
-    born: float = field(default_factory=time.time)
-    ready: bool = False
-    #: The restart that started it (None for the first worker).
-    restart: Restart | None = None
-    #: Started while the previous worker still accepted: it waits for Go.
-    held: bool = False
+    def __init__(
+        self,
+        launcher: Launcher,
+        settings: ReloadSettings,
+        log: Logger,
+        events: queue.SimpleQueue[Event],
+        sockets: Sequence[socket.socket],
+        restarts: Restarts,
+    ) -> None:
+        self.launcher = launcher
+        self.restarts = restarts
+        self.settings = settings
+        self.log = log
+        self.events = events
+        self.sockets = sockets
+        #: The worker that serves, or is starting to.
+        self.current: Worker | None = None
+        self.changeover = Changeover(launcher, settings.shutdown_interval, log)
+        self.parked = ParkedConnections()
+        #: Modules every worker imports before the app (the server): the template has them.
+        self.warm: dict[str, None] = {}
+        #: The next start retries a failure already shown: it is not shown again.
+        self.retrying = False
+        #: When to dismiss stopped workers and fork a spare (see SETTLE_AFTER_READY).
+        self.tidy_at: float | None = None
+        self._log_refused = RefusedLog(log)
 
+    def start(
+        self, worker_path: str | Callable[..., Any], args: Sequence[Any], now: float
+    ) -> Worker:
+        """Launch the next worker and send it its spec. On the monitor's sockets, while an
+        old worker still accepts, it starts gated: it builds the app, then waits for Go."""
+        channel, theirs = Channel.pair()
+        born = time.time()
+        try:
+            pid = self.launcher.start(theirs, self.sockets)
+        finally:
+            theirs.close()
+        worker = Worker(pid, channel, now, born, restart=self.restarts.underway,
+                        gated=bool(self.sockets) and self.changeover.accepting())
+        self.current = worker
+        self.restarts.mark(worker.restart, f"new worker {pid} started")
+        spec = Spec(
+            worker_path=worker_path,
+            args=tuple(args),
+            kwargs=dict(self.settings.worker_kwargs),
+            sys_path=tuple(sys.path),
+            argv=tuple(sys.argv),
+            announce_ready=self.settings.worker_announces_ready,
+            warm=tuple(self.warm),
+            quiet_failure=self.retrying,
+            gated=worker.gated,
+        )
+        self.retrying = False
+        with contextlib.suppress(ChannelClosed):
+            channel.send(spec)
+        threading.Thread(target=read_channel, args=(worker, self.events), daemon=True,
+                         name=f"devreload-channel-{pid}").start()
+        self.log.debug("worker %d started", pid)
+        return worker
 
-@dataclass
-class Restart:
-    """A restart in progress: what asked for it, and when."""
+    def stop(self, now: float) -> Worker | None:
+        """Tell the current worker to stop (SIGTERM); it is stopping from now on."""
+        worker, self.current = self.current, None
+        if worker is not None:
+            self.changeover.stop(worker, now)
+            self.restarts.mark(self.restarts.pending, f"old worker {worker.pid} told to stop")
+        return worker
 
-    triggers: list[Trigger]
-    began: float
-    last: float = 0.0
-    #: How long it waits after its last trigger (the quiet window, or none at all).
-    window: float = 0.0
-    #: When the save it is for happened (wall clock): the reload timeline's zero.
-    saved: float = 0.0
+    def reap(self) -> list[tuple[int, int, Worker | None]]:
+        """Collect exited workers: each pid with its exit code, and the worker's record
+        when it was the current one. An old worker's exit may open the gate."""
+        exits: list[tuple[int, int, Worker | None]] = []
+        for pid, code in self.launcher.reap():
+            if self.changeover.exited(pid):
+                exits.append((pid, code, None))
+                self._open_gate()
+            elif self.current is not None and pid == self.current.pid:
+                worker, self.current = self.current, None
+                worker.channel.close()
+                self.changeover.dismiss()
+                exits.append((pid, code, worker))
+        return exits
 
-    def describe(self) -> str:
-        """``views.py (+2 more) changed``, or the reason a restart was asked for."""
-        first = self.triggers[0]
-        more = len(set(self.triggers)) - 1
-        text = f"{first.describe()} (+{more} more)" if more else first.describe()
-        return f"{text} changed" if isinstance(first, FileChanged) else text
+    def exited(self, worker: Worker, code: int, now: float) -> str | None:
+        """What the current worker's exit means: None when a restart follows (it asked,
+        exiting 75, or it failed where a fresh worker may not: the same restart again,
+        the other way), "" when it ended well (0), else how it failed."""
+        lived = now - worker.started
+        early = not worker.ready or (not self.settings.worker_announces_ready
+                                     and lived < QUICK_EXIT)
+        if code in (0, EXIT_RELOAD):
+            self.launcher.succeeded(worker.pid)
+        elif early and self.launcher.failed(worker.pid):
+            self.retrying = True
+            self.restarts.retry(worker.restart, now)
+            return None
+        if code == EXIT_RELOAD:
+            self.restarts.asked(lived, now)
+            return None
+        if code == 0:
+            return ""
+        return f"signal {-code}" if code < 0 else f"code {code}"
 
+    def preload_entry(self, worker_path: str | Callable[..., Any]) -> None:
+        """devreload's own entry module (the serving layer) is imported before the app in
+        every worker, forked or fresh: the template has it ready from the start."""
+        if isinstance(worker_path, str) and worker_path.startswith("devreload."):
+            self.launcher.preload([worker_path.partition(":")[0]])
 
-def read_channel(worker: Worker, events: queue.SimpleQueue[Event]) -> None:
-    """A worker's messages, as events on the monitor's queue (the body of a thread)."""
-    try:
-        while True:
-            message, fds = worker.channel.recv_with_fds()
-            if isinstance(message, Connections):
-                # Queued before confirmed: the worker's exit (SIGCHLD, Released) is
-                # queued after, so the loop holds them before it starts the next one.
-                events.put(WorkerSaid(worker, message, tuple(fds)))
-                worker.channel.send(ConnectionsTaken())
-                continue
-            for fd in fds:
-                os.close(fd)
-            if isinstance(message, FromWorker):
-                events.put(WorkerSaid(worker, message))
-    except ChannelClosed:
-        pass
+    def note(self, worker: Worker, message: FromWorker, fds: Sequence[int] = ()) -> bool:
+        """Take what concerns only the handling of workers; False for anything else."""
+        if isinstance(message, Connections):
+            self.parked.park(message, fds)
+        elif isinstance(message, Released):
+            self._released(worker)
+        elif isinstance(message, Milestone):
+            self.restarts.mark(worker.restart, message.phase, message.at)
+        else:
+            return False
+        return True
+
+    def _released(self, worker: Worker) -> None:
+        """``worker`` no longer accepts: if it was stopping, the next one may."""
+        if self.changeover.release(worker.pid):
+            restart = self.restarts.pending or self.restarts.underway
+            self.restarts.mark(restart, f"old worker {worker.pid} stopped accepting")
+            self._open_gate()
+
+    def _open_gate(self) -> None:
+        worker = self.current
+        if worker is not None and self.changeover.open_gate(worker):
+            self.restarts.mark(worker.restart, f"new worker {worker.pid} told to accept")
+
+    def serves(self, worker: Worker, now: float) -> None:
+        """``worker`` said Ready: the restart is done; its first pages get the CPU for
+        SETTLE_AFTER_READY before the old workers exit and a spare is forked."""
+        worker.ready = True
+        self.restarts.mark(worker.restart, "accepting")
+        if self.settings.worker_announces_ready:
+            self.launcher.succeeded(worker.pid)
+        self.restarts.served(worker.pid, worker.started, now)
+        self.tidy_at = now + SETTLE_AFTER_READY
+
+    def tidy(self, now: float) -> None:
+        """Once the new worker has settled: dismiss the old ones, and, idle now, have the
+        next server made ready before a change needs it."""
+        if self.tidy_at is None or now < self.tidy_at:
+            return
+        self.tidy_at = None
+        self.changeover.dismiss()
+        if self.sockets and self.current is not None and self.restarts.pending is None:
+            self.launcher.prepare(self.sockets)
+
+    def give_parked(self) -> bool:
+        """Pass the parked connections to the current worker, if it serves (it said Ready)."""
+        if self.current is None or not self.current.ready:
+            return False
+        self.parked.give_to(self.current)
+        return True
+
+    def libraries(self, message: Modules) -> None:
+        """What a worker imported as libraries: the next one may have them preloaded."""
+        # What the next worker imports before the app anyway (the server) is in the
+        # template too: a worker forked from it is the same as a fresh one.
+        self.launcher.preload((*message.libraries, *message.warm))
+        self._log_refused(message.refused)
+        self.warm.update(dict.fromkeys(message.warm))
+
+    def kill_all(self) -> None:
+        """A second Ctrl-C: no more waiting for anyone."""
+        for pid in [*self.changeover.deadlines, *([self.current.pid] if self.current else [])]:
+            self.changeover.kill(pid)
+
+    def close(self) -> None:
+        self.launcher.close()
+        for sock in self.sockets:
+            sock.close()
+        self.parked.close()
 
 
 class RefusedLog:
@@ -90,17 +234,3 @@ class RefusedLog:
         for reason, names in by_reason.items():
             more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
             self.log.debug("not preloading %s: %s", ", ".join(names[:8]) + more, reason)
-
-
-def stdio_in_place() -> None:
-    """A closed stdin, stdout or stderr (``2>&-``) gets /dev/null: otherwise the next
-    descriptor opened (a listening socket) would take its number, and a worker's prints
-    would go to it."""
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)

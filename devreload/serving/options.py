@@ -15,7 +15,7 @@ from typing import Any
 
 from devreload.errors import AddressError, ConfigError
 from devreload.filemon.choice import monitor_name_problem
-from devreload.monitor.strategy import DEFAULT_RELOAD_INTERVAL, DEFAULT_SHUTDOWN_INTERVAL
+from devreload.monitor.settings import ReloadSettings
 from devreload.servers.choice import SERVERS
 from devreload.sockets import Address, make_address, parse_address, parse_listen
 from devreload.values import conf_bool, conf_seconds
@@ -29,6 +29,7 @@ OWN_KEYS = frozenset(
         "reload",
         "reload_interval",
         "shutdown_interval",
+        "poll_interval",
         "show_errors",
         "live_reload",
         "static_files",
@@ -56,9 +57,11 @@ class ServeOptions:
     #: Restart the app on every change of its code, its config or a watched file.
     reload: bool = False
     #: The quiet window that folds a burst of changes into one restart (seconds).
-    reload_interval: float = DEFAULT_RELOAD_INTERVAL
+    reload_interval: float = ReloadSettings.reload_interval
     #: How long a worker may take to stop before it is killed (seconds).
-    shutdown_interval: float = DEFAULT_SHUTDOWN_INTERVAL
+    shutdown_interval: float = ReloadSettings.shutdown_interval
+    #: How often a polling file monitor looks, at the most (seconds).
+    poll_interval: float = ReloadSettings.poll_interval
     #: Extra files or globs to watch, absolute.
     watch_files: tuple[str, ...] = ()
     #: Patterns of paths whose changes never restart anything.
@@ -101,6 +104,22 @@ class ServeOptions:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
+    def reload_settings(self, **more: Any) -> ReloadSettings:
+        """What the monitor's loop and file watching take of these options; ``more`` are
+        the loop's settings serving decides itself (the worker's entry, its readiness)."""
+        return ReloadSettings(
+            reload_interval=self.reload_interval,
+            shutdown_interval=self.shutdown_interval,
+            poll_interval=self.poll_interval,
+            preload=self.preload,
+            preload_exclude=self.preload_exclude,
+            watch_files=self.watch_files,
+            ignore_files=self.ignore_files,
+            static_files=self.static_files,
+            gitignore=self.gitignore,
+            **more,
+        )
+
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any], path: str, section: str) -> ServeOptions:
         """Read ``egg:devreload`` settings (ini strings); a bad value raises ConfigError
@@ -120,7 +139,7 @@ class ServeOptions:
         for key in ("reload", "live_reload", "show_errors", "preload", "gitignore"):
             if conf.get(key) is not None:
                 values[key] = conf_bool(conf, key, path, section)
-        for key in ("reload_interval", "shutdown_interval"):
+        for key in ("reload_interval", "shutdown_interval", "poll_interval"):
             seconds = conf_seconds(conf, key, path, section)
             if seconds is not None:
                 values[key] = seconds

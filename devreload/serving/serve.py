@@ -152,27 +152,16 @@ def run_monitor(
             if not show_errors:
                 log.warning("the error page hides tracebacks on a public address; to show "
                             "them, %s", show_errors_hint)
-        reloader = ServingReloader(
-            worker_path,
-            show_errors=show_errors,
-            allowed_hosts=options.allowed_hosts,
-            logger=log,
-            reload_interval=options.reload_interval,
-            shutdown_interval=options.shutdown_interval,
-            worker_args=list(worker_args),
+        settings = options.reload_settings(
+            worker_args=tuple(worker_args),
             before_reload=before_reload,
             monitor_factory=monitor_factory,
-            ignore_files=options.ignore_files,
-            watch_files=options.watch_files,
-            sockets=bound,
             worker_announces_ready=(
                 bool(bound) if worker_announces_ready is None else worker_announces_ready
             ),
-            static_files=options.static_files,
-            preload=options.preload,
-            preload_exclude=options.preload_exclude,
-            gitignore=options.gitignore,
         )
+        reloader = ServingReloader(worker_path, settings, logger=log, sockets=bound,
+                                   show_errors=show_errors, allowed_hosts=options.allowed_hosts)
         return reloader.run()
     finally:
         sockets.close_all(bound)

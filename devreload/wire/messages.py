@@ -29,8 +29,8 @@ class Spec:
     warm: tuple[str, ...] = ()
     #: A retry of a failure already shown: report it to the monitor, not to stderr again.
     quiet_failure: bool = False
-    #: The previous worker may still accept: build the app, but accept only after Go.
-    hold: bool = False
+    #: The previous worker may still accept: build the app, but wait at the gate for Go.
+    gated: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,12 @@ class StaticChanged:
 
 @dataclass(frozen=True)
 class Go:
-    """The previous worker has stopped accepting: a held worker may accept now."""
+    """The previous worker has stopped accepting: a gated worker may accept now."""
 
 
 @dataclass(frozen=True)
 class StandDown:
-    """A held worker is not needed any more (another change came while it started): it
+    """A gated worker is not needed any more (another change came while it started): it
     stops as SIGTERM stops it, without ever accepting."""
 
 
@@ -165,7 +165,7 @@ class Connections:
 
 @dataclass(frozen=True)
 class ConnectionsTaken:
-    """The monitor holds the connections of every ``Connections`` sent before: a worker
+    """The monitor has parked the connections of every ``Connections`` sent before: a worker
     waits for this before it exits, so none is lost with its end of the channel."""
 
 

@@ -33,10 +33,8 @@ from devreload.wire.messages import (
     StaticChanged,
     Watch,
 )
+from devreload.worker.changeover import Changeover
 from devreload.worker.handoff import ConnectionHandoff
-
-#: The longest a stopped server waits for the next worker to serve before it exits.
-LEAVE_WAIT = 0.5
 
 
 class ReloaderProxy:
@@ -47,6 +45,7 @@ class ReloaderProxy:
         channel: Channel,
         sockets: list[socket.socket],
         report_modules: Callable[[], None] | None = None,
+        changeover: Changeover | None = None,
     ) -> None:
         self._channel = channel
         self._report_modules = report_modules
@@ -56,11 +55,8 @@ class ReloaderProxy:
         self.sockets = sockets
         #: Keep-alive connections between this worker and the ones before and after it.
         self.connections = ConnectionHandoff(channel)
-        self._go = threading.Event()  # the previous worker has stopped accepting
-        self._go.set()
-        self._stand_down = False  # not needed after all: stop instead of accepting
-        self._released: float | None = None  # when this one stopped accepting
-        self._leave = threading.Event()  # the next worker serves: exit now
+        #: Its gate (a new worker) and its release (an old one).
+        self.changeover = changeover or Changeover()
 
     def watch_files(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Add files or glob patterns to the monitor's watch list (relative to the cwd)."""
@@ -83,10 +79,9 @@ class ReloaderProxy:
         answered by the code from before it. Told to stand down instead, it stops."""
         if self._report_modules is not None:
             self._report_modules()
-        if not self._go.is_set():
-            self.milestone("server started; waiting for the old worker to let go")
-        self._go.wait()
-        if self._stand_down:
+        if self.changeover.gated:
+            self.milestone("server started; waiting for the old worker to stop accepting")
+        if not self.changeover.wait_for_go():
             # The server's own SIGTERM handler runs before this returns: it stops at once.
             signal.raise_signal(signal.SIGTERM)
             return
@@ -100,15 +95,8 @@ class ReloaderProxy:
     def notify_released(self) -> None:
         """Tell the monitor this worker no longer accepts (its requests may still be
         finishing): the next one may accept from now on."""
-        if self._released is None:
-            self._released = time.monotonic()
+        if self.changeover.release():
             self._send(Released())
-
-    def wait_to_leave(self) -> None:
-        """A server that stopped for a restart exits once the next worker serves (its
-        exit would share the CPU with that worker's start), or after LEAVE_WAIT."""
-        if self._released is not None:
-            self._leave.wait(max(0.0, self._released + LEAVE_WAIT - time.monotonic()))
 
     def should_restart(self) -> bool:
         """True once a change is waiting (under a cooperative monitor): leave at the next
@@ -134,12 +122,11 @@ class ReloaderProxy:
         elif isinstance(message, RestartPending):
             self._restart_pending.set()
         elif isinstance(message, Go):
-            self._go.set()
+            self.changeover.go()
         elif isinstance(message, StandDown):
-            self._stand_down = True
-            self._go.set()
+            self.changeover.stand_down()
         elif isinstance(message, Leave):
-            self._leave.set()
+            self.changeover.dismiss()
 
     def _send(self, message: FromWorker) -> None:
         try:

@@ -29,6 +29,7 @@ from devreload.wire.messages import (
     Spec,
 )
 from devreload.worker import preload
+from devreload.worker.changeover import Changeover
 from devreload.worker.modules import library_roots, template_scanner
 from devreload.worker.preload import ImportObserver
 from devreload.worker.proxy import ReloaderProxy, activate
@@ -109,9 +110,7 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
     worker = _Worker(channel, imports, files)
-    proxy = ReloaderProxy(channel, sockets, worker.report_modules)
-    if spec.hold:
-        proxy._go.clear()
+    proxy = ReloaderProxy(channel, sockets, worker.report_modules, Changeover(spec.gated))
     activate(proxy)
     threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
                      daemon=True).start()
@@ -135,10 +134,10 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     # The app has stopped serving (its listeners are closed, its requests drained): the
     # next worker may start while this one exits the normal way, with every finalizer
     # (files closed with their trailers, temporary files removed), in its own time.
-    proxy.wait_to_leave()
+    proxy.changeover.wait_to_leave()
     with contextlib.suppress(ChannelClosed):
         worker.report_modules()
-        if proxy._released is None:
+        if proxy.changeover.release():
             channel.send(Released())
     sys.exit(code)
 

@@ -58,13 +58,13 @@ def test_a_worker_replaced_while_it_waits_to_accept_stops_at_once(
     proc = devreload_serve(spawn, "app:app", "--reload", "-v", "--port", "0")
     url = proc.wait_for(SERVING_RE)[1]
     first = int(wait_body(f"{url}/", "^one ").split()[1])
-    # The old worker cannot let go while it is stopped: the next one waits for its Go.
+    # The old worker cannot release the sockets while it is stopped: the next one waits.
     os.kill(first, signal.SIGSTOP)
     try:
         mark = proc.mark()
         _set_version(app, "two")
         held = _started_after(proc, mark)
-        proc.wait_for(r"timeline .* waiting for the old worker to let go", start=mark)
+        proc.wait_for(r"timeline .* waiting for the old worker to stop accepting", start=mark)
         mark = proc.mark()
         _set_version(app, "three")
         proc.wait_for(rf"old worker {held} told to stop", start=mark)

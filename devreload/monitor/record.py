@@ -1,0 +1,49 @@
+"""The monitor's record of one worker, and the thread that turns what the worker says
+into events on the monitor's queue."""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+
+from devreload.monitor.events import Event, WorkerSaid
+from devreload.monitor.restarts import Restart
+from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.messages import Connections, ConnectionsTaken, FromWorker
+
+
+@dataclass
+class Worker:
+    """The monitor's record of one worker process."""
+
+    pid: int
+    channel: Channel
+    started: float
+    #: Wall-clock start, to compare with file mtimes.
+    born: float = field(default_factory=time.time)
+    ready: bool = False
+    #: The restart that started it (None for the first worker).
+    restart: Restart | None = None
+    #: Started while the previous worker still accepted: it waits at its gate for Go.
+    gated: bool = False
+
+
+def read_channel(worker: Worker, events: queue.SimpleQueue[Event]) -> None:
+    """A worker's messages, as events on the monitor's queue (the body of a thread)."""
+    try:
+        while True:
+            message, fds = worker.channel.recv_with_fds()
+            if isinstance(message, Connections):
+                # Queued before confirmed: the worker's exit (SIGCHLD, Released) is
+                # queued after, so the loop holds them before it starts the next one.
+                events.put(WorkerSaid(worker, message, tuple(fds)))
+                worker.channel.send(ConnectionsTaken())
+                continue
+            for fd in fds:
+                os.close(fd)
+            if isinstance(message, FromWorker):
+                events.put(WorkerSaid(worker, message))
+    except ChannelClosed:
+        pass
