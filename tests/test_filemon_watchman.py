@@ -24,7 +24,8 @@ from helpers import pid_alive, save_like_editor, wait_until
 from devreload.filemon import watchman as filemon_watchman
 from devreload.filemon.base import IgnoreRules
 from devreload.filemon.polling import PollingFileMonitor
-from devreload.filemon.watchman import WatchmanFileMonitor, WatchmanUnavailable, watchman_available
+from devreload.filemon.watchman import WatchmanFileMonitor
+from devreload.filemon.watchman_client import WatchmanUnavailable, watchman_available
 
 WATCHMAN = shutil.which("watchman")
 if WATCHMAN is None:
@@ -323,7 +324,7 @@ def test_one_subscription_per_project(server: Server, make_monitor: Make, projec
     monitor.add_path(str(project / "c" / "three.py"))
     monitor.add_path(f"{project}/c/*.ini")
     root = os.path.realpath(project)
-    assert monitor.roots == {root}
+    assert monitor.watched.roots == {root}
     subscribers = server.command("debug-get-subscriptions", root)["subscribers"]
     assert len(subscribers) == 1
 
@@ -331,7 +332,7 @@ def test_one_subscription_per_project(server: Server, make_monitor: Make, projec
     other.mkdir()
     (other / ".watchmanconfig").write_text("{}")
     monitor.add_path(str(other / "four.py"))
-    assert monitor.roots == {root, os.path.realpath(other)}
+    assert monitor.watched.roots == {root, os.path.realpath(other)}
     (project / "c" / "three.py").write_text("")
     events.expect(project / "c" / "three.py")
     (other / "four.py").write_text("")
@@ -350,7 +351,7 @@ def test_add_path_from_the_callback(server: Server, make_monitor: Make, project:
     events.hooks[str(app)] = lambda: monitor.add_path(str(other / "late.py"))
     app.write_text("import late\n")
     events.expect(app)
-    wait_until(lambda: len(monitor.roots) == 2)
+    wait_until(lambda: len(monitor.watched.roots) == 2)
     (other / "late.py").write_text("")
     events.expect(other / "late.py")
 
@@ -364,7 +365,7 @@ def test_a_folder_without_a_project_root(server: Server, make_monitor: Make,
     monitor, events = make_monitor()
     monitor.add_path(str(app))
     monitor.start()
-    assert monitor.roots == {os.path.realpath(bare)}  # watchman watches the folder itself
+    assert monitor.watched.roots == {os.path.realpath(bare)}  # watchman watches the folder itself
     app.write_text("x = 1\n")
     events.expect(app)
 
@@ -380,7 +381,7 @@ def test_a_watched_root_deleted_and_made_again(server: Server, make_monitor: Mak
     monitor.start()
     shutil.rmtree(bare)  # watchman cancels the watch, saying nothing of the files
     events.expect(app)
-    assert monitor.roots == {os.path.realpath(tmp_path)}
+    assert monitor.watched.roots == {os.path.realpath(tmp_path)}
     bare.mkdir()
     app.write_text("back")
     events.expect(app)

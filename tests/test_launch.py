@@ -8,7 +8,7 @@ import signal
 
 from helpers import pid_alive, wait_until
 
-from devreload.monitor.launch import TemplateLauncher
+from devreload.monitor.forks import TemplateLauncher
 from devreload.wire.channel import Channel
 
 

@@ -58,7 +58,7 @@ def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonit
         return factory
     if setting:
         return _import_factory(setting, source)
-    from devreload.filemon.watchman import watchman_available
+    from devreload.filemon.watchman_client import watchman_available
 
     reason = watchman_available(os.getcwd())
     if reason is not None:

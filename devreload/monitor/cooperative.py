@@ -11,6 +11,7 @@ import contextlib
 
 from devreload.log import Logger
 from devreload.monitor.record import Worker
+from devreload.monitor.settings import ReloadSettings
 from devreload.wire.channel import ChannelClosed
 from devreload.wire.messages import RestartPending
 
@@ -18,9 +19,9 @@ from devreload.wire.messages import RestartPending
 class Cooperation:
     """When the worker was asked to leave, and when it is stopped if it does not."""
 
-    def __init__(self, cooperative: bool, timeout: float | None, log: Logger) -> None:
-        self.cooperative = cooperative
-        self.timeout = timeout
+    def __init__(self, settings: ReloadSettings, log: Logger) -> None:
+        self.cooperative = settings.cooperative
+        self.timeout = settings.cooperative_timeout
         self.log = log
         self._asked_at: float | None = None
 

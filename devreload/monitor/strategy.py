@@ -29,7 +29,8 @@ from devreload.monitor.events import (
     WorkerSaid,
     queued_signals,
 )
-from devreload.monitor.launch import Launcher, choose_launcher
+from devreload.monitor.forks import choose_launcher
+from devreload.monitor.launch import Launcher
 from devreload.monitor.record import Worker
 from devreload.monitor.restarts import Restarts
 from devreload.monitor.settings import ReloadSettings
@@ -86,8 +87,7 @@ class ReloadStrategy:
         self.restarts = Restarts(self.log, settings.reload_interval)
         self.workers = Workers(self.launcher, settings, self.log, self.events, self.sockets,
                                self.restarts)
-        self.cooperation = Cooperation(settings.cooperative, settings.cooperative_timeout,
-                                       self.log)
+        self.cooperation = Cooperation(settings, self.log)
         self.crashed = False
         self.last_error = ""
         self.exit_code: int | None = None
@@ -230,8 +230,7 @@ class ReloadStrategy:
             self._exit(0)
 
     def _exit(self, code: int) -> None:
-        self.exit_code = code
-        self.crashed = False
+        self.exit_code, self.crashed = code, False
         self._stop_worker()
         self.workers.changeover.dismiss()
 
@@ -263,15 +262,17 @@ class ReloadStrategy:
     def _worker_exited(self, worker: Worker, code: int) -> None:
         if self.exit_code is not None or self.restarts.pending is not None:
             return
-        failure = self.workers.exited(worker, code, self.clock())
-        if failure == "":
+        if self.workers.exited(worker, code, self.clock()):
+            return
+        if code == 0:
             self.log.debug("worker exited with code 0")
             self.exit_code = 0
-        elif failure is not None:
-            self.log.error("worker exited with %s; waiting for a change%s", failure,
+        else:
+            how = f"signal {-code}" if code < 0 else f"code {code}"
+            self.log.error("worker exited with %s; waiting for a change%s", how,
                            " (or press Enter)" if self._terminal.interactive else "")
             self.crashed = True
-            self.on_crash(self.last_error or f"The app exited with {failure}.")
+            self.on_crash(self.last_error or f"The app exited with {how}.")
             self._terminal.on_enter(lambda: self.events.put(EnterPressed()),
                                     while_=lambda: self.crashed)
 

@@ -121,10 +121,10 @@ class Workers:
                 exits.append((pid, code, worker))
         return exits
 
-    def exited(self, worker: Worker, code: int, now: float) -> str | None:
-        """What the current worker's exit means: None when a restart follows (it asked,
-        exiting 75, or it failed where a fresh worker may not: the same restart again,
-        the other way), "" when it ended well (0), else how it failed."""
+    def exited(self, worker: Worker, code: int, now: float) -> bool:
+        """The current worker exited with ``code``; True when a restart follows: it asked
+        (exit 75), or it failed early where the launcher can start the next one another
+        way (the same restart again)."""
         lived = now - worker.started
         early = not worker.ready or (not self.settings.worker_announces_ready
                                      and lived < QUICK_EXIT)
@@ -133,13 +133,10 @@ class Workers:
         elif early and self.launcher.failed(worker.pid):
             self.retrying = True
             self.restarts.retry(worker.restart, now)
-            return None
+            return True
         if code == EXIT_RELOAD:
             self.restarts.asked(lived, now)
-            return None
-        if code == 0:
-            return ""
-        return f"signal {-code}" if code < 0 else f"code {code}"
+        return code == EXIT_RELOAD
 
     def preload_entry(self, worker_path: str | Callable[..., Any]) -> None:
         """devreload's own entry module (the serving layer) is imported before the app in

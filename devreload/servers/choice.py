@@ -1,25 +1,22 @@
-"""Which server runs an app, behind one interface: one module per backend.
+"""Which server runs an app, and the checks of its options before any worker runs.
 
-A backend module (``server_waitress``, ``server_uvicorn``) has ``convert_options`` (ini
-strings to the server's types; unknown keys raise) and ``run`` (serve on listening
-sockets until SIGTERM or SIGINT, closing them first, then draining within a bound).
-Backends are imported only when chosen, so a missing server breaks nothing else.
-Adding a server is adding a module and its line in ``BACKENDS``.
+Backends (:mod:`devreload.servers.base`) are imported only when chosen, so a missing
+server breaks nothing else. Adding a server is adding a module and its line in
+``BACKENDS``.
 """
 
 from __future__ import annotations
 
 import importlib
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from devreload.errors import ServerOptionError
+from devreload.servers.base import Backend, ReadyCallback
 from devreload.sockets import Address, mixes_unix_and_ip
 from devreload.web.kinds import is_asgi
 from devreload.worker import preload
-
-ReadyCallback = Callable[[], None]
 
 #: Server name -> the module that runs it.
 BACKENDS: dict[str, str] = {
@@ -29,29 +26,6 @@ BACKENDS: dict[str, str] = {
 #: Servers that listen either on unix sockets or on IP addresses, never both at once.
 ONE_SOCKET_FAMILY = frozenset({"waitress"})
 SERVERS = ("auto", *BACKENDS)
-
-#: A connection accepted just before a stop but with no request yet gets this long to send
-#: one before the draining server closes it.
-FRESH_CONNECTION_GRACE = 0.2
-
-
-class Backend(Protocol):
-    """What a backend module provides."""
-
-    #: Whether it serves ASGI apps (else WSGI).
-    ASGI: bool
-
-    def convert_options(self, options: Mapping[str, Any]) -> dict[str, Any]: ...
-
-    def run(
-        self,
-        app: Any,
-        sockets: Sequence[socket.socket],
-        options: Mapping[str, Any],
-        on_ready: ReadyCallback | None,
-        graceful_timeout: float,
-        on_stop: ReadyCallback | None = None,
-    ) -> None: ...
 
 
 def backend(name: str) -> Backend:

@@ -1,11 +1,9 @@
-"""WSGI apps under waitress: option conversion, a run loop that stops accepting at once and
-drains within a bound, and the channel that serves live-reload streams off the thread pool.
+"""WSGI apps under waitress: option conversion, and a main loop that stops accepting at
+once and drains within a bound.
 
 Under a monitor, idle keep-alive connections are not closed when the server stops (that
 races with the client's next request): they go to the next worker, which adopts them.
-
-An open event stream must never hold one of waitress's few request threads: a connection
-asking for the events path turns into a stream that lives in waitress's main loop.
+Live-reload streams are served from the main loop (:mod:`devreload.web.waitress_streams`).
 """
 
 from __future__ import annotations
@@ -19,11 +17,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
+import waitress
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+
 from devreload.errors import ServerOptionError
-from devreload.servers.choice import FRESH_CONNECTION_GRACE, ReadyCallback
+from devreload.servers.base import FRESH_CONNECTION_GRACE, Drain, ReadyCallback
 from devreload.web.livereload import close_streams
 from devreload.web.waitress_streams import install_waitress_events
 from devreload.wire.channel import HandedConnection
+from devreload.worker.handoff import ConnectionHandoff
 from devreload.worker.proxy import handoff_for
 
 ASGI = False
@@ -35,8 +40,6 @@ RESERVED = frozenset({"host", "port", "listen", "unix_socket", "sockets", "ipv4"
 
 def convert_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """waitress's keyword arguments, converted as waitress converts its own ini options."""
-    from waitress.adjustments import Adjustments
-
     converters: Mapping[str, Callable[[Any], Any]] = Adjustments._param_map
     out: dict[str, Any] = dict(DEFAULTS)
     for key, value in options.items():
@@ -74,84 +77,122 @@ def run(
     on_stop: ReadyCallback | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; then stop accepting, and drain."""
-    import waitress
-    from waitress import wasyncore
-    from waitress.channel import HTTPChannel
-    from waitress.server import BaseWSGIServer
+    server = DrainingServer(app, sockets, options, handoff_for(sockets))
+    with _stop_signals(server.request_stop):
+        server.serve(on_ready)
+        server.stop_accepting(on_stop)
+        server.drain(graceful_timeout)
 
-    socket_map: dict[int, Any] = {}
-    server = waitress.create_server(app, map=socket_map, sockets=list(sockets), **options)
-    install_waitress_events(server)
-    listeners = [obj for obj in socket_map.values() if isinstance(obj, BaseWSGIServer)]
-    adj = listeners[0].adj
-    stop = threading.Event()
-    handoff = handoff_for(sockets)
 
-    def adopt_waiting() -> None:
-        # In the main loop: the previous worker's connections, as if just accepted here.
-        if handoff is not None and not stop.is_set():
-            for sock, data in handoff.take():
-                _adopt(sock, data, listeners, socket_map)
+class DrainingServer:
+    """waitress's main loop, run by devreload: it stops accepting the moment it is told
+    to, then drains within a bound; under a monitor, it hands its idle keep-alive
+    connections to the next worker (``handoff``) and adopts the previous one's."""
 
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        # Runs before the loop looks at what poll() returned: no accept in this round.
-        for listener in listeners:
-            listener.accepting = False
-        stop.set()
-        listeners[0].pull_trigger()
+    def __init__(
+        self,
+        app: Any,
+        sockets: Sequence[socket.socket],
+        options: Mapping[str, Any],
+        handoff: ConnectionHandoff | None,
+    ) -> None:
+        self.map: dict[int, Any] = {}
+        self.server = waitress.create_server(app, map=self.map, sockets=list(sockets), **options)
+        install_waitress_events(self.server)
+        self.listeners = [obj for obj in self.map.values() if isinstance(obj, BaseWSGIServer)]
+        self.adj = self.listeners[0].adj
+        self.handoff = handoff
+        self.stopping = threading.Event()
 
-    with _stop_signals(request_stop):
-        if handoff is not None:
-            handoff.open(lambda: listeners[0].trigger.pull_trigger(adopt_waiting))
+    def serve(self, on_ready: ReadyCallback | None) -> None:
+        """Run the main loop until told to stop."""
+        if self.handoff is not None:
+            self.handoff.open(lambda: self.listeners[0].trigger.pull_trigger(self.adopt_waiting))
         if on_ready is not None:
             on_ready()
-        while not stop.is_set():
-            wasyncore.loop(
-                timeout=adj.asyncore_loop_timeout,
-                map=socket_map,
-                use_poll=adj.asyncore_use_poll,
-                count=1,
-            )
+        while not self.stopping.is_set():
+            self._loop(self.adj.asyncore_loop_timeout)
+
+    def _loop(self, timeout: float) -> None:
+        wasyncore.loop(timeout=timeout, map=self.map, use_poll=self.adj.asyncore_use_poll,
+                       count=1)
+
+    def adopt_waiting(self) -> None:
+        """In the main loop: the previous worker's connections, as if just accepted here."""
+        if self.handoff is not None and not self.stopping.is_set():
+            for sock, data in self.handoff.take():
+                adopt(sock, data, self.listeners, self.map)
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler: it runs before the loop looks at what poll() returned, so
+        nothing is accepted in this round."""
+        for listener in self.listeners:
+            listener.accepting = False
+        self.stopping.set()
+        self.listeners[0].pull_trigger()
+
+    def stop_accepting(self, on_stop: ReadyCallback | None) -> None:
         close_streams()
-        for listener in listeners:
+        for listener in self.listeners:
             listener.del_channel()
             listener.socket.close()
         # One round for the streams' last word ("reloading", queued through the trigger):
         # buffered now, it goes out before they close, and each page asks again at once.
-        wasyncore.loop(timeout=0, map=socket_map, use_poll=adj.asyncore_use_poll, count=1)
+        self._loop(0)
         if on_stop is not None:
             on_stop()
-        stopped = time.monotonic()
-        deadline = stopped + graceful_timeout
-        if handoff is not None:
-            for obj in socket_map.values():
-                if isinstance(obj, HTTPChannel):
-                    obj.devreload_draining = True
+
+    def channels(self) -> list[Any]:
+        return [obj for obj in self.map.values() if isinstance(obj, HTTPChannel)]
+
+    def drain(self, timeout: float) -> None:
+        """Let the requests under way finish, for up to ``timeout`` seconds."""
+        began = time.monotonic()
+        deadline = began + timeout
+        if self.handoff is not None:
+            for channel in self.channels():
+                channel.devreload_draining = True
         while time.monotonic() < deadline:
-            channels = [obj for obj in socket_map.values() if isinstance(obj, HTTPChannel)]
-            pending = False
-            idle: list[HandedConnection] = []
-            for channel in channels:
-                busy = channel.requests or channel.request is not None or channel.total_outbufs_len
-                fresh = channel.last_activity == channel.creation_time
-                if handoff is not None and _idle(channel):
-                    idle.append(_detach(channel))
-                elif busy or (fresh and time.monotonic() < stopped + FRESH_CONNECTION_GRACE):
-                    pending = True
-                else:
-                    channel.handle_close()
-            if handoff is not None:
-                handoff.give_back(idle)
-            if not pending:
+            grace_over = time.monotonic() >= began + FRESH_CONNECTION_GRACE
+            if not self.drain_round(grace_over):
                 break
-            wasyncore.loop(timeout=0.01, map=socket_map, use_poll=adj.asyncore_use_poll, count=1)
-        if handoff is not None:
-            handoff.finish()
-        server.task_dispatcher.shutdown(timeout=max(0.0, deadline - time.monotonic()))
-        wasyncore.close_all(socket_map)
+            self._loop(0.01)
+        if self.handoff is not None:
+            self.handoff.finish()
+        self.server.task_dispatcher.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        wasyncore.close_all(self.map)
+
+    def drain_round(self, grace_over: bool) -> bool:
+        """Decide on every connection once; True while some must be waited for."""
+        waiting = False
+        idle: list[HandedConnection] = []
+        for channel in self.channels():
+            step = drain_step(channel, self.handoff is not None, grace_over)
+            if step is Drain.HAND_OVER:
+                idle.append(detach(channel))
+            elif step is Drain.WAIT:
+                waiting = True
+            else:
+                channel.handle_close()
+        if self.handoff is not None:
+            self.handoff.give_back(idle)
+        return waiting
 
 
-def _idle(channel: Any) -> bool:
+def drain_step(channel: Any, handing_over: bool, grace_over: bool) -> Drain:
+    """What a draining server does with ``channel`` now. ``handing_over``: a next worker
+    takes idle ones; ``grace_over``: a connection accepted just before the stop had its
+    moment to send its request."""
+    if handing_over and idle(channel):
+        return Drain.HAND_OVER
+    busy = channel.requests or channel.request is not None or channel.total_outbufs_len
+    fresh = channel.last_activity == channel.creation_time
+    if busy or (fresh and not grace_over):
+        return Drain.WAIT
+    return Drain.CLOSE
+
+
+def idle(channel: Any) -> bool:
     """Between two requests, nothing read of the next one and nothing left to send: the
     connection can go to the next worker (checked in the main loop, the only reader)."""
     with channel.requests_lock:
@@ -166,7 +207,7 @@ def _idle(channel: Any) -> bool:
         )
 
 
-def _detach(channel: Any) -> HandedConnection:
+def detach(channel: Any) -> HandedConnection:
     """Take an idle connection out of the server: waitress lets go of it, the client's
     connection stays open (on a duplicate descriptor) for the next worker."""
     sock: socket.socket = channel.socket.dup()
@@ -174,10 +215,10 @@ def _detach(channel: Any) -> HandedConnection:
     return sock, b""
 
 
-def _adopt(sock: socket.socket, data: bytes, listeners: Sequence[Any], socket_map: Any) -> None:
+def adopt(sock: socket.socket, data: bytes, listeners: Sequence[Any], socket_map: Any) -> None:
     """Serve a connection the previous worker handed over, as if just accepted: ``data`` is
     the start of its next request, read there already."""
-    listener = _listener_for(sock, listeners)
+    listener = listener_for(sock, listeners)
     try:
         addr = listener.fix_addr(sock.getpeername())
     except OSError:  # the client has gone meanwhile
@@ -188,7 +229,7 @@ def _adopt(sock: socket.socket, data: bytes, listeners: Sequence[Any], socket_ma
         channel.received(data)
 
 
-def _listener_for(sock: socket.socket, listeners: Sequence[Any]) -> Any:
+def listener_for(sock: socket.socket, listeners: Sequence[Any]) -> Any:
     """The listener that accepted ``sock`` (same family and port, or same path)."""
     try:
         here = sock.getsockname()

@@ -27,7 +27,8 @@ from devreload.imports import current_program
 from devreload.log import default_logger
 from devreload.monitor.reloader import ServingReloader
 from devreload.monitor.strategy import RUN_PROGRAM
-from devreload.servers.choice import ReadyCallback, check, serve_on_sockets
+from devreload.servers.base import ReadyCallback
+from devreload.servers.choice import check, serve_on_sockets
 from devreload.serving.apps import load_app
 from devreload.serving.options import ServeOptions
 from devreload.web.frameworks import prepare

@@ -1,0 +1,107 @@
+"""What the watchman monitor knows: the paths asked for, the roots subscribed, and what is
+known of each file; and the matching of what the server reports against them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from devreload.filemon.base import IgnoreRules, glob_regex, glob_root, is_glob
+
+#: What is known of a file: (mtime in ms, size, inode), or None while it does not exist. The
+#: inode tells a file renamed over it in the same clock tick, as the polling monitor does.
+Signature = tuple[int, int, int] | None
+
+
+def signature(path: str) -> Signature:
+    """What watchman would say of ``path``: its mtime_ms field is the mtime, floored."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns // 1_000_000, st.st_size, st.st_ino)
+
+
+def locate(folder: str) -> tuple[str, str]:
+    """The nearest existing folder at or above ``folder`` (a watch needs one), and its real
+    path (what watchman names its files by)."""
+    existing = folder
+    while not os.path.isdir(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            break
+        existing = parent
+    return existing, os.path.realpath(existing)
+
+
+def folder_of(path: str) -> str:
+    return glob_root(path) if is_glob(path) else os.path.dirname(path)
+
+
+class WatchedFiles:
+    """The monitor's watch list, read and changed with the monitor's lock held."""
+
+    def __init__(self, ignore: IgnoreRules) -> None:
+        self.ignore = ignore
+        # A glob's matches also heed .gitignore where the rules know how (glob_ignores).
+        self._glob_ignores = getattr(ignore, "glob_ignores", ignore)
+        self.files: set[str] = set()
+        self.globs: set[str] = set()
+        self.known: dict[str, Signature] = {}
+        #: Subscribed, as watchman names them (real paths).
+        self.roots: set[str] = set()
+        #: (a folder as asked for, its real path).
+        self.aliases: set[tuple[str, str]] = set()
+
+    def add(self, path: str, glob: bool, known: Signature) -> bool:
+        """Watch ``path`` (a file with what is known of it, or a glob); False if it was."""
+        if path in self.files or path in self.globs:
+            return False
+        if glob:
+            self.globs.add(path)
+        else:
+            self.files.add(path)
+            self.known[path] = known
+        return True
+
+    def paths(self) -> list[str]:
+        return sorted(self.files | self.globs)
+
+    def root_of(self, real: str) -> str | None:
+        for root in self.roots:
+            if real == root or real.startswith(root + os.sep):
+                return root
+        return None
+
+    def names(self, real: str) -> set[str]:
+        """A file as watchman names it, and as it was asked for through linked folders."""
+        names = {real}
+        for asked, target in self.aliases:
+            if real.startswith(target + os.sep):
+                names.add(asked + real[len(target) :])
+        return names
+
+    def wanted(self, path: str) -> bool:
+        if path in self.files:
+            return not self.ignore(path)
+        return (any(glob_regex(g).match(path) for g in self.globs)
+                and not self._glob_ignores(path))
+
+    def apply(self, folder: str, files: list[dict[str, Any]]) -> list[str]:
+        """What the server says of the files under ``folder``; the watched ones that moved."""
+        changed = []
+        for entry in files:
+            known = ((entry["mtime_ms"], entry["size"], entry["ino"]) if entry["exists"]
+                     else None)
+            for path in self.names(os.path.join(folder, entry["name"])):
+                if self.known.get(path) != known and self.wanted(path):
+                    self.known[path] = known
+                    changed.append(path)
+        return changed
+
+    def moved(self, before: dict[str, Signature], now: dict[str, Signature]) -> list[str]:
+        """The watched files whose signature moved from ``before`` to ``now`` (stat'ed
+        without the lock), now known."""
+        changed = [p for p, s in now.items() if s != before[p] and self.wanted(p)]
+        self.known.update((p, now[p]) for p in changed)
+        return changed

@@ -1,0 +1,314 @@
+"""Workers forked from a warm template, and the choice of a launcher.
+
+The template (:mod:`devreload.worker.template`) is a spawned interpreter that has
+imported only libraries (the standard library and installed packages the previous worker
+used, never watched files) and forks a worker on request. Forking skips interpreter
+start-up and library imports, which is most of a restart. The forked worker is
+re-parented to the monitor (a Linux child subreaper), so the monitor reaps every worker
+the same way.
+
+A forked worker must behave like a fresh one. When one fails where a fresh one might
+not, the next worker is spawned fresh to find out whose failure it was: if the fresh one
+starts, forking is wrong for this app and every worker is spawned from then on; if it
+fails too, the app is broken, and forked workers' failures are the app's until one
+succeeds. :class:`ForkMode` is that decision, apart from the processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from devreload import processes
+from devreload.log import Logger
+from devreload.monitor.launch import Launcher, Processes, SpawnLauncher, spawn_worker
+from devreload.monitor.spawn import python_argv, spawn
+from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.contract import TEMPLATE_ENV
+from devreload.wire.messages import Adopt, Fork, Forked, Preload, Tainted
+
+#: ``DEVRELOAD_WORKER=spawn`` starts every worker as a fresh interpreter.
+LAUNCHER_ENV = "DEVRELOAD_WORKER"
+#: The longest the monitor waits for the template's answer to a fork.
+FORK_TIMEOUT = 30.0
+
+
+class Mode(enum.Enum):
+    #: Workers are forked; an early failure of one may be the template's fault.
+    FORK = "fork"
+    #: Workers are forked; a fresh worker failed too, so failures are the app's until a
+    #: forked worker succeeds again (no fresh retry for every typo).
+    APP_BROKEN = "fork, the app is broken"
+    #: A forked worker failed early: the next one is spawned fresh, to find out why.
+    FRESH_NEXT = "fresh next"
+    #: That fresh worker runs: its success or failure decides.
+    VERIFYING = "verifying"
+    #: A forked worker failed where a fresh one started: spawn every worker from now on.
+    SPAWN_ONLY = "spawn only"
+
+
+class ForkMode:
+    """Whether the next worker is forked, and what a worker's failure or success says."""
+
+    def __init__(self) -> None:
+        self.mode = Mode.FORK
+        #: Forked workers not yet known to have started well.
+        self.forked: set[int] = set()
+        #: The fresh worker started in VERIFYING mode.
+        self.verifying: int | None = None
+
+    def forks(self) -> bool:
+        return self.mode not in (Mode.FRESH_NEXT, Mode.SPAWN_ONLY)
+
+    def started(self, pid: int, forked: bool) -> None:
+        if forked:
+            self.forked.add(pid)
+        elif self.mode is Mode.FRESH_NEXT:
+            self.mode, self.verifying = Mode.VERIFYING, pid
+
+    def failed(self, pid: int) -> bool:
+        """The worker ``pid`` failed before it served; True when the next one is spawned
+        fresh to tell whose failure it was."""
+        if self.mode is Mode.VERIFYING and pid == self.verifying:
+            self.mode, self.verifying = Mode.APP_BROKEN, None
+            return False
+        if pid in self.forked and self.mode in (Mode.FORK, Mode.VERIFYING):
+            self.mode = Mode.FRESH_NEXT
+            return True
+        return False
+
+    def succeeded(self, pid: int) -> bool:
+        """The worker ``pid`` started well; True when that makes forking wrong for this app
+        (a fresh worker started where a forked one failed)."""
+        if pid in self.forked:
+            self.forked.discard(pid)
+            if self.mode is Mode.APP_BROKEN:
+                self.mode = Mode.FORK
+        if self.mode is Mode.VERIFYING and pid == self.verifying:
+            self.mode, self.verifying = Mode.SPAWN_ONLY, None
+            return True
+        return False
+
+
+@dataclass
+class Spare:
+    """A worker forked ahead of time, waiting on its line for an Adopt: a restart then
+    costs no fork. It has imported nothing of the app's. ``pid`` is None until the
+    template's answer has been read."""
+
+    line: Channel
+    pid: int | None = None
+
+
+class TemplateLauncher(Processes):
+    """Forks workers from a template interpreter that keeps the libraries imported.
+
+    The worker reports which libraries it imported before its app's own code ran
+    (:mod:`devreload.worker.preload`); only those are preloaded, minus ``exclude`` (module
+    names, their submodules too), and none at all unless ``preload``.
+    """
+
+    def __init__(self, log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.log = log
+        self.preloading = preload
+        self.exclude = tuple(exclude)
+        self.wanted: list[str] = []
+        self.excluded: set[str] = set()
+        self.ctl: Channel | None = None
+        self.pid = 0
+        self.mode = ForkMode()
+        self.spare: Spare | None = None
+
+    def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+        if not self.mode.forks():
+            self._drop_spare()
+            return self._spawned(channel_end, sockets)
+        fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
+        pid = self._adopt_spare(fds)
+        if pid is not None:
+            return pid
+        try:
+            return self._fork(Fork(), fds)
+        except (ChannelClosed, OSError) as exc:
+            self.log.debug("worker template unavailable (%s); spawning instead", exc)
+            self._discard()
+            return self._started(spawn_worker(channel_end, sockets))
+
+    def _spawned(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+        pid = self._started(spawn_worker(channel_end, sockets))
+        self.mode.started(pid, forked=False)
+        return pid
+
+    def _adopt_spare(self, fds: list[int]) -> int | None:
+        """The spare, told to run as the next worker with ``fds``; None without one."""
+        with contextlib.suppress(ChannelClosed, OSError):
+            self._collect_spare()
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        with contextlib.closing(spare.line):
+            if spare.pid is None:
+                return None
+            try:
+                spare.line.send(Adopt(), fds=fds)
+                return spare.pid
+            except (ChannelClosed, OSError):
+                self.signal(spare.pid, signal.SIGKILL)
+                return None
+
+    def prepare(self, sockets: Sequence[socket.socket]) -> None:
+        """Ask the template for a spare without waiting for it: the template may still be
+        importing what the last worker reported; its reply is read at the next start."""
+        if self.spare is not None or not self.mode.forks() or not self.preloading:
+            return
+        line, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._ensure_template().send(Fork(spare=True), fds=[theirs.fileno()])
+            self.spare = Spare(Channel(line))
+        except (ChannelClosed, OSError):
+            line.close()
+            self._discard()
+        finally:
+            theirs.close()
+
+    def _collect_spare(self) -> None:
+        spare = self.spare
+        if spare is None or spare.pid is not None:
+            return
+        try:
+            spare.pid = self._forked()
+        except BaseException:
+            self.spare = None
+            spare.line.close()
+            raise
+
+    def _drop_spare(self) -> None:
+        with contextlib.suppress(ChannelClosed, OSError):
+            self._collect_spare()  # its reply must not be taken for the next worker's
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            spare.line.close()  # it ends on its own when its line closes
+            if spare.pid is not None:
+                self.signal(spare.pid, signal.SIGKILL)
+
+    def _ensure_template(self) -> Channel:
+        if self.ctl is None:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
+            self.pid = spawn(python_argv("from devreload.worker.template import main; main()"),
+                             [theirs.fileno()], env)
+            theirs.close()
+            self.ctl = Channel(ours)
+            self.ctl.sock.settimeout(FORK_TIMEOUT)
+            self.log.debug("worker template %d started", self.pid)
+            modules = [m for m in self.wanted if m not in self.excluded]
+            if modules:
+                self.ctl.send(Preload(tuple(modules)))
+        return self.ctl
+
+    def _fork(self, request: Fork, fds: list[int]) -> int:
+        self._ensure_template().send(request, fds=fds)
+        return self._forked()
+
+    def _forked(self) -> int:
+        """The pid of the next worker the template reports (it answers in order)."""
+        while True:
+            if self.ctl is None:
+                raise ChannelClosed("the worker template is gone")
+            reply = self.ctl.recv()
+            if isinstance(reply, Forked):
+                if reply.pid <= 0:  # it died before it could say its pid
+                    raise ChannelClosed("the worker template could not fork")
+                self.mode.started(reply.pid, forked=True)
+                return self._started(reply.pid)
+            if isinstance(reply, Tainted):
+                self._tainted(reply.module)
+
+    def reap(self) -> list[tuple[int, int]]:
+        exited = super().reap()
+        spare = self.spare
+        if spare is not None and any(pid == spare.pid for pid, _ in exited):
+            spare.line.close()
+            self.spare = None
+        return exited
+
+    def _tainted(self, module: str) -> None:
+        """A library that starts threads at import makes forking unsafe: never preload it."""
+        self.log.debug("not preloading %s: it starts a thread on import", module)
+        self.excluded.add(module)
+        self._discard()
+
+    def failed(self, pid: int) -> bool:
+        if not self.mode.failed(pid):
+            return False
+        self.log.debug("a forked worker failed; trying a fresh one")
+        self._drop_spare()
+        return True
+
+    def succeeded(self, pid: int) -> None:
+        if not self.mode.succeeded(pid):
+            return
+        self._discard()
+        self.log.warning(
+            "a worker forked from the template failed where a fresh one starts: a library "
+            "keeps state from its import; starting fresh workers from now on (name the "
+            "library in preload_exclude, or set preload = off)"
+        )
+
+    def preload(self, modules: Sequence[str]) -> None:
+        new = [
+            m for m in modules
+            if m not in self.excluded and m not in self.wanted and not self._is_excluded(m)
+        ]
+        if not new or not self.preloading or self.mode.mode is Mode.SPAWN_ONLY:
+            return
+        shown = ", ".join(new[:8]) + (f" (+{len(new) - 8} more)" if len(new) > 8 else "")
+        self.log.debug("preloading %d more library modules in the worker template: %s",
+                       len(new), shown)
+        self.wanted.extend(new)
+        try:
+            self._ensure_template().send(Preload(tuple(new)))
+        except (ChannelClosed, OSError):
+            self._discard()
+
+    def _is_excluded(self, module: str) -> bool:
+        return any(module == e or module.startswith(e + ".") for e in self.exclude)
+
+    def _discard(self) -> None:
+        self._drop_spare()
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
+            if self.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+
+    def _own_helper(self, pid: int) -> bool:
+        if pid != self.pid:
+            return False
+        self.pid = 0
+        self._discard()
+        return True
+
+    def _helpers(self) -> list[int]:
+        return [self.pid] if self.pid else []
+
+    def close(self) -> None:
+        self._discard()
+        self._close_janitor()
+
+
+def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> Launcher:
+    """The template where the monitor can adopt forked workers (Linux), else spawn.
+    ``DEVRELOAD_WORKER=spawn`` forces a fresh interpreter per worker."""
+    if os.environ.get(LAUNCHER_ENV) != "spawn" and processes.prctl(
+        processes.PR_SET_CHILD_SUBREAPER, 1
+    ):
+        return TemplateLauncher(log, preload, exclude)
+    return SpawnLauncher()

@@ -1,0 +1,40 @@
+"""The janitor: the process that ends every worker's tree when the monitor dies.
+
+A worker's own threads cannot be relied on for that: the monitor may die by SIGKILL,
+and a worker stuck in C code holding the GIL runs no Python at all. The janitor is a
+tiny interpreter (``processes.janitor_main``, without devreload's imports) that reads the
+pids of live workers from a pipe; EOF on it means the monitor is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from devreload import processes
+from devreload.monitor.spawn import spawn
+
+
+class Janitor:
+    """The monitor's handle on its janitor process."""
+
+    def __init__(self) -> None:
+        read, self.pipe = os.pipe()
+        argv = [sys.executable, "-I", "-S", processes.__file__, "janitor", str(read)]
+        self.pid = spawn(argv, [read], dict(os.environ))
+        os.close(read)
+
+    def _say(self, line: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.pipe, line.encode())
+
+    def watch(self, pid: int) -> None:
+        self._say(f"+{pid}\n")
+
+    def forget(self, pid: int) -> None:
+        self._say(f"-{pid}\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.pipe)
