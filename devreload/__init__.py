@@ -8,6 +8,7 @@ no request is refused while the app restarts.
 from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules
 from devreload.monitor.events import FileChanged, ReloadRequested, Trigger
 from devreload.monitor.reloader import Reloader, start_reloader
+from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.serving.options import ServeOptions
 from devreload.serving.serve import serve
@@ -28,6 +29,7 @@ __all__ = [
     "FileMonitorFactory",
     "IgnoreRules",
     "ReloadRequested",
+    "ReloadSettings",
     "ReloadStrategy",
     "Reloader",
     "ReloaderProxy",

@@ -329,12 +329,14 @@ def _run_serve(args: argparse.Namespace) -> int:
         args.app_name,
         args.server_name,
         variables,
-        args.live_reload,
-        preload=args.preload,
-        preload_exclude=tuple(args.preload_exclude),
-        allowed_hosts=tuple(args.allowed_hosts),
-        monitor=args.monitor,
-        gitignore=args.gitignore,
+        command_line=ServeOptions(
+            live_reload=args.live_reload,
+            preload=args.preload,
+            preload_exclude=tuple(args.preload_exclude),
+            allowed_hosts=tuple(args.allowed_hosts),
+            monitor=args.monitor,
+            gitignore=args.gitignore,
+        ),
     )
     return _one_line_errors(lambda: serve_ini(config, reload=args.reload, browser=args.browser))
 

@@ -63,3 +63,14 @@ def current_program() -> tuple[ProgramKind, str]:
             "-m module (an interactive session or -c?)"
         )
     return "path", os.path.abspath(path)
+
+
+def project_on_path() -> bool:
+    """The current folder first on ``sys.path`` (``main:app`` is ``./main.py``, as under
+    ``python -m``, also for the ``devreload`` script, whose ``sys.path[0]`` is its bin
+    folder); True when this put it there."""
+    cwd = os.getcwd()
+    if cwd in sys.path or "" in sys.path:
+        return False
+    sys.path.insert(0, cwd)
+    return True

@@ -25,7 +25,6 @@ DEFAULT_PORT = 8080
 BACKLOG = 2048
 
 
-
 @dataclass(frozen=True)
 class Address:
     """One place to listen: a TCP host and port, or a unix socket path."""
@@ -46,13 +45,19 @@ class Address:
         """Where a browser on this machine reaches it (wildcard hosts become loopback)."""
         if self.unix_path is not None:
             return str(self)
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        host = reachable_host(self.host)
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def is_public(self) -> bool:
         """True when other machines may reach it (not loopback, not a unix socket)."""
         return self.unix_path is None and is_public_host(self.host)
+
+
+def reachable_host(host: str) -> str:
+    """Where this machine reaches a server listening on ``host``: a wildcard (every
+    address of its family) is reached on that family's loopback."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 def is_public_host(host: str) -> bool:
@@ -65,11 +70,13 @@ def is_public_host(host: str) -> bool:
         return True
 
 
-def any_public(sockets: Iterable[socket.socket]) -> bool:
-    """Whether any socket listens beyond this machine (so a traceback would leak)."""
+def any_public(places: Iterable[Address | socket.socket]) -> bool:
+    """Whether any of ``places`` (addresses, or bound sockets) is reachable beyond this
+    machine (so a traceback shown there would leak)."""
     return any(
-        sock.family in (socket.AF_INET, socket.AF_INET6) and is_public_host(sock.getsockname()[0])
-        for sock in sockets
+        p.is_public if isinstance(p, Address)
+        else p.family in (socket.AF_INET, socket.AF_INET6) and is_public_host(p.getsockname()[0])
+        for p in places
     )
 
 
@@ -215,8 +222,7 @@ def describe(sock: socket.socket) -> str:
     if sock.family == socket.AF_UNIX:
         return f"unix:{sock.getsockname()}"
     host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1" if sock.family == socket.AF_INET else "::1"
+    host = reachable_host(host)
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"

@@ -49,7 +49,7 @@ def test_the_server_section_and_the_devreload_section_add_up(tmp_path: Path) -> 
             *.tunnel.example
         """,
     )
-    config = IniConfig(str(ini), allowed_hosts=("cli.example",))
+    config = IniConfig(str(ini), command_line=ServeOptions(allowed_hosts=("cli.example",)))
     options = config.serve_options(config.server_context())
     assert options.allowed_hosts == (
         "myapp.test", ".dev.example", "*.tunnel.example", "cli.example"

@@ -214,7 +214,7 @@ def csp_warnings(records: Records) -> list[str]:
 
 
 def test_a_blocking_csp_is_logged_once_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(livereload, "_csp_warned", False)
+    monkeypatch.setattr(livereload.this_process(), "csp_warned", False)
     app = webtest.TestApp(LiveReload(csp_app("default-src 'self'"), hub=EventHub()))
     with devreload_records() as records:
         for _ in range(3):
@@ -230,7 +230,7 @@ def test_a_blocking_csp_is_logged_once_with_the_fix(monkeypatch: pytest.MonkeyPa
 def test_a_csp_that_lets_the_script_run_is_not_logged(
     policy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(livereload, "_csp_warned", False)
+    monkeypatch.setattr(livereload.this_process(), "csp_warned", False)
     app = webtest.TestApp(LiveReload(csp_app(policy), hub=EventHub()))
     with devreload_records() as records:
         app.get("/")

@@ -149,6 +149,7 @@ def test_waitress_refuses_a_unix_socket_beside_ip_addresses() -> None:
     mixed = parse_listen("unix:/tmp/x.sock 127.0.0.1:0")
     assert mixes_unix_and_ip(mixed)
     assert not mixes_unix_and_ip(parse_listen("127.0.0.1:0 [::1]:0"))
+
     def app(environ: object, start_response: object) -> list[bytes]:
         return []
 

@@ -124,7 +124,7 @@ def test_bad_server_options_name_the_key_and_the_server(
 
 def test_waitress_refuses_asgi_apps() -> None:
     with pytest.raises(ServerOptionError, match="ASGI"):
-        servers.serve_on_sockets(asgi_function, [], server="waitress", graceful_timeout=1.0)
+        servers.choose(True, "waitress", {})
 
 
 # --------------------------------------------------------------------------- real servers

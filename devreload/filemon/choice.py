@@ -14,7 +14,7 @@ from typing import Any
 
 from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.filemon.base import Callback, FileMonitor, FileMonitorFactory
-from devreload.imports import import_string
+from devreload.imports import import_string, project_on_path
 
 MONITOR_ENV = "DEVRELOAD_MONITOR"
 
@@ -102,15 +102,11 @@ def _watchman_then(fallback: FileMonitorFactory, log: Any) -> FileMonitorFactory
 
 
 def _import_factory(choice: str, source: str) -> FileMonitorFactory:
-    """The factory ``DEVRELOAD_MONITOR`` names, with the current folder importable (as under
-    ``python -m devreload``, also for the ``devreload`` script, whose sys.path[0] is its
-    bin folder)."""
+    """The factory ``DEVRELOAD_MONITOR`` names, with the current folder importable."""
     problem = monitor_name_problem(choice)
     if problem is not None:
         raise MonitorChoiceError(f"{source}={problem}")
-    added = os.getcwd() not in sys.path and "" not in sys.path
-    if added:
-        sys.path.insert(0, os.getcwd())
+    added = project_on_path()
     try:
         factory: FileMonitorFactory = import_string(choice)
     except DevreloadError as exc:

@@ -24,7 +24,6 @@ from devreload.filemon.base import (
     FileMonitor,
     FileMonitorFactory,
     IgnoreRules,
-    glob_root,
     is_glob,
 )
 from devreload.filemon.watchman_client import (
@@ -35,6 +34,7 @@ from devreload.filemon.watchman_client import (
     find_socket,
 )
 from devreload.filemon.watchman_state import (
+    Subscriptions,
     WatchedFiles,
     folder_of,
     locate,
@@ -47,8 +47,6 @@ RECONNECT_TIMEOUT = 5.0
 #: The pause between two connection attempts (stop() cuts it short).
 RETRY_INTERVAL = 0.1
 
-EXPRESSION = ["type", "f"]  # a deleted file keeps its type
-FIELDS = ["name", "exists", "mtime_ms", "size", "ino"]
 
 class WatchmanFileMonitor:
     """One subscription per watchman root holding a watched file or glob; the files the
@@ -84,6 +82,7 @@ class WatchmanFileMonitor:
         self._thread = threading.Thread(target=self._run, name="devreload-watchman", daemon=True)
         self._sockname = find_socket()
         self._conn = Connection(self._sockname)
+        self._session = Subscriptions(self._conn, self.watched, self._lock)
 
     # ---- the interface
 
@@ -204,53 +203,10 @@ class WatchmanFileMonitor:
                 if not self._pending:
                     return
                 path = self._pending[0]
-            self._setup(path)
+            self._session.setup(path)
             with self._cond:
                 self._pending.remove(path)
                 self._cond.notify_all()
-
-    def _setup(self, path: str) -> None:
-        """Subscribe to the root of the path's nearest existing folder (watchman watches a
-        folder with no project root above it by itself); for a glob, learn its matches."""
-        existing, real = locate(folder_of(path))
-        with self._lock:
-            root = self.watched.root_of(real)
-        if root is None:
-            answer = self._conn.command("watch-project", existing)
-            root = str(answer["watch"])
-            if "relative_path" in answer:
-                real = os.path.join(root, answer["relative_path"])
-            else:
-                real = root
-            if root not in self.watched.roots:
-                self._subscribe(root)
-        with self._lock:
-            if existing != real:
-                self.watched.aliases.add((existing, real))
-        if is_glob(path):
-            self._query(root, real)  # what matches now is known, not changed
-
-    def _subscribe(self, root: str) -> None:
-        """No ``since``: subscribing waits for the root's crawl, and what changed before is
-        found by comparing signatures."""
-        self._conn.command("subscribe", root, f"devreload:{root}", {
-            "expression": EXPRESSION,
-            "fields": FIELDS,
-            "empty_on_fresh_instance": True,
-        })
-        with self._lock:
-            self.watched.roots.add(root)
-
-    def _query(self, root: str, real: str) -> list[str]:
-        """The files under folder ``real`` as the server knows them now; returns the
-        watched ones that changed."""
-        spec: dict[str, Any] = {"expression": EXPRESSION, "fields": FIELDS}
-        relative = os.path.relpath(real, root)
-        if relative != os.curdir:
-            spec["relative_root"] = relative
-        answer = self._conn.command("query", root, spec)
-        with self._lock:
-            return self.watched.apply(real, answer.get("files") or [])
 
     def _handle(self, pdu: dict[str, Any]) -> list[str]:
         root = pdu.get("root")
@@ -259,7 +215,7 @@ class WatchmanFileMonitor:
         if pdu.get("canceled"):
             return self._root_gone(root)
         # The server lost track of the root (not after a mere recrawl in 4.9): look again.
-        changed = self._recheck() if pdu.get("is_fresh_instance") else []
+        changed = self._session.recheck() if pdu.get("is_fresh_instance") else []
         with self._lock:
             return changed + self.watched.apply(root, pdu.get("files") or [])
 
@@ -273,28 +229,7 @@ class WatchmanFileMonitor:
         with self._lock:
             self._pending.extend(p for p in paths if self.watched.root_of(folders[p]) is None)
         self._setup_pending()
-        return self._restat()
-
-    def _restat(self) -> list[str]:
-        """The known files whose signature moved while the server could not tell."""
-        with self._lock:
-            known = dict(self.watched.known)
-        now = {path: signature(path) for path in known}
-        with self._lock:
-            return self.watched.moved(known, now)
-
-    def _recheck(self) -> list[str]:
-        """After a new server or a recrawl: known files by stat, new glob matches by query."""
-        changed = self._restat()
-        with self._lock:
-            globs = sorted(self.watched.globs)
-        for pattern in globs:
-            _, real = locate(glob_root(pattern))
-            with self._lock:
-                root = self.watched.root_of(real)
-            if root is not None:
-                changed += self._query(root, real)
-        return changed
+        return self._session.restat()
 
     def _reconnect(self) -> bool:
         """Connect again while the server restarts; subscribe anew and catch up."""
@@ -305,13 +240,14 @@ class WatchmanFileMonitor:
                 with self._lock:
                     self._conn.sock.close()
                     self._conn = conn
+                    self._session = Subscriptions(conn, self.watched, self._lock)
                     if self._stopped.is_set():  # stop() shut the previous one down
                         return False
                     roots = sorted(self.watched.roots)
                 for root in roots:
                     conn.command("watch-project", root)
-                    self._subscribe(root)
-                changed = self._recheck()
+                    self._session.subscribe(root)
+                changed = self._session.recheck()
             except Refused:
                 raise
             except OSError:
@@ -342,7 +278,7 @@ class WatchmanFileMonitor:
                 return
             self._delegate = delegate
             self.log.warning("%s; watching with %s instead", reason, type(delegate).__name__)
-        self._report(self._restat())
+        self._report(self._session.restat())
 
     def _report(self, paths: list[str]) -> None:
         for path in paths:

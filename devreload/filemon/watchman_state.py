@@ -1,12 +1,15 @@
 """What the watchman monitor knows: the paths asked for, the roots subscribed, and what is
-known of each file; and the matching of what the server reports against them."""
+known of each file; the matching of what the server reports against them, and the
+subscriptions and queries that tell it."""
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from devreload.filemon.base import IgnoreRules, glob_regex, glob_root, is_glob
+from devreload.filemon.watchman_client import Connection
 
 #: What is known of a file: (mtime in ms, size, inode), or None while it does not exist. The
 #: inode tells a file renamed over it in the same clock tick, as the polling monitor does.
@@ -36,6 +39,10 @@ def locate(folder: str) -> tuple[str, str]:
 
 def folder_of(path: str) -> str:
     return glob_root(path) if is_glob(path) else os.path.dirname(path)
+
+
+EXPRESSION = ["type", "f"]  # a deleted file keeps its type
+FIELDS = ["name", "exists", "mtime_ms", "size", "ino"]
 
 
 class WatchedFiles:
@@ -104,4 +111,78 @@ class WatchedFiles:
         without the lock), now known."""
         changed = [p for p, s in now.items() if s != before[p] and self.wanted(p)]
         self.known.update((p, now[p]) for p in changed)
+        return changed
+
+
+class Subscriptions:
+    """The monitor's subscriptions on one connection, and the queries that tell what
+    changed under them; ``watched`` is read and changed with ``lock`` held."""
+
+    def __init__(self, conn: Connection, watched: WatchedFiles, lock: threading.Lock) -> None:
+        self.conn = conn
+        self.watched = watched
+        self.lock = lock
+
+    def setup(self, path: str) -> None:
+        """Subscribe to the root of the path's nearest existing folder (watchman watches a
+        folder with no project root above it by itself); for a glob, learn its matches."""
+        existing, real = locate(folder_of(path))
+        with self.lock:
+            root = self.watched.root_of(real)
+        if root is None:
+            answer = self.conn.command("watch-project", existing)
+            root = str(answer["watch"])
+            if "relative_path" in answer:
+                real = os.path.join(root, answer["relative_path"])
+            else:
+                real = root
+            if root not in self.watched.roots:
+                self.subscribe(root)
+        with self.lock:
+            if existing != real:
+                self.watched.aliases.add((existing, real))
+        if is_glob(path):
+            self.query(root, real)  # what matches now is known, not changed
+
+    def subscribe(self, root: str) -> None:
+        """No ``since``: subscribing waits for the root's crawl, and what changed before is
+        found by comparing signatures."""
+        self.conn.command("subscribe", root, f"devreload:{root}", {
+            "expression": EXPRESSION,
+            "fields": FIELDS,
+            "empty_on_fresh_instance": True,
+        })
+        with self.lock:
+            self.watched.roots.add(root)
+
+    def query(self, root: str, real: str) -> list[str]:
+        """The files under folder ``real`` as the server knows them now; returns the
+        watched ones that changed."""
+        spec: dict[str, Any] = {"expression": EXPRESSION, "fields": FIELDS}
+        relative = os.path.relpath(real, root)
+        if relative != os.curdir:
+            spec["relative_root"] = relative
+        answer = self.conn.command("query", root, spec)
+        with self.lock:
+            return self.watched.apply(real, answer.get("files") or [])
+
+    def restat(self) -> list[str]:
+        """The known files whose signature moved while the server could not tell."""
+        with self.lock:
+            known = dict(self.watched.known)
+        now = {path: signature(path) for path in known}
+        with self.lock:
+            return self.watched.moved(known, now)
+
+    def recheck(self) -> list[str]:
+        """After a new server or a recrawl: known files by stat, new glob matches by query."""
+        changed = self.restat()
+        with self.lock:
+            globs = sorted(self.watched.globs)
+        for pattern in globs:
+            _, real = locate(glob_root(pattern))
+            with self.lock:
+                root = self.watched.root_of(real)
+            if root is not None:
+                changed += self.query(root, real)
         return changed

@@ -69,7 +69,6 @@ class EnterPressed:
 Event = Trigger | SignalReceived | WorkerSaid | EnterPressed
 
 
-
 @contextlib.contextmanager
 def queued_signals(put: Callable[[Event], None]) -> Iterator[None]:
     """While inside, SIGINT, SIGTERM, SIGHUP and SIGCHLD only queue a ``SignalReceived``

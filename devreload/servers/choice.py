@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 import socket
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from devreload.errors import ServerOptionError
 from devreload.servers.base import Backend, ReadyCallback
 from devreload.sockets import Address, mixes_unix_and_ip
 from devreload.web.kinds import is_asgi
+from devreload.web.livereload import open_streams
 from devreload.worker import preload
 
 #: Server name -> the module that runs it.
@@ -37,8 +39,12 @@ def backend(name: str) -> Backend:
 
 def choose_server(app: object, server: str = "auto") -> str:
     """The server asked for, or the one that fits the app (uvicorn for ASGI, else waitress)."""
+    return _name(is_asgi(app), server)
+
+
+def _name(asgi: bool, server: str) -> str:
     if server == "auto":
-        return "uvicorn" if is_asgi(app) else "waitress"
+        return "uvicorn" if asgi else "waitress"
     backend(server)
     return server
 
@@ -49,24 +55,45 @@ def server_options(server: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return backend(server).convert_options(options)
 
 
-def check(
-    app: object,
+@dataclass(frozen=True)
+class Chosen:
+    """The server for an app, with its options converted: checked once, then carried."""
+
+    name: str
+    #: Whether the app is ASGI (asked of it once, where it was loaded).
+    asgi: bool
+    #: The server's keyword arguments.
+    options: dict[str, Any]
+
+
+def choose(
+    asgi: bool,
     server: str,
     options: Mapping[str, Any],
     listening: Iterable[Address | socket.socket] = (),
-) -> str:
-    """Choose the server for ``app`` and check ``options`` (and where it is to listen, the
-    addresses or the bound sockets) against it, before any worker runs."""
-    name = choose_server(app, server)
-    server_options(name, options)
-    if is_asgi(app) and not backend(name).ASGI:
+) -> Chosen:
+    """Choose the server for an app of this kind and check ``options`` (and where it is
+    to listen, the addresses or the bound sockets) against it, before any worker runs."""
+    name = _name(asgi, server)
+    converted = server_options(name, options)
+    if asgi and not backend(name).ASGI:
         raise ServerOptionError(name, "server", f"cannot serve an ASGI app; use {_asgi_server()}")
     if name in ONE_SOCKET_FAMILY and mixes_unix_and_ip(listening):
         raise ServerOptionError(
             name, "listen", "cannot serve a unix socket and IP addresses at once; "
             "listen on one kind"
         )
-    return name
+    return Chosen(name, asgi, converted)
+
+
+def check(
+    app: object,
+    server: str,
+    options: Mapping[str, Any],
+    listening: Iterable[Address | socket.socket] = (),
+) -> str:
+    """The server :func:`choose` picks for ``app``; raises what it raises."""
+    return choose(is_asgi(app), server, options, listening).name
 
 
 def check_any(options: Mapping[str, Any]) -> None:
@@ -94,24 +121,20 @@ def _asgi_server() -> str:
 def serve_on_sockets(
     app: object,
     sockets: Sequence[socket.socket],
-    server: str = "auto",
-    options: Mapping[str, Any] | None = None,
+    chosen: Chosen,
     *,
     on_ready: ReadyCallback | None = None,
     on_stop: ReadyCallback | None = None,
     graceful_timeout: float,
 ) -> None:
-    """Serve ``app`` on already listening ``sockets`` until SIGTERM or SIGINT.
+    """Serve ``app`` with the server ``chosen`` for it on already listening ``sockets``
+    until SIGTERM or SIGINT.
 
     ``on_ready`` runs once the server accepts connections (after ASGI lifespan startup),
     ``on_stop`` once it has stopped accepting them (the next worker may start to).
     On the signal the listening sockets are closed first; requests in progress then get
     ``graceful_timeout`` seconds to finish.
     """
-    from devreload.web.livereload import open_streams
-
-    name = check(app, server, options or {}, sockets)
-    chosen = backend(name)
     open_streams()
 
     def ready() -> None:
@@ -121,7 +144,6 @@ def serve_on_sockets(
 
     preload.server_starting(True)
     try:
-        chosen.run(app, sockets, chosen.convert_options(options or {}), ready, graceful_timeout,
-                   on_stop)
+        backend(chosen.name).run(app, sockets, chosen.options, ready, graceful_timeout, on_stop)
     finally:
         preload.server_starting(False)

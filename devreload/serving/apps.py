@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Any
 
 from devreload.errors import AppImportError
-from devreload.imports import import_string
+from devreload.imports import import_string, project_on_path
 from devreload.log import display_path
 from devreload.web.kinds import NOT_AN_APP, is_app
 from devreload.worker.preload import end_prefix
@@ -54,13 +53,6 @@ def load_app(target: str) -> Any:
     if not is_app(app):
         raise AppImportError(f"{text!r} is {NOT_AN_APP} but of type {type(app).__name__}")
     return app
-
-
-def project_on_path() -> None:
-    """The current folder first on ``sys.path``: ``main:app`` is ``./main.py``."""
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
 
 
 def load_failure(doing: str, exc: BaseException) -> AppLoadError:

@@ -13,11 +13,12 @@ import os
 import re
 
 from devreload.errors import AppImportError, DevreloadError
-from devreload.servers.choice import check
+from devreload.servers.choice import choose
 from devreload.serving.apps import load_app, load_failure
 from devreload.serving.options import ServeOptions
 from devreload.serving.serve import run_monitor, serve_app
 from devreload.web.frameworks import prepare
+from devreload.web.kinds import is_asgi
 
 #: ``pkg.module:app`` or ``pkg.module:factory()``.
 APP_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*(\(\))?$")
@@ -47,13 +48,12 @@ def serve_import_string(target: str, options: ServeOptions) -> int:
             options, WORKER_ENTRY, (target, options), show_errors_hint=SHOW_ERRORS_HINT
         )
     # Prepared before the address is announced: Django's checks fail here, not after.
-    show = options.show_errors
-    if show is None:
-        show = not any(address.is_public for address in options.addresses)
     app = load_app(target)
-    check(app, options.server, options.server_options, options.addresses)
+    asgi = is_asgi(app)
+    choose(asgi, options.server, options.server_options, options.addresses)
     try:
-        app = prepare(app, show, options.allowed_hosts)
+        app = prepare(app, options.shows_errors(options.addresses), options.allowed_hosts,
+                      asgi=asgi)
     except DevreloadError:
         raise
     except Exception as exc:

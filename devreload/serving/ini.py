@@ -103,18 +103,8 @@ class IniConfig:
     app_name: str = "main"
     server_name: str = "main"
     overrides: dict[str, str] = field(default_factory=dict)
-    #: False when the command line said ``--no-live-reload``.
-    live_reload: bool = True
-    #: False when the command line said ``--no-preload``.
-    preload: bool = True
-    #: Modules the command line said ``--preload-exclude`` for.
-    preload_exclude: tuple[str, ...] = ()
-    #: Names the command line said ``--allowed-host`` for.
-    allowed_hosts: tuple[str, ...] = ()
-    #: The monitor the command line named with ``--monitor``.
-    monitor: str = ""
-    #: False when the command line said ``--no-gitignore``.
-    gitignore: bool = True
+    #: What the command line said (``--no-live-reload``, ``--monitor``...): weighs most.
+    command_line: ServeOptions = field(default_factory=ServeOptions)
 
     def __post_init__(self) -> None:
         self.path = os.path.abspath(self.path)
@@ -220,23 +210,10 @@ class IniConfig:
         return self.with_ini(server)
 
     def with_ini(self, server: ServeOptions) -> ServeOptions:
-        """``server`` plus the ``[devreload]`` section and the ini's own files to watch;
-        ``--no-live-reload`` and ``--no-preload`` win."""
-        section = self.devreload_section()
-        return server.but(
-            watch_files=(*self.config_files(), *section.watch_files, *server.watch_files),
-            ignore_files=(*section.ignore_files, *server.ignore_files),
-            static_files=(*server.static_files, *section.static_files),
-            live_reload=server.live_reload and section.live_reload and self.live_reload,
-            show_errors=server.show_errors if section.show_errors is None else section.show_errors,
-            preload=server.preload and section.preload and self.preload,
-            preload_exclude=(
-                *server.preload_exclude, *section.preload_exclude, *self.preload_exclude
-            ),
-            allowed_hosts=(*server.allowed_hosts, *section.allowed_hosts, *self.allowed_hosts),
-            monitor=self.monitor or section.monitor or server.monitor,
-            gitignore=server.gitignore and section.gitignore and self.gitignore,
-        )
+        """``server`` with the ``[devreload]`` section and the command line over it (see
+        :meth:`ServeOptions.merged`), and the ini's own files watched."""
+        options = server.merged(self.devreload_section(), self.command_line)
+        return options.but(watch_files=(*self.config_files(), *options.watch_files))
 
     def devreload_section(self) -> ServeOptions:
         """The optional ``[devreload]`` section: ``watch_files``, ``ignore_files``,

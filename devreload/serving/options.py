@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from devreload.errors import AddressError, ConfigError
 from devreload.filemon.choice import monitor_name_problem
 from devreload.monitor.settings import ReloadSettings
 from devreload.servers.choice import SERVERS
-from devreload.sockets import Address, make_address, parse_address, parse_listen
+from devreload.sockets import Address, any_public, make_address, parse_address, parse_listen
 from devreload.values import conf_bool, conf_seconds
 
 #: The ``egg:devreload`` keys devreload reads itself; every other key goes to the server.
@@ -48,6 +49,13 @@ OWN_KEYS = frozenset(
 WAITRESS_ADDRESS_KEYS = frozenset({"listen", "host", "port", "unix_socket", "ipv4", "ipv6"})
 
 
+#: How :meth:`ServeOptions.merged` combines a field of several layers (a server section,
+#: ``[devreload]``, the command line); a field without a rule is the first layer's.
+EVERY_LAYERS = {"merge": "every"}  # what each layer adds
+UNLESS_ONE_SAYS_NO = {"merge": "all"}  # on unless a layer turns it off
+LAST_SET = {"merge": "last"}  # the last layer that sets it (not None, not empty)
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """How to serve an app, with or without reload."""
@@ -63,29 +71,29 @@ class ServeOptions:
     #: How often a polling file monitor looks, at the most (seconds).
     poll_interval: float = ReloadSettings.poll_interval
     #: Extra files or globs to watch, absolute.
-    watch_files: tuple[str, ...] = ()
+    watch_files: tuple[str, ...] = field(default=(), metadata=EVERY_LAYERS)
     #: Patterns of paths whose changes never restart anything.
-    ignore_files: tuple[str, ...] = ()
+    ignore_files: tuple[str, ...] = field(default=(), metadata=EVERY_LAYERS)
     #: Globs of files pushed to open pages (stylesheets swapped) without a restart.
-    static_files: tuple[str, ...] = ()
+    static_files: tuple[str, ...] = field(default=(), metadata=EVERY_LAYERS)
     #: Open pages follow every restart (under reload only).
-    live_reload: bool = True
+    live_reload: bool = field(default=True, metadata=UNLESS_ONE_SAYS_NO)
     #: Tracebacks on the error page; None shows them on loopback addresses only.
-    show_errors: bool | None = None
+    show_errors: bool | None = field(default=None, metadata=LAST_SET)
     #: Open the app in a web browser once it answers.
     browser: bool = False
     #: Fork workers from a template that has the app's libraries imported already.
-    preload: bool = True
+    preload: bool = field(default=True, metadata=UNLESS_ONE_SAYS_NO)
     #: Library modules (with their submodules) the template never imports.
-    preload_exclude: tuple[str, ...] = ()
+    preload_exclude: tuple[str, ...] = field(default=(), metadata=EVERY_LAYERS)
     #: Names devreload's own pages answer besides localhost and IP literals (DNS
     #: rebinding guard, see ``hosts``); ``.example.com`` or ``*.example.com``: subdomains.
-    allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = field(default=(), metadata=EVERY_LAYERS)
     #: The file monitor by name (``inotify``, ``watchdog``, ``watchman``, ``polling``) or
     #: dotted path; empty: chosen for this machine (``DEVRELOAD_MONITOR`` overrides both).
-    monitor: str = ""
+    monitor: str = field(default="", metadata=LAST_SET)
     #: Watch globs skip what the project's ``.gitignore`` files exclude.
-    gitignore: bool = True
+    gitignore: bool = field(default=True, metadata=UNLESS_ONE_SAYS_NO)
     #: ``auto`` (waitress for WSGI, uvicorn for ASGI), or one of them by name.
     server: str = "auto"
     #: The chosen server's own options (ini strings are converted by the backend).
@@ -103,6 +111,27 @@ class ServeOptions:
     def but(self, **changes: Any) -> ServeOptions:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+    def merged(self, *layers: ServeOptions) -> ServeOptions:
+        """These options with what ``layers`` (later ones weigh more) say of the settings
+        several places may set."""
+        changes: dict[str, Any] = {}
+        for f in fields(self):
+            values = [getattr(o, f.name) for o in (self, *layers)]
+            rule = f.metadata.get("merge")
+            if rule == "every":
+                changes[f.name] = tuple(item for value in values for item in value)
+            elif rule == "all":
+                changes[f.name] = all(values)
+            elif rule == "last":
+                changes[f.name] = next((v for v in reversed(values) if v not in (None, "")),
+                                       f.default)
+        return replace(self, **changes)
+
+    def shows_errors(self, listening: Iterable[Address | socket.socket]) -> bool:
+        """Tracebacks on the error pages: as set, else only where no other machine can
+        reach them (``listening``: the addresses, or the bound sockets)."""
+        return not any_public(listening) if self.show_errors is None else self.show_errors
 
     def reload_settings(self, **more: Any) -> ReloadSettings:
         """What the monitor's loop and file watching take of these options; ``more`` are

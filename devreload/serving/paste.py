@@ -21,15 +21,13 @@ from devreload.servers.choice import check_any
 from devreload.serving.ini import DEVRELOAD_SECTION, IniConfig, checked
 from devreload.serving.options import ServeOptions
 from devreload.serving.serve import open_browser_when_ready, run_monitor, serve_app
-from devreload.sockets import Address, make_address, mixes_unix_and_ip, parse_listen
+from devreload.sockets import Address, make_address, mixes_unix_and_ip, parse_listen, reachable_host
 from devreload.web.wsgi import LiveReload
 from devreload.worker.proxy import get_reloader, is_active
 
 #: How long a worker waits for another server runner to accept before it says Ready anyway.
 FOREIGN_READY_DEADLINE = 30.0
 FOREIGN_PROBE_INTERVAL = 0.02
-
-
 
 
 # --------------------------------------------------------------------------- egg:devreload
@@ -230,8 +228,8 @@ def _accepts(address: Address) -> bool:
                 probe.settimeout(1.0)
                 probe.connect(address.unix_path)
             return True
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address.host, address.host)
-        with socket.create_connection((host, address.port), timeout=1.0):
+        with socket.create_connection((reachable_host(address.host), address.port),
+                                      timeout=1.0):
             return True
     except OSError:
         return False

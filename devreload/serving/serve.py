@@ -28,10 +28,12 @@ from devreload.log import default_logger
 from devreload.monitor.reloader import ServingReloader
 from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.servers.base import ReadyCallback
-from devreload.servers.choice import check, serve_on_sockets
+from devreload.servers.choice import check, choose, serve_on_sockets
 from devreload.serving.apps import load_app
 from devreload.serving.options import ServeOptions
+from devreload.web.asgi import LiveReloadASGI
 from devreload.web.frameworks import prepare
+from devreload.web.kinds import is_asgi
 from devreload.web.wsgi import LiveReload, first_response_told
 from devreload.worker.proxy import get_reloader, is_active, milestone
 
@@ -51,6 +53,7 @@ def serve(
     server: str = ServeOptions.server,
     reload_interval: float = ServeOptions.reload_interval,
     shutdown_interval: float = ServeOptions.shutdown_interval,
+    poll_interval: float = ServeOptions.poll_interval,
     watch_files: Iterable[str] = (),
     ignore_files: Iterable[str] = (),
     browser: bool = ServeOptions.browser,
@@ -81,7 +84,8 @@ def serve(
     literals and the names in ``allowed_hosts`` (``".example.com"`` or ``"*.example.com"``
     for subdomains), against DNS rebinding. ``monitor`` names the file monitor (by
     default the best this machine has); ``gitignore=False`` lets watch globs match what
-    ``.gitignore`` files exclude. Other keyword arguments go to waitress or uvicorn.
+    ``.gitignore`` files exclude; ``poll_interval`` is how often a polling monitor looks
+    at the most. Other keyword arguments go to waitress or uvicorn.
     """
     addresses = sockets.parse_listen(listen) if listen else [sockets.make_address(host, port)]
     options = ServeOptions(
@@ -89,6 +93,7 @@ def serve(
         reload=reload,
         reload_interval=reload_interval,
         shutdown_interval=shutdown_interval,
+        poll_interval=poll_interval,
         watch_files=tuple(watch_files),
         ignore_files=tuple(ignore_files),
         static_files=tuple(static_files),
@@ -147,12 +152,10 @@ def run_monitor(
     bound = sockets.bind_all(options.addresses) if hold_sockets else []
     try:
         announce(bound, options.browser)
-        show_errors = options.show_errors
-        if show_errors is None:
-            show_errors = not sockets.any_public(bound)
-            if not show_errors:
-                log.warning("the error page hides tracebacks on a public address; to show "
-                            "them, %s", show_errors_hint)
+        show_errors = options.shows_errors(bound)
+        if options.show_errors is None and not show_errors:
+            log.warning("the error page hides tracebacks on a public address; to show "
+                        "them, %s", show_errors_hint)
         settings = options.reload_settings(
             worker_args=tuple(worker_args),
             before_reload=before_reload,
@@ -195,20 +198,19 @@ def _serve(
     on_stop: ReadyCallback | None = None,
 ) -> None:
     loaded: Any = load_app(app) if isinstance(app, str) else app
-    show_errors = options.show_errors
-    if show_errors is None:
-        show_errors = not sockets.any_public(listening)
-    loaded = prepare(loaded, show_errors, options.allowed_hosts)
+    asgi = is_asgi(loaded)  # asked once: the app's wrappers keep its kind
+    loaded = prepare(loaded, options.shows_errors(listening), options.allowed_hosts, asgi=asgi)
+    chosen = choose(asgi, options.server, options.server_options, listening)
     if live_reload:
-        loaded = LiveReload(loaded, allowed_hosts=options.allowed_hosts)
+        wrapper = LiveReloadASGI if asgi else LiveReload
+        loaded = wrapper(loaded, allowed_hosts=options.allowed_hosts)
     if on_ready is not None:
-        loaded = first_response_told(loaded)
+        loaded = first_response_told(loaded, asgi)
         milestone("app built")
     serve_on_sockets(
         loaded,
         listening,
-        options.server,
-        options.server_options,
+        chosen,
         on_ready=on_ready,
         on_stop=on_stop,
         graceful_timeout=options.graceful_timeout,

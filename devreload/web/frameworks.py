@@ -38,16 +38,18 @@ class DjangoCheckError(DevreloadError):
     """Django's system checks found errors: the app would fail on requests."""
 
 
-def prepare(app: Any, show_errors: bool, allowed_hosts: Sequence[str] = ()) -> Any:
+def prepare(
+    app: Any, show_errors: bool, allowed_hosts: Sequence[str] = (), *, asgi: bool | None = None
+) -> Any:
     """``app`` ready for development: its framework's conveniences applied, and the
     request error page around it (``show_errors``: with tracebacks; answered for
     localhost, IP literals and ``allowed_hosts``). An app prepared already is returned
-    as it is."""
+    as it is. ``asgi``: the app's kind, when the caller knows it."""
     if isinstance(app, (RequestErrors, RequestErrorsASGI)):
         return app
     app = _django(app)
     _flask(app, show_errors)
-    return show_request_errors(app, show_errors, allowed_hosts)
+    return show_request_errors(app, show_errors, allowed_hosts, asgi=asgi)
 
 
 def _instance_of(app: Any, module: str, name: str) -> bool:

@@ -32,16 +32,33 @@ MAX_BUFFER = 8 * 1024 * 1024
 
 Deliver = Callable[[bytes | None], None]
 
-_boot: tuple[int, str] | None = None
+
+class _ThisProcess:
+    """What live reload says once per process: a forked worker is another process, with
+    a boot id of its own, and tells its first page and its CSP warning anew, as a fresh
+    one would."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        #: A page that saw another boot id reloads.
+        self.boot_id = f"{self.pid}-{time.time_ns()}"
+        self.page_told = False
+        self.csp_warned = False
+
+
+_process: _ThisProcess | None = None
+
+
+def this_process() -> _ThisProcess:
+    global _process
+    if _process is None or _process.pid != os.getpid():
+        _process = _ThisProcess()
+    return _process
 
 
 def boot_id() -> str:
     """This process's id: a forked or spawned worker always gets a new one."""
-    global _boot
-    pid = os.getpid()
-    if _boot is None or _boot[0] != pid:
-        _boot = (pid, f"{pid}-{time.time_ns()}")
-    return _boot[1]
+    return this_process().boot_id
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -58,15 +75,13 @@ SSE_HEADERS = [
 ]
 
 
-_told: list[int] = []  # the pid that told a page first: a forked worker tells anew
-
-
 def hello() -> bytes:
     """The first event of a stream: a page made by another worker reloads on it."""
-    if _told != [os.getpid()]:
-        _told[:] = [os.getpid()]
+    process = this_process()
+    if not process.page_told:
+        process.page_told = True
         proxy.milestone("page told")
-    return sse("hello", {"boot": boot_id()})
+    return sse("hello", {"boot": process.boot_id})
 
 
 # --------------------------------------------------------------------------- the hub
@@ -307,19 +322,16 @@ def csp_blocks_script(policies: Iterable[str]) -> str | None:
     return None
 
 
-_csp_warned = False
-
-
 def warn_blocking_csp(policies: Iterable[str]) -> None:
     """Say once, in the worker's log, that a page's CSP keeps live reload out of it:
     otherwise pages silently stop following reloads, with a note in the browser console."""
-    global _csp_warned
-    if _csp_warned:
+    process = this_process()
+    if process.csp_warned:
         return
     blocking = csp_blocks_script(policies)
     if blocking is None:
         return
-    _csp_warned = True
+    process.csp_warned = True
     default_logger().warning(
         "a page's Content-Security-Policy (%s) blocks the live-reload script, so pages "
         "with it do not follow reloads; add a nonce to script-src ('nonce-...', devreload "

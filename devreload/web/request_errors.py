@@ -36,11 +36,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-def show_request_errors(app: Any, show: bool, allowed_hosts: Sequence[str] = ()) -> Any:
+def show_request_errors(
+    app: Any, show: bool, allowed_hosts: Sequence[str] = (), *, asgi: bool | None = None
+) -> Any:
     """``app`` (WSGI or ASGI) wrapped so that an exception it raises before responding
     becomes devreload's error page; ``show``: with the traceback; ``allowed_hosts``: the
-    names besides localhost and IP literals it answers (see ``hosts``)."""
-    if is_asgi(app):
+    names besides localhost and IP literals it answers (see ``hosts``); ``asgi``: the
+    app's kind, when the caller knows it."""
+    if is_asgi(app) if asgi is None else asgi:
         return RequestErrorsASGI(app, show, allowed_hosts)
     return RequestErrors(app, show, allowed_hosts)
 

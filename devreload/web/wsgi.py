@@ -38,6 +38,7 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], Any]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
+
 class _Capture:
     """What the app passed to start_response, held back until we know the body."""
 
@@ -206,7 +207,7 @@ def _adopt_waitress_channel(channel: Any, hub: EventHub) -> bool:
     return adopt_channel(channel, hub)
 
 
-def first_response_told(app: Any) -> Any:
+def first_response_told(app: Any, asgi: bool) -> Any:
     """``app`` (WSGI or ASGI), telling the monitor when its first response starts: the
     server side's last step in the reload timeline (-v). Later requests pass straight on."""
     told = threading.Event()
@@ -216,9 +217,9 @@ def first_response_told(app: Any) -> Any:
             told.set()
             milestone("first response served")
 
-    if is_asgi(app):
+    if asgi:
 
-        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        async def told_asgi(scope: Any, receive: Any, send: Any) -> None:
             if told.is_set():
                 await app(scope, receive, send)
                 return
@@ -230,7 +231,7 @@ def first_response_told(app: Any) -> Any:
 
             await app(scope, receive, sending)
 
-        return asgi
+        return told_asgi
 
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if told.is_set():

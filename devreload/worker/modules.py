@@ -82,7 +82,6 @@ def scan_ahead() -> None:
     _scanner.scan()
 
 
-
 def template_scanner() -> ModuleScanner:
     """The scanner a worker goes on with: the template's, when it was forked from one."""
     return _scanner or ModuleScanner()

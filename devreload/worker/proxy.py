@@ -184,7 +184,6 @@ def should_restart() -> bool:
     return _proxy is not None and _proxy.should_restart()
 
 
-
 def activate(proxy: ReloaderProxy) -> None:
     """Make ``proxy`` this process's: called once, by the worker runtime."""
     global _proxy

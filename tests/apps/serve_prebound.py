@@ -6,7 +6,7 @@ import sys
 
 import serve_apps
 
-from devreload.servers.choice import serve_on_sockets
+from devreload.servers.choice import choose, serve_on_sockets
 
 if __name__ == "__main__":
     sock = socket.socket(fileno=int(os.environ["SERVE_FD"]))
@@ -14,6 +14,7 @@ if __name__ == "__main__":
     serve_on_sockets(
         app,
         [sock],
+        choose(sys.argv[1] == "asgi", "auto", {}),
         on_ready=lambda: print(f"READY pid={os.getpid()}", flush=True),
         graceful_timeout=float(os.environ.get("GRACE", "2")),
     )

@@ -190,7 +190,6 @@ def test_ten_open_streams_neither_starve_the_app_nor_delay_a_reload(
 # --------------------------------------------------------------------------- the browser
 
 
-
 # No filter: ``devreload serve --reload`` wraps the app by itself.
 PLAIN_INI = """\
 [app:main]

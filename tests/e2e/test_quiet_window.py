@@ -65,15 +65,22 @@ def _decisions(proc: Proc, mark: int) -> list[str]:
 
 
 def _restarts_until_sentinel(proc: Proc, port: int, project: Path, mark: int) -> int:
-    """The restarts since ``mark``, counted once a later save's restart is served: the
-    events are handled in order, so a late extra restart would come before it."""
+    """The restarts logged since ``mark`` before a later save's restart began: the events
+    are handled in order, so a late extra restart would come before it. (A restart's line
+    may come after its first response: the monitor logs when it hears the worker serves.)"""
     source = (project / "app.py").read_text()
     message = re.search(r'MESSAGE = "([^"]+)"', source)
     assert message
     save_like_editor(project / "app.py", source.replace(message[0], 'MESSAGE = "sentinel"'))
-    _wait_body(port, "sentinel ")
-    wait_until(lambda: proc.count(RESTARTED, start=mark) >= 1)
-    return proc.count(RESTARTED, start=mark) - 1
+    pid = _wait_body(port, "sentinel ").split()[-1]
+
+    def sentinel_began() -> int | None:
+        lines = proc.lines
+        return next((i + 1 for i in range(mark, len(lines))
+                     if f"new worker {pid} started" in lines[i]), None)
+
+    began = wait_until(sentinel_began)
+    return sum(1 for line in proc.lines[mark:began] if re.search(RESTARTED, line))
 
 
 @pytest.mark.parametrize("mode", ["rename", "inplace"])

@@ -16,6 +16,7 @@ from helpers import Spawn as Spawn  # re-exported: the web tests import it from 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SERVING_RE = r"serving on (http://\S+)"
 
+
 def devreload_serve(spawn: Spawn, *args: str, **kwargs: object) -> Proc:
     return spawn([sys.executable, "-m", "devreload", "serve", *args], **kwargs)
 
