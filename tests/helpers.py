@@ -558,3 +558,29 @@ class Recorder:
             taken = set(self.paths)
             self.paths.clear()
         return taken
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def token_src(token: str) -> str:
+    return f'TOKEN = "{token}"\n'
+
+
+def gone(pids: list[int], timeout: float = 5.0) -> None:
+    """Assert every pid ends within ``timeout``."""
+    try:
+        wait_until(lambda: not pids_alive(pids), timeout=timeout)
+    except TimeoutError:
+        raise AssertionError(f"still alive after {timeout} s: {pids_alive(pids)}") from None
+
+
+def restart_with(proc: Proc, path: Path, token: str, mode: str = "inplace") -> int:
+    """Save ``TOKEN = token`` into ``path`` and wait for the worker that sees it; return its pid."""
+    before = proc.readies()[-1]
+    save_like_editor(path, token_src(token), mode)
+    ready = proc.wait_ready()
+    assert ready.token == token, f"restarted with {ready.token!r}, expected {token!r}"
+    assert ready.pid != before.pid
+    gone([before.pid])
+    return ready.pid

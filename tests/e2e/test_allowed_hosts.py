@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from helpers import Proc, save_like_editor, wait_until
-from web import SERVING_RE, Spawn, devreload_serve, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, wait_body
 
 #: The factory of tests/apps/serve_apps.py, made to fail inside a library (json), so
 #: that the traceback has PasteDeploy's frames, the app's, then the standard library's.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Proc, save_like_editor, wait_until
-from web import SERVING_RE, Spawn, devreload_serve, get, stop, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, get, stop, wait_body
 
 #: The console script next to this interpreter (sys.path[0] is its bin folder, not the cwd).
 SCRIPT = str(Path(sys.executable).parent / "devreload")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Proc, pids_alive, save_like_editor, wait_until
-from web import SERVING_RE, Spawn, devreload_serve, get, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, get, wait_body
 
 APP = """\
 import os

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Proc, Spawn, save_like_editor
-from test_reloader import restart_with
+from helpers import Proc, Spawn, restart_with, save_like_editor
 
 APP = """\
 import os

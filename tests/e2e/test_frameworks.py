@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from helpers import save_like_editor, wait_until
-from web import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
 
 PROJECTS = Path(__file__).resolve().parents[1] / "projects"
 RESTARTED = r"changed; restarted in \d+ ms"

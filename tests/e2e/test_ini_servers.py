@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_until
-from web import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
 
 APP = "ini_servers_app.py"
 APP_SECTION = "[app:main]\nuse = call:ini_servers_app:make_app\ngreeting = Hello\n\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_until
-from web import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
 
 CLIENTS = 4
 RESTARTS = 20

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import save_like_editor, wait_until
-from web import SERVING_RE, Spawn
+from served import SERVING_RE, Spawn
 
 APP = '''\
 """Pages like the Flask tutorial's: no </body>, no </html>; and a fragment, like htmx's."""

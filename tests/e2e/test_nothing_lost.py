@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Proc, pid_alive, save_like_editor, wait_until
-from web import SERVING_RE, devreload_serve, edit, stop, wait_body
+from served import SERVING_RE, devreload_serve, edit, stop, wait_body
 
 Start = Callable[..., Proc]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from helpers import Proc, pid_alive, pids_alive, save_like_editor, wait_until
-from web import SERVING_RE
+from served import SERVING_RE
 
 Start = Callable[..., Proc]
 

@@ -21,8 +21,11 @@ from helpers import (
     Proc,
     Spawn,
     descendants_of,
+    gone,
     pids_alive,
+    restart_with,
     save_like_editor,
+    token_src,
     wait_until,
     write_atomic,
 )
@@ -33,34 +36,11 @@ RELOAD_LINE = r"changed.*restarted in \d+ ms"
 CLEAN_STOP = {0, 128 + signal.SIGTERM, -signal.SIGTERM, 128 + signal.SIGINT, -signal.SIGINT, 130}
 
 
-def token_src(token: str) -> str:
-    return f'TOKEN = "{token}"\n'
-
-
-def gone(pids: list[int], timeout: float = 5.0) -> None:
-    """Assert every pid ends within ``timeout``."""
-    try:
-        wait_until(lambda: not pids_alive(pids), timeout=timeout)
-    except TimeoutError:
-        raise AssertionError(f"still alive after {timeout} s: {pids_alive(pids)}") from None
-
-
 def reload_lines(proc: Proc, mark: int, count: int) -> list[str]:
     """Wait until the monitor has logged ``count`` reload lines after line ``mark`` (they may
     come a moment after the new worker's READY line); return every such line."""
     wait_until(lambda: proc.count(RELOAD_LINE, start=mark) >= count)
     return [line for line in proc.lines[mark:] if re.search(RELOAD_LINE, line)]
-
-
-def restart_with(proc: Proc, path: Path, token: str, mode: str = "inplace") -> int:
-    """Save ``TOKEN = token`` into ``path`` and wait for the worker that sees it; return its pid."""
-    before = proc.readies()[-1]
-    save_like_editor(path, token_src(token), mode)
-    ready = proc.wait_ready()
-    assert ready.token == token, f"restarted with {ready.token!r}, expected {token!r}"
-    assert ready.pid != before.pid
-    gone([before.pid])
-    return ready.pid
 
 
 # --------------------------------------------------------------------------- what is watched

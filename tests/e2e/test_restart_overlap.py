@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers import Proc, Spawn, pid_alive, save_like_editor, wait_until
-from web import SERVING_RE, devreload_serve, wait_body
+from served import SERVING_RE, devreload_serve, wait_body
 
 WSGI = """\
 import os

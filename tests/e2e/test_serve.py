@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_until
-from web import (
+from served import (
     EXAMPLES,
     SERVING_RE,
     Spawn,

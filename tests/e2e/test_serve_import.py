@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import save_like_editor, wait_until
-from web import SERVING_RE, Spawn, devreload_serve, get, stop, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, get, stop, wait_body
 
 APP = '''\
 def make_app(greeting="Hello"):

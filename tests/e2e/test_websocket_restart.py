@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 from helpers import Proc
-from web import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
+from served import SERVING_RE, Spawn, devreload_serve, edit, stop, wait_body
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 

@@ -31,7 +31,7 @@ from devreload.serving.options import ServeOptions
 from devreload.sockets import mixes_unix_and_ip, parse_address, parse_listen
 from devreload.web.kinds import NOT_AN_APP, is_app
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(autouse=True)

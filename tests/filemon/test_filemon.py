@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,36 +128,7 @@ def test_default_factory_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert made == 42
 
 
-# --------------------------------------------------------------------------- both monitors
-
-
-def _polling(callback: Recorder) -> Any:
-    return PollingFileMonitor(callback, interval=0.05, ignore=IgnoreRules())
-
-
-def _watchdog(callback: Recorder) -> Any:
-    return WatchdogFileMonitor(callback, ignore=IgnoreRules())
-
-
-def _inotify(callback: Recorder) -> Any:
-    return InotifyFileMonitor(callback, ignore=IgnoreRules())
-
-
-@pytest.fixture(params=[_polling, _watchdog, _inotify], ids=["polling", "watchdog", "inotify"])
-def make_monitor(request: pytest.FixtureRequest) -> Iterator[Callable[[], tuple[Any, Recorder]]]:
-    made: list[Any] = []
-
-    def make() -> tuple[Any, Recorder]:
-        recorder = Recorder()
-        monitor = request.param(recorder)
-        made.append(monitor)
-        return monitor, recorder
-
-    yield make
-    for monitor in made:
-        monitor.stop()
-    for monitor in made:
-        monitor.join()
+# ------------------------------------------------------------- every monitor (conftest.py)
 
 
 @pytest.mark.parametrize("mode", ["inplace", "rename", "recreate"])

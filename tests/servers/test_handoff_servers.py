@@ -8,86 +8,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import pytest
+from serverkit import DEADLINE, HEAD, Uvicorn, Waitress, read_response, response, until
 
 from devreload.servers import uvicorn_connections as server_uvicorn
 from devreload.servers import waitress as server_waitress
-from devreload.web import waitress_streams
-
-HEAD = b"Host: x\r\n\r\n"
-DEADLINE = 5.0
-
-
-def read_response(client: socket.socket, pump: Callable[[], None]) -> bytes:
-    """One whole response (its body sized by Content-Length), pumping the server meanwhile."""
-    client.setblocking(False)
-    data = b""
-    give_up = time.monotonic() + DEADLINE
-    while time.monotonic() < give_up:
-        pump()
-        try:
-            data += client.recv(65536)
-        except BlockingIOError:
-            pass
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep:
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            if len(body) >= length:
-                return data
-    raise AssertionError(f"no whole response within {DEADLINE} s: {data!r}")
-
-
-@pytest.fixture
-def listening() -> Iterator[socket.socket]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen()
-    yield sock
-    sock.close()
-
 
 # --------------------------------------------------------------------------- waitress
-
-
-def wsgi(name: str) -> Any:
-    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        body = f"{name} {environ['PATH_INFO']}".encode()
-        start_response("200 OK", [("Content-Length", str(len(body)))])
-        return [body]
-
-    return app
-
-
-class Waitress:
-    """A waitress server object on ``listening``, its loop run step by step by the test."""
-
-    def __init__(self, name: str, listening: socket.socket) -> None:
-        import waitress
-
-        self.map: dict[int, Any] = {}
-        self.server = waitress.create_server(wsgi(name), map=self.map, sockets=[listening],
-                                             threads=1)
-        waitress_streams.install_waitress_events(self.server)
-        self.listeners = waitress_streams._listeners(self.server)
-
-    def pump(self) -> None:
-        from waitress import wasyncore
-
-        wasyncore.loop(timeout=0.01, map=self.map, count=1)
-
-    def channels(self) -> list[Any]:
-        from waitress.channel import HTTPChannel
-
-        return [obj for obj in self.map.values() if isinstance(obj, HTTPChannel)]
-
-    def close(self) -> None:
-        self.server.task_dispatcher.shutdown()
-        for channel in self.channels():
-            channel.handle_close()
 
 
 def test_waitress_hands_over_an_idle_connection_and_adopts_it_with_its_bytes(
@@ -154,63 +82,6 @@ def test_waitress_keeps_a_connection_whose_request_is_half_read(
 
 
 # --------------------------------------------------------------------------- uvicorn
-
-
-class Uvicorn:
-    """uvicorn's HTTP protocol objects as its server makes them, on a loop of the test's."""
-
-    def __init__(self, http: str) -> None:
-        import uvicorn
-        from uvicorn.server import ServerState
-
-        self.release = asyncio.Event()
-        self.config = uvicorn.Config(self.app, lifespan="off", http=http, log_level="warning",
-                                     interface="asgi3")
-        self.config.load()
-        self.state = ServerState()
-        self.made: list[Any] = []
-
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        more = True
-        while more:
-            more = (await receive()).get("more_body", False)
-        if scope["path"] == "/slow":
-            await self.release.wait()
-        body = f"{scope['method']} {scope['path']}".encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    def factory(self) -> asyncio.Protocol:
-        make: Any = self.config.http_protocol_class
-        protocol: asyncio.Protocol = make(config=self.config, server_state=self.state,
-                                          app_state={})
-        self.made.append(protocol)
-        return protocol
-
-
-async def response(client: socket.socket) -> bytes:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + DEADLINE
-    data = b""
-    while loop.time() < give_up:
-        await asyncio.sleep(0.005)
-        try:
-            data += client.recv(65536)
-        except BlockingIOError:
-            continue
-        head, sep, body = data.partition(b"\r\n\r\n")
-        if sep and head.lower().count(b"content-length") and body:
-            return data
-    raise AssertionError(f"no response within {DEADLINE} s: {data!r}")
-
-
-async def until(predicate: Callable[[], object]) -> None:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + DEADLINE
-    while not predicate():
-        assert loop.time() < give_up, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def test_uvicorn_h11_hands_over_an_idle_connection_with_its_partial_head() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from helpers import Proc, save_like_editor, wait_until
 from helpers import Spawn as Spawn  # re-exported: the web tests import it from here
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SERVING_RE = r"serving on (http://\S+)"
 
 

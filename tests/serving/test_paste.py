@@ -17,7 +17,7 @@ from devreload.serving import paste
 from devreload.serving.ini import IniConfig
 from devreload.serving.options import ServeOptions
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def write(path: Path, text: str) -> Path:

@@ -9,15 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from test_handoff_servers import (  # noqa: F401 - a fixture
-    HEAD,
-    Uvicorn,
-    Waitress,
-    listening,
-    read_response,
-    response,
-    until,
-)
+from serverkit import HEAD, Uvicorn, Waitress, read_response, response, until
 
 from devreload.servers import uvicorn_connections, waitress
 from devreload.servers.base import Drain
@@ -26,7 +18,7 @@ from devreload.servers.base import Drain
 
 
 def test_waitress_a_connection_between_requests_is_handed_over_or_closed(
-    listening: socket.socket,  # noqa: F811
+    listening: socket.socket,
 ) -> None:
     server = Waitress("old", listening)
     client = socket.create_connection(listening.getsockname())
@@ -52,7 +44,7 @@ def test_waitress_a_connection_between_requests_is_handed_over_or_closed(
 
 
 def test_waitress_a_request_under_way_is_waited_for(
-    listening: socket.socket,  # noqa: F811
+    listening: socket.socket,
 ) -> None:
     server = Waitress("old", listening)
     client = socket.create_connection(listening.getsockname())

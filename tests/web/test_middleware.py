@@ -18,13 +18,13 @@ import httpx
 import pytest
 import waitress
 import webtest
+from serverkit import ThreadedWaitress
 from waitress import wasyncore
 from webob import Request
 
 from devreload.web import livereload
 from devreload.web.asgi import LiveReloadASGI
 from devreload.web.livereload import EventHub
-from devreload.web.waitress_streams import install_waitress_events
 from devreload.web.wsgi import LiveReload, StartResponse, WSGIApp
 from devreload.wire.contract import EVENTS_PATH
 
@@ -329,30 +329,6 @@ def test_asgi_events_end_on_disconnect() -> None:
 # --------------------------------------------------------------------------- real waitress
 
 
-class Waitress:
-    """A real waitress on 127.0.0.1 in a thread, with the events served from its loop."""
-
-    def __init__(self, app: Any, threads: int) -> None:
-        self.map: dict[int, Any] = {}
-        self.server = waitress.create_server(app, map=self.map, host="127.0.0.1", port=0,
-                                             threads=threads)
-        install_waitress_events(self.server, hub=app.hub)
-        self.port = self.server.effective_port
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            wasyncore.loop(timeout=0.05, map=self.map, count=1)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.server.task_dispatcher.shutdown(timeout=1)
-        wasyncore.close_all(self.map)
-
-
 def open_stream(port: int, path: str = EVENTS_PATH) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
@@ -374,7 +350,7 @@ def read_until(sock: socket.socket, marker: bytes, timeout: float = 5.0) -> byte
 
 def test_waitress_streams_hold_no_request_thread() -> None:
     hub = EventHub()
-    server = Waitress(LiveReload(wsgi_app(PAGE, HTML), hub=hub), threads=2)
+    server = ThreadedWaitress(LiveReload(wsgi_app(PAGE, HTML), hub=hub), threads=2)
     streams: list[socket.socket] = []
     try:
         for _ in range(10):

@@ -5,21 +5,20 @@ watchman is picked without being asked for."""
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import pid_alive, save_like_editor, wait_until
+from fakes import RecordingLogger
+from helpers import wait_until
+from watchmankit import MARK, Server, marked_processes
 
 from devreload.filemon import watchman as filemon_watchman
 from devreload.filemon.base import IgnoreRules
@@ -27,86 +26,10 @@ from devreload.filemon.polling import PollingFileMonitor
 from devreload.filemon.watchman import WatchmanFileMonitor
 from devreload.filemon.watchman_client import WatchmanUnavailable, watchman_available
 
-WATCHMAN = shutil.which("watchman")
-if WATCHMAN is None:
+if shutil.which("watchman") is None:
     pytest.skip("watchman is not installed", allow_module_level=True)
 
-MARK = "WATCHMAN_TEST_MARK"
-
 # --------------------------------------------------------------------------- helpers
-
-
-def accepts(sockname: str) -> bool:
-    """Whether a server listens on ``sockname``."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(sockname)
-        except OSError:
-            return False
-    return True
-
-
-def marked_processes(mark: str) -> list[int]:
-    """The live processes that inherited ``MARK`` = ``mark`` from this test: its servers, and
-    any server spawned by mistake (it starts from our environment)."""
-    needle = f"{MARK}={mark}".encode()
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            environ = Path(f"/proc/{name}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if name.isdigit() and needle in environ and pid_alive(int(name)):
-            found.append(int(name))
-    return found
-
-
-class Server:
-    """A watchman server in the foreground, with its socket, state and log in ``folder``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sockname = str(folder / "sock")
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, config: dict[str, Any] | None = None) -> None:
-        """Starts the server; ``config`` stands for /etc/watchman.json."""
-        assert WATCHMAN is not None
-        env = dict(os.environ, TMPDIR=str(self.folder))  # it makes $TMPDIR/$USER-state anyway
-        if config is not None:
-            env["WATCHMAN_CONFIG_FILE"] = str(self.folder / "watchman.json")
-            (self.folder / "watchman.json").write_text(json.dumps(config))
-        proc = subprocess.Popen(
-            [WATCHMAN, "--foreground", f"--sockname={self.sockname}",
-             f"--statefile={self.folder / 'state'}", f"--logfile={self.folder / 'log'}",
-             f"--pidfile={self.folder / 'pid'}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=env,
-        )
-        self.procs.append(proc)
-        wait_until(lambda: proc.poll() is not None or accepts(self.sockname),
-                   message="watchman did not accept connections")
-        assert proc.poll() is None, (self.folder / "log").read_text()
-
-    def kill(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(5)
-
-    def command(self, *args: Any) -> dict[str, Any]:
-        """One command on a connection of its own, as another client would send it."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(5)
-            conn.connect(self.sockname)
-            conn.sendall(json.dumps(list(args)).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(65536)
-                assert chunk, "watchman closed the connection"
-                data += chunk
-        answer: dict[str, Any] = json.loads(data)
-        return answer
 
 
 class Events:
@@ -137,31 +60,6 @@ class Events:
         return seen
 
 
-class Log:
-    """A logger that keeps its lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []
-
-    def _add(self, level: str, msg: str, *args: Any) -> None:
-        self.lines.append((level, msg % args))
-
-    def error(self, msg: str, *args: Any) -> None:
-        self._add("error", msg, *args)
-
-    def warning(self, msg: str, *args: Any) -> None:
-        self._add("warning", msg, *args)
-
-    def info(self, msg: str, *args: Any) -> None:
-        self._add("info", msg, *args)
-
-    def debug(self, msg: str, *args: Any) -> None:
-        self._add("debug", msg, *args)
-
-
-Make = Callable[..., tuple[WatchmanFileMonitor, Events]]
-
-
 @pytest.fixture(autouse=True)
 def no_stray_process(request: pytest.FixtureRequest,
                      monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -175,19 +73,7 @@ def no_stray_process(request: pytest.FixtureRequest,
     assert leftovers == [], "a process outlived the test (killed)"
 
 
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    """A private server (a short path: a unix socket's name must fit in 108 bytes), reached
-    through WATCHMAN_SOCK."""
-    folder = Path(tempfile.mkdtemp(prefix="wm-", dir="/tmp"))
-    server = Server(folder)
-    try:
-        server.start()
-        monkeypatch.setenv("WATCHMAN_SOCK", server.sockname)
-        yield server
-    finally:
-        server.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+Make = Callable[..., tuple[WatchmanFileMonitor, Events]]
 
 
 @pytest.fixture
@@ -219,20 +105,6 @@ def project(tmp_path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- saving
-
-
-@pytest.mark.parametrize("mode", ["inplace", "rename"])
-def test_save_like_an_editor(server: Server, make_monitor: Make, project: Path,
-                             mode: str) -> None:
-    app = project / "app.py"
-    app.write_text("x = 1\n")
-    monitor, events = make_monitor()
-    monitor.add_path(str(app))
-    monitor.start()
-    save_like_editor(app, "x = 22\n", mode)
-    events.expect(app)
-    save_like_editor(app, "x = 333\n", mode)
-    assert set(events.expect(app)) == {str(app)}
 
 
 def test_delete_then_recreate(server: Server, make_monitor: Make, project: Path) -> None:
@@ -403,14 +275,14 @@ def test_a_refused_watch(server: Server, make_monitor: Make, project: Path,
     assert message.startswith(f"watchman refused `watch-project {bare}`: ")
     assert "\n" not in message
 
-    log = Log()
+    log = RecordingLogger()
     monitor, events = make_monitor(logger=log, fallback=PollingFileMonitor, interval=0.25)
     monitor.add_path(str(project / "app.py"))
     monitor.start()
     monitor.add_path(str(bare / "app.py"))
-    assert [level for level, _ in log.lines] == ["warning"]
-    assert log.lines[0][1].startswith(f"watchman refused `watch-project {bare}`: ")
-    assert log.lines[0][1].endswith("; watching with PollingFileMonitor instead")
+    assert [level for level, _ in log.records] == ["warning"]
+    assert log.records[0][1].startswith(f"watchman refused `watch-project {bare}`: ")
+    assert log.records[0][1].endswith("; watching with PollingFileMonitor instead")
     (bare / "app.py").write_text("")
     events.expect(bare / "app.py")
     (project / "app.py").write_text("")
@@ -424,7 +296,7 @@ def test_server_restarted(server: Server, make_monitor: Make, project: Path) -> 
     app, views = project / "app.py", project / "views.py"
     app.write_text("")
     views.write_text("")
-    log = Log()
+    log = RecordingLogger()
     monitor, events = make_monitor(logger=log, fallback=PollingFileMonitor)
     monitor.add_path(str(app))
     monitor.add_path(str(views))
@@ -437,7 +309,7 @@ def test_server_restarted(server: Server, make_monitor: Make, project: Path) -> 
     assert events.expect(views) == [str(views)]
     root = os.path.realpath(project)
     assert len(server.command("debug-get-subscriptions", root)["subscribers"]) == 1
-    assert log.lines == []
+    assert log.records == []
 
 
 def test_server_gone_for_good_with_fallback(server: Server, make_monitor: Make, project: Path,
@@ -446,14 +318,14 @@ def test_server_gone_for_good_with_fallback(server: Server, make_monitor: Make, 
     app, views = project / "app.py", project / "views.py"
     app.write_text("")
     views.write_text("")
-    log = Log()
+    log = RecordingLogger()
     monitor, events = make_monitor(logger=log, fallback=PollingFileMonitor, interval=0.25)
     monitor.add_path(str(app))
     monitor.start()
     server.kill()
     app.write_text("changed while nothing watched\n")
     events.expect(app)
-    assert log.lines == [("warning", f"watchman stopped (no server at {server.sockname} for "
+    assert log.records == [("warning", f"watchman stopped (no server at {server.sockname} for "
                                      "0.3 s); watching with PollingFileMonitor instead")]
     monitor.add_path(str(views))
     views.write_text("seen by polling\n")
@@ -464,19 +336,19 @@ def test_server_gone_for_good_without_fallback(server: Server, make_monitor: Mak
                                                project: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(filemon_watchman, "RECONNECT_TIMEOUT", 0.3)
-    log = Log()
+    log = RecordingLogger()
     monitor, _ = make_monitor(logger=log)
     monitor.add_path(str(project / "app.py"))
     monitor.start()
     server.kill()
     monitor.join()  # it stops by itself
-    assert [level for level, _ in log.lines] == ["error"]
-    assert "no longer watching for changes" in log.lines[0][1]
+    assert [level for level, _ in log.records] == ["error"]
+    assert "no longer watching for changes" in log.records[0][1]
 
 
 def test_stop_while_the_server_is_away(server: Server, make_monitor: Make,
                                        project: Path) -> None:
-    log = Log()
+    log = RecordingLogger()
     monitor, _ = make_monitor(logger=log, fallback=PollingFileMonitor)
     monitor.add_path(str(project / "app.py"))
     monitor.start()
@@ -485,7 +357,7 @@ def test_stop_while_the_server_is_away(server: Server, make_monitor: Make,
     monitor.stop()
     monitor.join()
     assert time.monotonic() - started < 0.5
-    assert log.lines == []
+    assert log.records == []
 
 
 # --------------------------------------------------------------------------- finding the server

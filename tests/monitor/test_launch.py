@@ -1,4 +1,5 @@
-"""The template launcher: which way the next worker starts, and what a failure says.
+"""The template launcher: which way the next worker starts, what a failure says, and what
+the monitor relies on when it signals a worker.
 
 ``ForkMode`` is the decision alone (pure, checked step by step). The launcher's own tests
 use a real template process and real forked workers: a spare forked ahead is the worker
@@ -8,6 +9,7 @@ failure is verified by a fresh worker before forking is given up.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -170,3 +172,29 @@ def test_a_forked_failure_is_verified_by_a_fresh_worker(
     assert later not in launcher.mode.forked
     launcher.prepare([])
     assert launcher.spare is None, "no spare once forking is given up"
+
+
+def test_a_forked_worker_leads_its_group_before_its_pid_is_known() -> None:
+    """The monitor signals a worker's group: one just forked must get a SIGTERM sent at
+    once (a change during its start), not lose it to a group not made yet."""
+    launcher = TemplateLauncher(logging.getLogger("test"))
+    pids: list[int] = []
+    try:
+        for _ in range(20):
+            ours, theirs = Channel.pair()
+            pid = launcher.start(theirs, [])
+            theirs.close()
+            pids.append(pid)
+            assert os.getpgid(pid) == pid
+            launcher.signal(pid, signal.SIGKILL)
+            ours.close()
+
+        def all_reaped() -> bool:
+            launcher.reap()
+            return not any(map(pid_alive, pids))
+
+        wait_until(all_reaped)
+    finally:
+        for pid in pids:
+            launcher.signal(pid, signal.SIGKILL)
+        launcher.close()

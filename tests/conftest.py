@@ -1,0 +1,39 @@
+"""Fixtures every test folder shares (helpers: tests/helpers.py)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from serverkit import Clients
+
+from devreload.wire.channel import Channel
+
+
+@pytest.fixture
+def listening() -> Iterator[socket.socket]:
+    """A TCP socket listening on 127.0.0.1, on a port of the kernel's choice."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def clients() -> Iterator[Clients]:
+    """Client sockets, each with its server end to hand around."""
+    made = Clients()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Channel, Channel]]:
+    """Two ends of a channel: (worker's, monitor's)."""
+    ours, theirs = Channel.pair()
+    other = Channel(theirs)
+    yield ours, other
+    ours.close()
+    other.close()
