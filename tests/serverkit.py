@@ -13,6 +13,7 @@ from typing import Any
 import waitress
 from waitress import wasyncore
 
+from devreload.servers import uvicorn_connections
 from devreload.web import waitress_streams
 from devreload.web.waitress_streams import install_waitress_events
 from devreload.wire.channel import (
@@ -76,6 +77,12 @@ class Waitress:
 
         return [obj for obj in self.map.values() if isinstance(obj, HTTPChannel)]
 
+    def accept(self, listening: socket.socket) -> tuple[socket.socket, Any]:
+        """A client connected to ``listening``, and the channel that accepted it here."""
+        client = socket.create_connection(listening.getsockname())
+        self.listeners[0].handle_accept()
+        return client, self.channels()[-1]
+
     def close(self) -> None:
         self.server.task_dispatcher.shutdown()
         for channel in self.channels():
@@ -113,6 +120,14 @@ class Uvicorn:
                                           app_state={})
         self.made.append(protocol)
         return protocol
+
+    async def connect(self, data: bytes = b"") -> tuple[socket.socket, Any]:
+        """A client, and the protocol that adopted its connection with ``data`` read
+        already (as a connection handed over from the previous worker)."""
+        client, sock = socket.socketpair()
+        client.setblocking(False)
+        await uvicorn_connections.adopt(asyncio.get_running_loop(), self.factory, sock, data)
+        return client, self.made[-1]
 
 
 async def response(client: socket.socket) -> bytes:

@@ -21,10 +21,8 @@ def test_waitress_a_connection_between_requests_is_handed_over_or_closed(
     listening: socket.socket,
 ) -> None:
     server = Waitress("old", listening)
-    client = socket.create_connection(listening.getsockname())
+    client, channel = server.accept(listening)
     try:
-        server.listeners[0].handle_accept()
-        (channel,) = server.channels()
         assert waitress.drain_step(channel, True, grace_over=False) is Drain.HAND_OVER
         assert waitress.drain_step(channel, False, grace_over=False) is Drain.WAIT, (
             "just accepted: its request may be on its way"
@@ -47,10 +45,8 @@ def test_waitress_a_request_under_way_is_waited_for(
     listening: socket.socket,
 ) -> None:
     server = Waitress("old", listening)
-    client = socket.create_connection(listening.getsockname())
+    client, channel = server.accept(listening)
     try:
-        server.listeners[0].handle_accept()
-        (channel,) = server.channels()
         client.sendall(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n" + HEAD + b"half")
         give_up = time.monotonic() + 5
         while channel.request is None and time.monotonic() < give_up:
@@ -68,11 +64,7 @@ def test_waitress_a_request_under_way_is_waited_for(
 def test_uvicorn_a_connection_between_requests_is_handed_over_or_closed() -> None:
     async def scenario() -> None:
         server = Uvicorn("h11")
-        loop = asyncio.get_running_loop()
-        client, sock = socket.socketpair()
-        client.setblocking(False)
-        await uvicorn_connections.adopt(loop, server.factory, sock, b"")
-        (protocol,) = server.made
+        client, protocol = await server.connect()
         step = uvicorn_connections.drain_step
         assert step(protocol, False, grace_over=False) == (Drain.WAIT, b""), (
             "no request yet: it may be on its way"
@@ -96,11 +88,7 @@ def test_uvicorn_a_connection_between_requests_is_handed_over_or_closed() -> Non
 def test_uvicorn_a_request_under_way_is_waited_for_or_finished_by_uvicorn() -> None:
     async def scenario() -> None:
         server = Uvicorn("h11")
-        loop = asyncio.get_running_loop()
-        client, sock = socket.socketpair()
-        client.setblocking(False)
-        await uvicorn_connections.adopt(loop, server.factory, sock, b"")
-        (protocol,) = server.made
+        client, protocol = await server.connect()
         client.sendall(b"GET /slow HTTP/1.1\r\n" + HEAD)
         await until(lambda: protocol.cycle is not None)
         step = uvicorn_connections.drain_step

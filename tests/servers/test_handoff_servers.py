@@ -22,10 +22,8 @@ def test_waitress_hands_over_an_idle_connection_and_adopts_it_with_its_bytes(
     listening: socket.socket,
 ) -> None:
     old, new = Waitress("old", listening), Waitress("new", listening)
-    client = socket.create_connection(listening.getsockname())
+    client, channel = old.accept(listening)
     try:
-        old.listeners[0].handle_accept()
-        (channel,) = old.channels()
         assert server_waitress.idle(channel), "accepted, nothing read yet"
         client.sendall(b"GET /1 HTTP/1.1\r\n" + HEAD)
         assert read_response(client, old.pump).endswith(b"old /1")
@@ -57,10 +55,8 @@ def test_waitress_keeps_a_connection_whose_request_is_half_read(
     listening: socket.socket,
 ) -> None:
     server = Waitress("old", listening)
-    client = socket.create_connection(listening.getsockname())
+    client, channel = server.accept(listening)
     try:
-        server.listeners[0].handle_accept()
-        (channel,) = server.channels()
         client.sendall(b"POST / HTTP/1.1\r\nContent-Length: 13\r\n\r\nhalf")
         deadline = time.monotonic() + DEADLINE
         while channel.request is None and time.monotonic() < deadline:
@@ -88,13 +84,10 @@ def test_uvicorn_h11_hands_over_an_idle_connection_with_its_partial_head() -> No
     async def scenario() -> None:
         server = Uvicorn("h11")
         loop = asyncio.get_running_loop()
-        client, sock = socket.socketpair()
-        client.setblocking(False)
         # Adopted with the start of a request: the rest comes from the socket, after it.
-        await server_uvicorn.adopt(loop, server.factory, sock, b"GET /one HTTP/1.1\r\nHo")
+        client, protocol = await server.connect(b"GET /one HTTP/1.1\r\nHo")
         client.sendall(b"st: x\r\n\r\n")
         assert (await response(client)).endswith(b"GET /one")
-        (protocol,) = server.made
         await until(lambda: server_uvicorn.idle_bytes(protocol) == b"")
         # A request under way, then its response still to come: busy, not idle.
         client.sendall(b"GET /slow HTTP/1.1\r\n" + HEAD)
@@ -127,12 +120,9 @@ def test_uvicorn_httptools_hands_over_only_between_whole_requests() -> None:
     async def scenario() -> None:
         server = Uvicorn("httptools")
         loop = asyncio.get_running_loop()
-        client, sock = socket.socketpair()
-        client.setblocking(False)
-        await server_uvicorn.adopt(loop, server.factory, sock, b"GET /one HTTP/1.1\r\nHo")
+        client, protocol = await server.connect(b"GET /one HTTP/1.1\r\nHo")
         client.sendall(b"st: x\r\n\r\n")
         assert (await response(client)).endswith(b"GET /one")
-        (protocol,) = server.made
         await until(lambda: server_uvicorn.idle_bytes(protocol) == b"")
         client.sendall(b"GET /two HTTP/1.1\r\n")
         await until(lambda: server_uvicorn.busy(protocol))
