@@ -115,7 +115,7 @@ def close_on_exec(keep: Iterable[int] = ()) -> None:
 
 
 def janitor_main(pipe: int) -> None:
-    """The janitor (see ``launch.Janitor``): run as a script, without devreload's imports."""
+    """The janitor (see ``monitor.janitor``): run as a script, without devreload's imports."""
     workers: set[int] = set()
     pending = b""
     while chunk := os.read(pipe, 4096):

@@ -1,6 +1,6 @@
 """OS file events through watchdog: FSEvents on macOS, ReadDirectoryChangesW on Windows.
 
-On Linux devreload reads inotify itself (``filemon_inotify.py``); this monitor stays
+On Linux devreload reads inotify itself (:mod:`~devreload.filemon.inotify`); this monitor stays
 for the other systems, and for whoever asks for it with ``DEVRELOAD_MONITOR=watchdog``.
 """
 

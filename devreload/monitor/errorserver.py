@@ -26,7 +26,7 @@ IDLE = "idle"
 
 
 class ErrorPage:
-    """Answers every request on the held sockets with the current error, from a thread."""
+    """Answers every request on the listening sockets with the current error, from a thread."""
 
     def __init__(self, sockets: Sequence[socket.socket], show: bool = True,
                  allowed_hosts: Sequence[str] = ()) -> None:

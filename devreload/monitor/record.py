@@ -37,7 +37,7 @@ def read_channel(worker: Worker, events: queue.SimpleQueue[Event]) -> None:
             message, fds = worker.channel.recv_with_fds()
             if isinstance(message, Connections):
                 # Queued before confirmed: the worker's exit (SIGCHLD, Released) is
-                # queued after, so the loop holds them before it starts the next one.
+                # queued after, so the loop parks them before it starts the next one.
                 events.put(WorkerSaid(worker, message, tuple(fds)))
                 worker.channel.send(ConnectionsTaken())
                 continue

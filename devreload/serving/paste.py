@@ -1,6 +1,6 @@
 """PasteDeploy glue: the ``egg:devreload`` server, and serving an ini (``devreload serve``):
 the monitor side, the worker entry, and other servers' runners. Reading the ini is
-``ini.py``'s job; serving is ``serving``'s.
+:mod:`~devreload.serving.ini`'s job; serving is :mod:`~devreload.serving.serve`'s.
 """
 
 from __future__ import annotations

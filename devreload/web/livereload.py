@@ -5,8 +5,9 @@ The script listens to server-sent events on ``/__devreload__/events``: the first
 names this worker's boot id, so a page whose id differs was made by older code and
 reloads, once, but only after the new worker is answering (never onto a refused
 connection). Static files that need no restart are pushed as ``css`` (swapped in place)
-or ``reload`` events. The WSGI and ASGI wrappers are in ``middleware`` and
-``middleware_asgi``; waitress serves the streams from its main loop (``server_waitress``).
+or ``reload`` events. The WSGI and ASGI wrappers are in :mod:`~devreload.web.wsgi` and
+:mod:`~devreload.web.asgi`; waitress serves the streams from its main loop
+(:mod:`~devreload.web.waitress_streams`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Live reload for WSGI apps: HTML pages get the script, and the event stream is served.
 
 ``LiveReload(app)`` wraps a WSGI app, or an ASGI app (it returns a
-:class:`~devreload.middleware_asgi.LiveReloadASGI` then). Use it by hand with any server,
+:class:`~devreload.web.asgi.LiveReloadASGI` then). Use it by hand with any server,
 or as a PasteDeploy filter: ``[filter:livereload] use = egg:devreload#livereload``.
 """
 

@@ -1,8 +1,8 @@
 """The worker side of handing keep-alive connections over to the next worker.
 
-The monitor's side (holding them between workers, and the error page answering them while
-the app is broken) is in ``strategy.py`` and ``reloader.py``; the servers use this through
-``worker.handoff_for``.
+The monitor's side (parking them between workers, and the error page answering them while
+the app is broken) is in :mod:`devreload.monitor.parking` and ``ServingReloader``; the
+servers use this through :func:`devreload.worker.proxy.handoff_for`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from devreload.wire.channel import (
 )
 from devreload.wire.messages import Connections
 
-#: How long a stopped server waits for the monitor to confirm it holds the connections.
+#: How long a stopped server waits for the monitor to confirm it has parked the connections.
 HANDOFF_TIMEOUT = 2.0
 
 
@@ -73,7 +73,7 @@ class ConnectionHandoff:
 
     def finish(self, connections: Sequence[HandedConnection] = ()) -> None:
         """The server has stopped: hand back ``connections`` and those passed here but never
-        adopted, and return once the monitor holds every one. Its confirmation also means
+        adopted, and return once the monitor has parked every one. Its confirmation also means
         that none is on its way here any more: the channel keeps the order."""
         with self._lock:
             self._wake = None

@@ -150,7 +150,7 @@ def handoff_for(sockets: Sequence[socket.socket]) -> ConnectionHandoff | None:
     a worker serving the monitor's own sockets has a next worker to hand them to."""
     if _proxy is None or not sockets:
         return None
-    if all(any(sock is held for held in _proxy.sockets) for sock in sockets):
+    if all(any(sock is ours for ours in _proxy.sockets) for sock in sockets):
         return _proxy.connections
     return None
 
