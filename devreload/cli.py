@@ -25,10 +25,6 @@ from devreload.serving.options import ServeOptions
 from devreload.serving.paste import serve_ini
 from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
 
-RUN_VALUE_OPTIONS = {
-    "-w", "--watch", "-x", "--ignore", "--reload-interval", "--shutdown-interval",
-    "--preload-exclude", "--cooperative-timeout",
-}
 SERVE_DESCRIPTION = """\
 devreload serve INI [--reload] [name=value ...]: the pserve workflow.
 devreload serve MODULE:APP [--reload] [--host H] [--port P | --listen ADDR]: an app by
@@ -70,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a script or module, restarting it on change",
         usage="devreload run [options] (-m MODULE | SCRIPT) [ARGS ...]",
     )
+    _add_run_options(run)
+    run.set_defaults(run_parser=run)
+    _add_serve_parser(commands)
+    return parser
+
+
+def _add_run_options(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     run.add_argument("-w", "--watch", action="append", default=[], metavar="PATH",
                      help="also watch this file or glob (repeatable)")
@@ -92,9 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
-    run.set_defaults(run_parser=run)
-    _add_serve_parser(commands)
-    return parser
+    return run
 
 
 def _add_preload_options(parser: argparse.ArgumentParser) -> None:
@@ -123,14 +124,21 @@ def _monitor_name(text: str) -> str:
     return text
 
 
-def _split_run(argv: list[str]) -> tuple[list[str], list[str]]:
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """The options of ``parser`` that take a value (``--monitor NAME``), read off the
+    parser itself: an option added there is known here too."""
+    return {name for action in parser._actions if action.nargs != 0
+            for name in action.option_strings}
+
+
+def _split_run(argv: list[str], value_options: set[str]) -> tuple[list[str], list[str]]:
     """devreload's options come before the program; everything after it is the program's."""
     for i, token in enumerate(argv):
         if token == "--":
             return argv[:i], argv[i + 1 :]
         if token == "-m":
             return argv[: i + 2], argv[i + 2 :]
-        if token in RUN_VALUE_OPTIONS or (i > 0 and argv[i - 1] in RUN_VALUE_OPTIONS):
+        if token in value_options or (i > 0 and argv[i - 1] in value_options):
             continue
         if not token.startswith("-") or token == "-":
             return argv[:i], argv[i:]
@@ -147,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: list[str]) -> int:
     parser = build_parser()
     if args and args[0] == "run":
-        own, program = _split_run(args[1:])
+        own, program = _split_run(args[1:], _value_options(_add_run_options(
+            argparse.ArgumentParser(add_help=False))))
         options = parser.parse_args(["run", *own])
         if not options.module and not program:
             options.run_parser.error("a SCRIPT or -m MODULE is required")

@@ -448,3 +448,15 @@ def test_a_reload_strategy_subclass_brings_its_own_trigger(project: Path, spawn:
     assert second.pid != first.pid
     proc.wait_for(r"go appeared; restarted in \d+ ms", start=0)
     gone([first.pid])
+
+
+@pytest.mark.parametrize("form", [["--monitor", "polling"], ["--monitor=polling"]])
+def test_every_value_option_of_run_takes_its_value_either_way(
+    project: Path, devreload_run: Spawn, form: list[str]
+) -> None:
+    """``--monitor NAME`` and ``--monitor=NAME`` alike: the program starts after the
+    option's value, not at it."""
+    proc = devreload_run("-v", *form, "app_basic.py", apps=BASIC)
+    assert proc.wait_ready().token == "one"
+    proc.wait_for(r"using PollingFileMonitor", start=0)
+    restart_with(proc, project / "helper.py", "two")
