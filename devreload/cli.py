@@ -217,38 +217,17 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
     def default(value: object) -> object:
         return value if defaults else argparse.SUPPRESS
 
-    parser.add_argument(
-        "--reload",
-        action="store_true",
-        default=default(False),
-        help="restart the app whenever its code, the ini or a watched file changes",
-    )
-    parser.add_argument(
-        "-n",
-        "--app-name",
-        default=default("main"),
-        metavar="NAME",
-        help="the [app:NAME] section to serve (default: main)",
-    )
-    parser.add_argument(
-        "--server-name",
-        default=default("main"),
-        metavar="NAME",
-        help="the [server:NAME] section to use (default: main)",
-    )
-    parser.add_argument(
-        "--no-live-reload",
-        dest="live_reload",
-        action="store_false",
-        default=default(True),
-        help="do not make open pages follow reloads",
-    )
-    parser.add_argument(
-        "--browser",
-        action="store_true",
-        default=default(False),
-        help="open the app in a web browser once it answers",
-    )
+    parser.add_argument("--reload", action="store_true", default=default(False),
+                        help="restart the app whenever its code, the ini or a watched file "
+                        "changes")
+    parser.add_argument("-n", "--app-name", default=default("main"), metavar="NAME",
+                        help="the [app:NAME] section to serve (default: main)")
+    parser.add_argument("--server-name", default=default("main"), metavar="NAME",
+                        help="the [server:NAME] section to use (default: main)")
+    parser.add_argument("--no-live-reload", dest="live_reload", action="store_false",
+                        default=default(True), help="do not make open pages follow reloads")
+    parser.add_argument("--browser", action="store_true", default=default(False),
+                        help="open the app in a web browser once it answers")
     parser.add_argument("--host", default=default(None), metavar="HOST",
                         help=f"MODULE:APP only: the address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", default=default(None), metavar="PORT",
