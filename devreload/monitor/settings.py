@@ -8,7 +8,7 @@ default is written once, here, beside its field.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,7 +57,3 @@ class ReloadSettings:
         for name in ("reload_interval", "shutdown_interval", "poll_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
-
-    def but(self, **changes: Any) -> ReloadSettings:
-        """A copy with some fields changed."""
-        return replace(self, **changes)

@@ -254,7 +254,7 @@ class ReloadStrategy:
         self.workers.stop(self.clock())
 
     def _reap(self) -> None:
-        for _, code, worker in self.workers.reap():
+        for worker, code in self.workers.reap():
             self._terminal.restore()
             if worker is not None:
                 self._worker_exited(worker, code)

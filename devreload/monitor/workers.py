@@ -106,19 +106,19 @@ class Workers:
             self.restarts.mark(self.restarts.pending, f"old worker {worker.pid} told to stop")
         return worker
 
-    def reap(self) -> list[tuple[int, int, Worker | None]]:
-        """Collect exited workers: each pid with its exit code, and the worker's record
-        when it was the current one. An old worker's exit may open the gate."""
-        exits: list[tuple[int, int, Worker | None]] = []
+    def reap(self) -> list[tuple[Worker | None, int]]:
+        """Collect exited workers, each with its exit code; the record is there only for
+        the current worker (an old one's exit may open the gate instead)."""
+        exits: list[tuple[Worker | None, int]] = []
         for pid, code in self.launcher.reap():
             if self.changeover.exited(pid):
-                exits.append((pid, code, None))
+                exits.append((None, code))
                 self._open_gate()
             elif self.current is not None and pid == self.current.pid:
                 worker, self.current = self.current, None
                 worker.channel.close()
                 self.changeover.dismiss()
-                exits.append((pid, code, worker))
+                exits.append((worker, code))
         return exits
 
     def exited(self, worker: Worker, code: int, now: float) -> bool:

@@ -37,12 +37,8 @@ def backend(name: str) -> Backend:
     return cast(Backend, importlib.import_module(BACKENDS[name]))
 
 
-def choose_server(app: object, server: str = "auto") -> str:
-    """The server asked for, or the one that fits the app (uvicorn for ASGI, else waitress)."""
-    return _name(is_asgi(app), server)
-
-
 def _name(asgi: bool, server: str) -> str:
+    """The server asked for, or the one that fits the app (uvicorn for ASGI, else waitress)."""
     if server == "auto":
         return "uvicorn" if asgi else "waitress"
     backend(server)

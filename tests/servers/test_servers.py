@@ -63,11 +63,11 @@ def test_is_asgi(app: object, expected: bool) -> None:
 
 
 def test_choose_server() -> None:
-    assert servers.choose_server(asgi_function) == "uvicorn"
-    assert servers.choose_server(wsgi_function) == "waitress"
-    assert servers.choose_server(wsgi_function, "uvicorn") == "uvicorn"
+    assert servers.check(asgi_function, "auto", {}) == "uvicorn"
+    assert servers.check(wsgi_function, "auto", {}) == "waitress"
+    assert servers.check(wsgi_function, "uvicorn", {}) == "uvicorn"
     with pytest.raises(ServerOptionError, match="server"):
-        servers.choose_server(wsgi_function, "gunicorn")
+        servers.check(wsgi_function, "gunicorn", {})
 
 
 def test_load_app_import_strings(monkeypatch: pytest.MonkeyPatch) -> None:
