@@ -20,7 +20,7 @@ from devreload.monitor.launch import Launcher
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
-from devreload.wire.messages import Failed, StaticChanged
+from devreload.wire.messages import Failed, Files, StaticChanged
 from devreload.worker.proxy import ReloaderProxy, get_reloader, is_active
 
 #: File timestamps come from a coarse kernel clock that may lag time.time() by a tick.
@@ -67,7 +67,7 @@ class Reloader(ReloadStrategy):
         factory = self.settings.monitor_factory or find_default_monitor_factory(self.log)
         self.monitor = self._build_monitor(factory)
         self.on_watch([os.path.abspath(p) for p in self.settings.watch_files])
-        self._watch(self.static, None)
+        self._watch(dict.fromkeys(self.static))
         super().startup()
 
     def _build_monitor(self, factory: FileMonitorFactory) -> FileMonitor:
@@ -119,32 +119,39 @@ class Reloader(ReloadStrategy):
         return True
 
     def on_modules(self, files: Sequence[str], since: float) -> None:
-        self._watch(files, since)
+        self._watch({path: since for path in files})
 
-    def on_files(self, read: Sequence[str], written: Sequence[str], since: float) -> None:
-        self.ignore.written.update(written)
-        self._watch(read, since)
+    def on_files(self, files: Files) -> None:
+        self.ignore.written.update(files.written)
+        for folder in files.data:
+            self.log.debug("not watching what the app reads in %s: read while it served, "
+                           "by its own code (data, not code; -w to watch)",
+                           display_path(folder))
+        for read in files.read:
+            if read.path not in self.watched and not self.ignore(read.path):
+                self.log.debug("watching %s: %s", display_path(read.path), read.why)
+        self._watch({read.path: read.at for read in files.read})
 
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         self.ignore.explicit.update(paths)
         for path in paths:
             if not os.path.exists(path) and not is_glob(path):
                 self.log.info("%s does not exist yet; watching for it", display_path(path))
-        self._watch(paths, since)
+        self._watch(dict.fromkeys(paths, since))
 
-    def _watch(self, paths: Iterable[str], since: float | None) -> None:
-        """Watch new paths; one already changed since the worker started means the
-        worker may have read the old version, so that counts as a change."""
-        new = [p for p in paths if p not in self.watched and not self.ignore(p)]
+    def _watch(self, paths: Mapping[str, float | None]) -> None:
+        """Watch new paths, each with when the worker read it; one changed since then
+        means the worker may have read the old version, so that counts as a change."""
+        new = {p: at for p, at in paths.items() if p not in self.watched and not self.ignore(p)}
         if not new or self.monitor is None:
             return
         self.watched.update(new)
-        for path in new:
+        for path, at in new.items():
             try:
                 self.monitor.add_path(path)
             except OSError as exc:
                 self._fall_back_to_polling(exc)
-            if since is not None and _modified_since(path, since):
+            if at is not None and _modified_since(path, at):
                 self._changed(path)
         self.log.debug("watching %d paths", len(self.watched))
 

@@ -138,8 +138,8 @@ class ReloadStrategy:
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         """Paths a worker started at ``since`` asked to watch."""
 
-    def on_files(self, read: Sequence[str], written: Sequence[str], since: float) -> None:
-        """Project files a worker started at ``since`` read, and files it wrote."""
+    def on_files(self, files: Files) -> None:
+        """Project files a worker read as code, files it wrote, folders it read data from."""
 
     def on_parked_connections(self) -> None:
         """Keep-alive connections stay parked while the app is broken; by default
@@ -286,7 +286,7 @@ class ReloadStrategy:
         elif isinstance(message, Watch):
             self.on_watch(message.paths, worker.born)
         elif isinstance(message, Files):
-            self.on_files(message.read, message.written, worker.born)
+            self.on_files(message)
         elif isinstance(message, Failed):
             self.last_error = message.report
             if self.crashed:

@@ -79,12 +79,24 @@ class Modules:
 
 
 @dataclass(frozen=True)
-class Files:
-    """Project files the worker read (watched like its modules), and files it wrote
-    (never watched: see :mod:`devreload.worker.reads`)."""
+class Read:
+    """A project file read as code or configuration: when first read (wall clock; only a
+    change after that is news), and why it counts (``-v`` says it)."""
 
-    read: tuple[str, ...]
+    path: str
+    at: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Files:
+    """Project files the worker read as code or configuration (watched like its modules),
+    files it wrote, removed or renamed (never watched), and the folders it read data from
+    (never watched either: see :mod:`devreload.worker.reads`)."""
+
+    read: tuple[Read, ...]
     written: tuple[str, ...]
+    data: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,67 +1,143 @@
 """Files the app reads that are not modules: config read with ``from_pyfile``, ``.env``,
 YAML settings, templates. Found in the worker through an audit hook on ``open``.
 
+Code and configuration are watched; data is not. A read shapes the app when it happens
+while the app starts (until it is ready), while a module is imported, or through a
+template or configuration loader (recognised by who reads: Jinja2, Django templates,
+``from_pyfile``...). What the app's own code reads while it serves or works (a job, an
+upload, a data file, a cache) is data: watching it would turn another process's writes
+into restarts. So is a file that appeared or changed after the worker started, even
+while it starts: no program starts from a file that did not exist yet.
+
 Only files under the project folder count, never the interpreter's or installed
-libraries' own files; a file the app has opened for writing (a log, a database, an upload)
-is never watched, even if it reads it too, or every write would restart the app.
+libraries' own files; a file the app writes, removes or renames (a log, a database, a
+claimed job) is its own data, never watched, or every write would restart the app.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
+
+from devreload.wire.messages import Files, Read
 
 #: ``os.open`` flags that mean the file is written.
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
+#: Packages whose reads are templates or configuration, whenever they happen.
+LOADERS = (
+    "jinja2", "mako", "chameleon", "genshi", "django.template", "django.conf",
+    "django.utils.translation", "flask.config", "quart.config", "configparser",
+    "logging.config", "gettext", "dotenv", "decouple", "environ", "pydantic_settings",
+    "paste.deploy", "plaster", "plaster_pastedeploy", "pyramid.config", "pyramid.renderers",
+    "pyramid_jinja2", "pyramid_chameleon", "pyramid_mako", "tornado.template", "babel",
+)
+
+#: The import system's own modules: a read below them happens while a module is imported.
+IMPORTING = ("importlib._bootstrap", "importlib._bootstrap_external")
+
+
+def reader(frame: FrameType | None) -> str | None:
+    """Why a read by this stack is code or configuration, or None for the app's data."""
+    below = ""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != __name__:
+            if name in IMPORTING:
+                return f"read while importing {below or 'a module'}"
+            if any(name == p or name.startswith(p + ".") for p in LOADERS):
+                return f"read by {name}"
+            below = name
+        frame = frame.f_back
+    return None
+
 
 class ReadFiles:
-    """An audit hook that sorts the files opened by this process into read and written."""
+    """An audit hook that sorts the files this process opens into watched reads, data
+    folders and its own files."""
 
-    def __init__(self, project: str, outside: Sequence[str]) -> None:
+    def __init__(self, project: str, outside: Sequence[str], born: float | None = None) -> None:
         self.project = os.path.join(os.path.abspath(project), "")
         self.outside = tuple(os.path.join(p, "") for p in outside)
+        self.born = time.time() if born is None else born
+        self.starting = True
         self._lock = threading.Lock()
-        self.read: dict[str, None] = {}
+        self.read: dict[str, Read] = {}
         self.written: dict[str, None] = {}
-        self._sent = (0, 0)
+        self.data: dict[str, None] = {}
+        self._sent = (0, 0, 0)
+
+    def started(self) -> None:
+        """The app is ready: from now on only loaders and imports read code."""
+        self.starting = False
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if event == "open":
-            try:
+        try:
+            if event == "open":
                 self._opened(*args)
-            except Exception:  # an audit hook that raises would fail the app's open()
-                pass
+            elif event in ("os.remove", "os.rename"):
+                for path in (args[0], args[1]) if event == "os.rename" else (args[0],):
+                    self._owned(self._project_path(path))
+        except Exception:  # an audit hook that raises would fail the app's open()
+            pass
 
-    def _opened(self, path: Any, mode: Any, flags: int) -> None:
+    def _project_path(self, path: Any) -> str | None:
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         if not isinstance(path, str):
-            return  # a file descriptor: opened before, or not a path at all
-        path = os.path.abspath(path)
+            return None  # a file descriptor: opened before, or not a path at all
+        full = os.path.abspath(path)
         if (
-            not path.startswith(self.project)
-            or path.startswith(self.outside)
-            or "__pycache__" in path
+            not full.startswith(self.project)
+            or full.startswith(self.outside)
+            or "__pycache__" in full
         ):
-            return
-        writes = (
-            any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & WRITE_FLAGS)
-        )
-        with self._lock:
-            if writes:
+            return None
+        return full
+
+    def _owned(self, path: str | None) -> None:
+        if path is not None:
+            with self._lock:
                 self.written[path] = None
-            elif path not in self.written and os.path.isfile(path):
-                self.read[path] = None
+                self.read.pop(path, None)
+
+    def _opened(self, path: Any, mode: Any, flags: int) -> None:
+        path = self._project_path(path)
+        if path is None:
+            return
+        if any(c in mode for c in "wax+") if isinstance(mode, str) else flags & WRITE_FLAGS:
+            self._owned(path)
+            return
+        if path in self.read or path in self.written or not os.path.isfile(path):
+            return
+        at = time.time()
+        why = reader(sys._getframe(1))
+        if why is None and self.starting and not self._appeared_since_birth(path):
+            why = "read while starting"
+        with self._lock:
+            if why is None:
+                self.data[os.path.dirname(path)] = None
+            elif path not in self.written:
+                self.read.setdefault(path, Read(path, at, why))
+
+    def _appeared_since_birth(self, path: str) -> bool:
+        try:
+            return os.stat(path).st_ctime > self.born
+        except OSError:
+            return True
 
     def changed(self) -> bool:
-        return self._sent != (len(self.read), len(self.written))
+        return self._sent != (len(self.read), len(self.written), len(self.data))
 
-    def take(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """Every file read but never written, and every file written, so far."""
+    def take(self) -> Files:
+        """Every watched read never written, every file written, and every folder data
+        was read from, so far."""
         with self._lock:
-            self._sent = (len(self.read), len(self.written))
-            written = tuple(self.written)
-            return tuple(p for p in self.read if p not in self.written), written
+            self._sent = (len(self.read), len(self.written), len(self.data))
+            return Files(tuple(r for p, r in self.read.items() if p not in self.written),
+                         tuple(self.written), tuple(self.data))

@@ -22,7 +22,6 @@ from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import FDS_ENV
 from devreload.wire.messages import (
     Failed,
-    Files,
     Modules,
     Released,
     Spec,
@@ -56,7 +55,7 @@ class _Worker:
         """Called by the scanning thread, and by the app's thread when it is ready."""
         with self._lock:
             if self.files.changed():
-                self.channel.send(Files(*self.files.take()))
+                self.channel.send(self.files.take())
             state = (len(sys.modules), id(sys.modules.get("__main__")))
             if state == self._state:
                 return
@@ -68,6 +67,11 @@ class _Worker:
             if files or libraries:
                 warm = tuple(n for n in self.imports.warm if n in sys.modules)
                 self.channel.send(Modules(tuple(files), preloadable, refused, warm))
+
+    def on_ready(self) -> None:
+        """A server answers: what the app reads from now on is data, unless a loader reads."""
+        self.files.started()
+        self.report_modules()
 
     def watch_modules(self) -> None:
         while True:
@@ -109,7 +113,8 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
     worker = _Worker(channel, imports, files)
-    proxy = ReloaderProxy(channel, sockets, worker.report_modules, Changeover(spec.gated))
+    proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
+                          else worker.report_modules, Changeover(spec.gated))
     activate(proxy)
     threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
                      daemon=True).start()

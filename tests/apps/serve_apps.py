@@ -1,5 +1,6 @@
 """WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer,
-``/stream`` streams a chunk every 50 ms and never ends; the ASGI app echoes websockets."""
+``/stream`` streams a chunk every 50 ms and never ends, ``/data/NAME`` answers the file
+``data/NAME`` (data another process drops); the ASGI app echoes websockets."""
 
 from __future__ import annotations
 
@@ -22,13 +23,20 @@ def _endless() -> Iterator[bytes]:
         time.sleep(0.05)
 
 
+def _data(path: str) -> str:
+    if not path.startswith("/data/"):
+        return ""
+    with open(os.path.join("data", os.path.basename(path))) as f:
+        return " " + f.read()
+
+
 def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     if environ["PATH_INFO"] == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _endless()
     if environ["PATH_INFO"] == "/slow":
         time.sleep(0.5)
-    body = f"wsgi {TOKEN} pid={os.getpid()}".encode()
+    body = f"wsgi {TOKEN} pid={os.getpid()}{_data(environ['PATH_INFO'])}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -57,7 +65,7 @@ async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
             await asyncio.sleep(0.05)
     if scope["path"] == "/slow":
         await asyncio.sleep(0.5)
-    body = f"asgi {TOKEN} pid={os.getpid()}".encode()
+    body = f"asgi {TOKEN} pid={os.getpid()}{_data(scope['path'])}".encode()
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

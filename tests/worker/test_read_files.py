@@ -1,12 +1,23 @@
-"""Which opened files count as read by the app: under the project, outside libraries, never
-written."""
+"""Which opened files count as code or configuration: under the project, outside
+libraries, never written; read while the app starts, while a module is imported, or by a
+template or config loader; and unchanged since the worker started."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Any
+
+from helpers import wait_until
 
 from devreload.worker.reads import ReadFiles
+
+
+def _open_as(module: str, files: ReadFiles, path: Path) -> None:
+    """Open ``path`` from code whose module is ``module``, the way a library would."""
+    scope: dict[str, Any] = {"__name__": module, "files": files, "path": str(path)}
+    exec("files.hook('open', (path, 'r', 0))", scope)
 
 
 def test_files_are_sorted_into_read_and_written(tmp_path: Path) -> None:
@@ -26,16 +37,95 @@ def test_files_are_sorted_into_read_and_written(tmp_path: Path) -> None:
     files.hook("open", (3, "r", os.O_RDONLY))
     files.hook("exec", (None,))
     assert files.changed()
-    read, written = files.take()
-    assert read == (str(project / "settings.yaml"), str(project / "outside.txt"))
-    assert written == (str(project / "state.json"),)
+    taken = files.take()
+    assert [r.path for r in taken.read] == [str(project / "settings.yaml"),
+                                           str(project / "outside.txt")]
+    assert {r.why for r in taken.read} == {"read while starting"}
+    assert taken.written == (str(project / "state.json"),)
     assert not files.changed()
     files.hook("open", (str(project / "settings.yaml"), "w", os.O_WRONLY))
-    assert files.take() == ((str(project / "outside.txt"),),
-                            (str(project / "state.json"), str(project / "settings.yaml")))
+    taken = files.take()
+    assert [r.path for r in taken.read] == [str(project / "outside.txt")]
+    assert taken.written == (str(project / "state.json"), str(project / "settings.yaml"))
+
+
+def test_after_start_only_loaders_and_imports_read_code(tmp_path: Path) -> None:
+    for name in ("job.json", "page.html", "config.py", "schema.sql", "upload.bin"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "row.csv").write_text("x")
+    files = ReadFiles(str(tmp_path), [])
+    files.started()
+    before = files.take()
+    files.hook("open", (str(tmp_path / "job.json"), "r", os.O_RDONLY))
+    files.hook("open", (str(tmp_path / "data" / "row.csv"), "r", os.O_RDONLY))
+    _open_as("jinja2.utils", files, tmp_path / "page.html")
+    _open_as("flask.config", files, tmp_path / "config.py")
+    _open_as("flaskr.jinja2ish", files, tmp_path / "upload.bin")  # a prefix is not a package
+    _open_as("importlib._bootstrap", files, tmp_path / "schema.sql")
+    taken = files.take()
+    assert before.read == () and files.take() == taken
+    assert {(Path(r.path).name, r.why) for r in taken.read} == {
+        ("page.html", "read by jinja2.utils"),
+        ("config.py", "read by flask.config"),
+        ("schema.sql", "read while importing a module"),
+    }
+    assert set(taken.data) == {str(tmp_path), str(tmp_path / "data")}
+    assert all(r.at >= files.born for r in taken.read)
+
+
+def test_a_read_during_an_import_names_the_module_imported(tmp_path: Path) -> None:
+    (tmp_path / "schema.sql").write_text("x")
+    (tmp_path / "reading_at_import.py").write_text(
+        "import sys\nFILES.hook('open', (PATH, 'r', 0))\n")
+    files = ReadFiles(str(tmp_path), [])
+    files.started()
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import builtins
+        builtins.FILES, builtins.PATH = files, str(tmp_path / "schema.sql")  # type: ignore[attr-defined]
+        __import__("reading_at_import")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("reading_at_import", None)
+        del builtins.FILES, builtins.PATH  # type: ignore[attr-defined]
+    (read,) = files.take().read
+    assert read.why == "read while importing reading_at_import"
+
+
+def test_a_file_that_appeared_after_the_worker_started_is_data(tmp_path: Path) -> None:
+    (tmp_path / "settings.ini").write_text("x")
+    files = ReadFiles(str(tmp_path), [], born=os.stat(tmp_path / "settings.ini").st_ctime)
+
+    def job_is_younger() -> bool:  # the file clock ticks coarsely: write until it moved
+        (tmp_path / "job.json").write_text("x")
+        return os.stat(tmp_path / "job.json").st_ctime > files.born
+
+    wait_until(job_is_younger)
+    files.hook("open", (str(tmp_path / "settings.ini"), "r", os.O_RDONLY))
+    files.hook("open", (str(tmp_path / "job.json"), "r", os.O_RDONLY))
+    taken = files.take()
+    assert [Path(r.path).name for r in taken.read] == ["settings.ini"]
+    assert taken.data == (str(tmp_path),)
+
+
+def test_files_the_app_removes_or_renames_are_its_own(tmp_path: Path) -> None:
+    for name in ("a.job", "b.job"):
+        (tmp_path / name).write_text("x")
+    files = ReadFiles(str(tmp_path), [])
+    files.hook("open", (str(tmp_path / "a.job"), "r", os.O_RDONLY))
+    files.hook("open", (str(tmp_path / "b.job"), "r", os.O_RDONLY))
+    assert len(files.take().read) == 2
+    files.hook("os.rename", (str(tmp_path / "a.job"), str(tmp_path / "claimed.job"), -1, -1))
+    files.hook("os.remove", (str(tmp_path / "b.job"), -1))
+    taken = files.take()
+    assert taken.read == ()
+    assert set(taken.written) == {str(tmp_path / n) for n in ("a.job", "claimed.job", "b.job")}
 
 
 def test_a_hook_never_fails_the_apps_open(tmp_path: Path) -> None:
     files = ReadFiles(str(tmp_path), [])
     files.hook("open", ("only", "two"))  # malformed arguments are ignored, not raised
-    assert files.take() == ((), ())
+    files.hook("os.rename", ())
+    taken = files.take()
+    assert (taken.read, taken.written, taken.data) == ((), (), ())
