@@ -74,17 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_options(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
-    run.add_argument("-w", "--watch", action="append", default=[], metavar="PATH",
-                     help="also watch this file or glob (repeatable)")
-    run.add_argument("-x", "--ignore", action="append", default=[], metavar="PATTERN",
-                     help="ignore changes to paths matching this shell pattern (repeatable)")
-    run.add_argument("--reload-interval", type=_interval, default=ReloadSettings.reload_interval,
-                     metavar="S", help="quiet window that coalesces bursts of changes, in "
-                     "seconds (default: %(default)s)")
-    run.add_argument("--shutdown-interval", type=_interval,
-                     default=ReloadSettings.shutdown_interval, metavar="S",
-                     help="how long a worker may take to stop before it is killed, in "
-                     "seconds (default: %(default)s)")
+    _add_watch_options(run, lambda value: value)
     run.add_argument("--cooperative", action="store_true",
                      help="on a change, let the program finish its work: it calls "
                      "devreload.should_restart() and exits 75 when it is safe")
@@ -96,6 +86,24 @@ def _add_run_options(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
     return run
+
+
+def _add_watch_options(parser: argparse.ArgumentParser,
+                       default: Callable[[object], object]) -> None:
+    """What to watch and how fast to restart: the same on every entry."""
+    parser.add_argument("-w", "--watch", action="append", default=default([]), metavar="PATH",
+                        help="also watch this file, folder or glob (repeatable)")
+    parser.add_argument("-x", "--ignore", action="append", default=default([]),
+                        metavar="PATTERN", help="ignore changes to paths matching this shell "
+                        "pattern, e.g. 'data/**' (repeatable)")
+    parser.add_argument("--reload-interval", type=_interval,
+                        default=default(ReloadSettings.reload_interval), metavar="S",
+                        help="quiet window that coalesces bursts of changes, in seconds "
+                        "(default: %(default)s)")
+    parser.add_argument("--shutdown-interval", type=_interval,
+                        default=default(ReloadSettings.shutdown_interval), metavar="S",
+                        help="how long a worker may take to stop before it is killed, in "
+                        "seconds (default: %(default)s)")
 
 
 def _add_preload_options(parser: argparse.ArgumentParser) -> None:
@@ -246,6 +254,7 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
                         help="a name devreload's own pages (error page, live-reload stream) "
                         "answer besides localhost and IP addresses; .example.com or "
                         "*.example.com for subdomains (repeatable)")
+    _add_watch_options(parser, default)
     _add_monitor_options(parser, default)
     parser.add_argument("-v", "--verbose", action="store_const", const=2,
                         dest="verbosity", default=default(1), help="explain every decision")
@@ -322,11 +331,17 @@ def _run_serve(args: argparse.Namespace) -> int:
             preload=args.preload,
             preload_exclude=tuple(args.preload_exclude),
             allowed_hosts=tuple(args.allowed_hosts),
-            monitor=args.monitor,
-            gitignore=args.gitignore,
+            **_watch_options(args),
         ),
     )
     return _one_line_errors(lambda: serve_ini(config, reload=args.reload, browser=args.browser))
+
+
+def _watch_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`ServeOptions` fields the watch and monitor options set."""
+    return {"watch_files": tuple(args.watch), "ignore_files": tuple(args.ignore),
+            "reload_interval": args.reload_interval, "shutdown_interval": args.shutdown_interval,
+            "monitor": args.monitor, "gitignore": args.gitignore}
 
 
 def _one_line_errors(serve: Callable[[], int]) -> int:
@@ -373,8 +388,7 @@ def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
             preload=args.preload,
             preload_exclude=tuple(args.preload_exclude),
             allowed_hosts=tuple(args.allowed_hosts),
-            monitor=args.monitor,
-            gitignore=args.gitignore,
+            **_watch_options(args),
         )
         return serve_import_string(args.config_uri, options)
 

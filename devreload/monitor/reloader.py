@@ -77,7 +77,12 @@ class Reloader(ReloadStrategy):
             monitor.start()
         except OSError as exc:
             monitor = self._polling_instead(exc)
-        self.log.debug("using %s", type(monitor).__name__)
+        settings = self.settings
+        self.log.debug("using %s; reload interval %g s, shutdown interval %g s; also watching: "
+                       "%s; ignoring: %s", type(monitor).__name__, settings.reload_interval,
+                       settings.shutdown_interval,
+                       " ".join(map(display_path, settings.watch_files)) or "-",
+                       " ".join(settings.ignore_files) or "-")
         return monitor
 
     def _polling_instead(self, exc: OSError) -> FileMonitor:

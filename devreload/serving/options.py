@@ -53,7 +53,7 @@ WAITRESS_ADDRESS_KEYS = frozenset({"listen", "host", "port", "unix_socket", "ipv
 #: ``[devreload]``, the command line); a field without a rule is the first layer's.
 EVERY_LAYERS = {"merge": "every"}  # what each layer adds
 UNLESS_ONE_SAYS_NO = {"merge": "all"}  # on unless a layer turns it off
-LAST_SET = {"merge": "last"}  # the last layer that sets it (not None, not empty)
+LAST_SET = {"merge": "last"}  # the last layer that sets it (to other than the default)
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,10 @@ class ServeOptions:
     #: Restart the app on every change of its code, its config or a watched file.
     reload: bool = False
     #: The quiet window that folds a burst of changes into one restart (seconds).
-    reload_interval: float = ReloadSettings.reload_interval
+    reload_interval: float = field(default=ReloadSettings.reload_interval, metadata=LAST_SET)
     #: How long a worker may take to stop before it is killed (seconds).
-    shutdown_interval: float = ReloadSettings.shutdown_interval
+    shutdown_interval: float = field(default=ReloadSettings.shutdown_interval,
+                                     metadata=LAST_SET)
     #: How often a polling file monitor looks, at the most (seconds).
     poll_interval: float = ReloadSettings.poll_interval
     #: Extra files or globs to watch, absolute.
@@ -124,7 +125,7 @@ class ServeOptions:
             elif rule == "all":
                 changes[f.name] = all(values)
             elif rule == "last":
-                changes[f.name] = next((v for v in reversed(values) if v not in (None, "")),
+                changes[f.name] = next((v for v in reversed(values) if v != f.default),
                                        f.default)
         return replace(self, **changes)
 

@@ -40,16 +40,22 @@ LOADERS = (
 
 #: The import system's own modules: a read below them happens while a module is imported.
 IMPORTING = ("importlib._bootstrap", "importlib._bootstrap_external")
+#: What reads a program's source to run it (the whole program runs below ``runpy``, so only
+#: its own reads count).
+RUNNING = ("runpy", "pkgutil")
 
 
 def reader(frame: FrameType | None) -> str | None:
-    """Why a read by this stack is code or configuration, or None for the app's data."""
+    """Why a read by this stack is code or configuration, or None for the app's data; ""
+    for a module's own source, read to import it (reported as a module)."""
     below = ""
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name != __name__:
+            if name in RUNNING and not below:
+                return ""
             if name in IMPORTING:
-                return f"read while importing {below or 'a module'}"
+                return f"read while importing {below}" if below else ""
             if any(name == p or name.startswith(p + ".") for p in LOADERS):
                 return f"read by {name}"
             below = name
@@ -117,6 +123,8 @@ class ReadFiles:
             return
         at = time.time()
         why = reader(sys._getframe(1))
+        if why == "":
+            return
         if why is None and self.starting and not self._appeared_since_birth(path):
             why = "read while starting"
         with self._lock:
