@@ -8,6 +8,14 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from devreload.web.hosts import REFUSAL_HEADERS, refusal_body
+from devreload.web.injection import (
+    content_length,
+    inject,
+    injectable,
+    is_page,
+    navigation,
+    rewrite_headers,
+)
 from devreload.web.livereload import (
     HUB,
     KEEPALIVE,
@@ -15,11 +23,7 @@ from devreload.web.livereload import (
     MAX_BUFFER,
     SSE_HEADERS,
     EventHub,
-    content_length,
     hello,
-    inject,
-    injectable,
-    rewrite_headers,
     tag_for,
 )
 from devreload.wire.contract import EVENTS_PATH
@@ -57,7 +61,13 @@ class LiveReloadASGI:
         if scope.get("path") == EVENTS_PATH:
             await self._events(scope, receive, send)
             return
-        responder = _Responder(self, scope, send)
+        headers = {n.decode("latin-1").lower(): v.decode("latin-1")
+                   for n, v in scope.get("headers", ())}
+        navigating = navigation(str(scope.get("method", "GET")), headers.get)
+        if navigating is False:
+            await self.app(scope, receive, send)
+            return
+        responder = _Responder(scope, send, navigating)
         await self.app(scope, receive, responder.send)
         await responder.finish()
 
@@ -124,9 +134,9 @@ def _str_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 class _Responder:
     """Wraps ``send``: an HTML page is held until its body is whole, then injected."""
 
-    def __init__(self, owner: LiveReloadASGI, scope: Scope, send: Send) -> None:
-        self.owner = owner
+    def __init__(self, scope: Scope, send: Send, navigating: bool | None) -> None:
         self.scope = scope
+        self.navigating = navigating
         self._send = send
         self.start: Message | None = None
         self.headers: list[tuple[str, str]] = []
@@ -174,21 +184,13 @@ class _Responder:
         body = b"".join(self.chunks)
         self.chunks = []
         events_url = self.scope.get("root_path", "") + EVENTS_PATH
-        tag = tag_for(self.headers, events_url)
-        length = content_length(self.headers)
-        head = self.scope.get("method") == "HEAD"
-        if head and not body and length:
-            page = await _get_body(self.owner.app, self.scope)
-            new_length = length if inject(page, tag) is None else length + len(tag)
-            await self._send_with(rewrite_headers(self.headers, new_length), b"")
-            return
-        injected = inject(body, tag)
+        injected = (inject(body, tag_for(self.headers, events_url))
+                    if is_page(self.navigating, int(self.start["status"]), body) else None)
         if injected is None:
             await self._send(self.start)
             await self._send({"type": "http.response.body", "body": body})
             return
-        await self._send_with(rewrite_headers(self.headers, len(injected)),
-                              b"" if head else injected)
+        await self._send_with(rewrite_headers(self.headers, len(injected)), injected)
 
     async def _send_with(self, headers: list[tuple[str, str]], body: bytes) -> None:
         assert self.start is not None
@@ -202,24 +204,3 @@ class _Responder:
         if self.holding:
             self.holding = False
             await self._flush_injected()
-
-
-async def _get_body(app: ASGIApp, scope: Scope) -> bytes:
-    """The page a GET would give, for a HEAD that must announce the GET's length."""
-    chunks: list[bytes] = []
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client never leaves: wait to be cancelled
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            chunks.append(bytes(message.get("body", b"")))
-
-    await app(dict(scope, method="GET"), receive, send)
-    return b"".join(chunks)

@@ -229,7 +229,6 @@ def script(events_url: str = EVENTS_PATH, nonce: str | None = None) -> bytes:
 
 
 _NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
-_MARKER = b"<script data-devreload"
 
 
 def csp_nonce(policies: Iterable[str]) -> str | None:
@@ -243,60 +242,6 @@ def csp_nonce(policies: Iterable[str]) -> str | None:
                     if found:
                         return found.group(1)
     return None
-
-
-def inject(body: bytes, tag: bytes) -> bytes | None:
-    """``body`` with ``tag`` before its last ``</body>``, or at its end when it has none
-    (a template without one: browsers put a trailing script in the body). None means
-    "leave it as it is": the body is empty (a HEAD answered without one) or the page has
-    the script already (LiveReload wrapped twice)."""
-    if _MARKER in body or not body.strip():
-        return None
-    index = body.lower().rfind(b"</body>")
-    if index < 0:
-        return body + tag
-    return body[:index] + tag + body[index:]
-
-
-def media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
-
-
-def injectable(status: int, headers: Iterable[tuple[str, str]]) -> bool:
-    """An HTML page, whole and readable: no other response is ever touched."""
-    if status < 200 or status in (204, 206, 304):
-        return False
-    is_html = False
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == "content-type":
-            is_html = media_type(value) == "text/html"
-        elif lowered == "content-encoding" and value.strip().lower() not in ("", "identity"):
-            return False
-    return is_html
-
-
-def content_length(headers: Iterable[tuple[str, str]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == "content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-def rewrite_headers(headers: Iterable[tuple[str, str]], length: int) -> list[tuple[str, str]]:
-    """The headers of an injected page: its new length, and no validators, which
-    described the page without the script."""
-    out = []
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == "content-length":
-            out.append((name, str(length)))
-        elif lowered not in ("etag", "last-modified"):
-            out.append((name, value))
-    return out
 
 
 def csp_blocks_script(policies: Iterable[str]) -> str | None:

@@ -7,7 +7,6 @@ or as a PasteDeploy filter: ``[filter:livereload] use = egg:devreload#livereload
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -16,6 +15,14 @@ from typing import Any
 
 from devreload.web.asgi import OWN_PREFIX, LiveReloadASGI
 from devreload.web.hosts import REFUSAL_HEADERS, refusal_body
+from devreload.web.injection import (
+    content_length,
+    inject,
+    injectable,
+    is_page,
+    navigation,
+    rewrite_headers,
+)
 from devreload.web.kinds import is_asgi
 from devreload.web.livereload import (
     HUB,
@@ -24,11 +31,7 @@ from devreload.web.livereload import (
     MAX_BUFFER,
     SSE_HEADERS,
     EventHub,
-    content_length,
     hello,
-    inject,
-    injectable,
-    rewrite_headers,
     tag_for,
 )
 from devreload.wire.contract import EVENTS_PATH
@@ -105,7 +108,10 @@ class LiveReload:
                 return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
         if environ.get("PATH_INFO") == EVENTS_PATH:
             return self._events(environ, start_response)
-        method = environ.get("REQUEST_METHOD", "GET")
+        navigating = navigation(environ.get("REQUEST_METHOD", "GET"),
+                                lambda name: environ.get("HTTP_" + name.upper().replace("-", "_")))
+        if navigating is False:
+            return self.app(environ, start_response)
         capture = _Capture(start_response)
         app_iter = self.app(environ, capture)
         if capture.passing or not capture.called:
@@ -126,36 +132,14 @@ class LiveReload:
         if capture.passing:  # write() was used while the body was read
             return [body]
         events_url = environ.get("SCRIPT_NAME", "") + EVENTS_PATH
-        tag = tag_for(capture.headers, events_url)
-        if method == "HEAD" and not body and length:
-            page = self._get_body(environ)
-            new_length = length if inject(page, tag) is None else length + len(tag)
-            headers = rewrite_headers(capture.headers, new_length)
-            start_response(capture.status, headers, capture.exc_info)
-            return [b""]
-        injected = inject(body, tag)
+        injected = (inject(body, tag_for(capture.headers, events_url))
+                    if is_page(navigating, status, body) else None)
         if injected is None:
             capture.pass_through()
             return [body]
-        headers = rewrite_headers(capture.headers, len(injected))
-        start_response(capture.status, headers, capture.exc_info)
-        return [b""] if method == "HEAD" else [injected]
-
-    def _get_body(self, environ: dict[str, Any]) -> bytes:
-        """The page a GET would give: a HEAD must announce the length the GET will have."""
-        get = dict(environ, REQUEST_METHOD="GET", CONTENT_LENGTH="")
-        get["wsgi.input"] = io.BytesIO()
-
-        def ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            return lambda data: None
-
-        app_iter = self.app(get, ignore)
-        try:
-            return b"".join(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
+        start_response(capture.status, rewrite_headers(capture.headers, len(injected)),
+                       capture.exc_info)
+        return [injected]
 
     def _events(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET":

@@ -24,13 +24,15 @@ def copy_project(name: str, project: Path) -> None:
 
 
 def ask(url: str, accept: str = "text/html") -> tuple[int, dict[str, str], str]:
-    """Status, headers (names in lower case) and body of one GET on a new connection."""
+    """Status, headers (names in lower case) and body of one GET on a new connection; for
+    HTML, sent the way a browser navigates."""
     rest = url.removeprefix("http://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        conn.request("GET", "/" + path, headers={"Accept": accept})
+        navigate = {"Sec-Fetch-Dest": "document"} if accept == "text/html" else {}
+        conn.request("GET", "/" + path, headers={"Accept": accept, **navigate})
         response = conn.getresponse()
         headers = {name.lower(): value for name, value in response.getheaders()}
         return response.status, headers, response.read().decode()

@@ -22,7 +22,7 @@ from serverkit import ThreadedWaitress
 from waitress import wasyncore
 from webob import Request
 
-from devreload.web import livereload
+from devreload.web import injection, livereload
 from devreload.web.asgi import LiveReloadASGI
 from devreload.web.livereload import EventHub
 from devreload.web.wsgi import LiveReload, StartResponse, WSGIApp
@@ -116,23 +116,6 @@ def test_a_generator_with_a_length_is_read_and_injected() -> None:
     assert res.headers["Content-Length"] == str(len(PAGE) + tag_len())
 
 
-def test_head_announces_the_length_a_get_has() -> None:
-    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [*HTML, ("Content-Length", str(len(PAGE)))])
-        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [PAGE]
-
-    test = webtest.TestApp(LiveReload(app))
-    get, head = test.get("/"), test.head("/")
-    assert head.body == b""
-    assert head.headers["Content-Length"] == get.headers["Content-Length"]
-    assert get.headers["Content-Length"] == str(len(PAGE) + tag_len())
-
-
-def test_head_of_an_app_that_returns_the_body_too() -> None:
-    test = webtest.TestApp(LiveReload(wsgi_app(PAGE, HTML)))
-    assert test.head("/").headers["Content-Length"] == test.get("/").headers["Content-Length"]
-
-
 def test_csp_nonce_is_put_on_the_script() -> None:
     csp = "default-src 'self'; script-src 'self' 'nonce-r4nd0m+/='; style-src 'self'"
     test = webtest.TestApp(LiveReload(wsgi_app(PAGE, [*HTML, ("Content-Security-Policy", csp)])))
@@ -199,12 +182,12 @@ def test_events_in_a_thread_for_servers_we_cannot_hook() -> None:
 
 
 def asgi_app(body: bytes, headers: list[tuple[str, str]], chunks: int = 1,
-             length: bool = True) -> Any:
+             length: bool = True, status: int = 200) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raw = [(n.lower().encode(), v.encode()) for n, v in headers]
         if length:
             raw.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        await send({"type": "http.response.start", "status": status, "headers": raw})
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
             return
@@ -217,11 +200,12 @@ def asgi_app(body: bytes, headers: list[tuple[str, str]], chunks: int = 1,
     return app
 
 
-def asgi_get(app: Any, method: str = "GET", path: str = "/") -> httpx.Response:
+def asgi_get(app: Any, method: str = "GET", path: str = "/",
+             headers: dict[str, str] | None = None) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.request(method, path)
+            return await client.request(method, path, headers=headers)
 
     return asyncio.run(go())
 
@@ -270,15 +254,6 @@ def test_asgi_other_responses_pass_byte_for_byte(
     app = asgi_app(body, headers, chunks=chunks, length=length)
     assert asgi_raw(LiveReload(app)) == asgi_raw(app)
     assert asgi_raw(LiveReload(app))[1] == body
-
-
-def test_asgi_head_announces_the_get_length_and_nonce_is_kept() -> None:
-    csp = [("Content-Security-Policy", "script-src 'nonce-n0nce'")]
-    app = LiveReload(asgi_app(PAGE, [*HTML, *csp]))
-    get, head = asgi_get(app), asgi_get(app, "HEAD")
-    assert b'nonce="n0nce"' in get.content
-    assert head.content == b""
-    assert head.headers["content-length"] == get.headers["content-length"]
 
 
 def test_asgi_events_end_when_the_hub_closes() -> None:
@@ -451,7 +426,7 @@ NO_BODY_END = (
     ids=["body-end", "template", "fragment", "html-end", "empty", "blank", "has-script"],
 )
 def test_inject_before_the_body_end_else_at_the_end(body: bytes, expected: bytes | None) -> None:
-    assert livereload.inject(body, b"TAG") == expected
+    assert injection.inject(body, b"TAG") == expected
 
 
 def test_a_page_without_body_end_gets_the_script_at_its_end() -> None:
@@ -465,18 +440,6 @@ def test_a_page_without_body_end_is_injected_once_when_wrapped_twice() -> None:
     res = webtest.TestApp(LiveReload(LiveReload(wsgi_app(NO_BODY_END, HTML)))).get("/")
     assert res.body.count(b"data-devreload") == 1
     assert res.headers["Content-Length"] == str(len(res.body))
-
-
-def test_head_of_a_page_without_body_end_announces_the_get_length() -> None:
-    def app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        start_response("200 OK", [*HTML, ("Content-Length", str(len(NO_BODY_END)))])
-        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [NO_BODY_END]
-
-    test = webtest.TestApp(LiveReload(app))
-    get, head = test.get("/"), test.head("/")
-    assert head.body == b""
-    assert head.headers["Content-Length"] == get.headers["Content-Length"]
-    assert get.headers["Content-Length"] == str(len(NO_BODY_END) + tag_len())
 
 
 @pytest.mark.parametrize("length", [True, False])
@@ -497,15 +460,63 @@ def test_asgi_a_page_without_body_end_gets_the_script_at_its_end(chunks: int) ->
     assert twice.content.count(b"data-devreload") == 1
 
 
-def test_asgi_head_of_a_page_without_body_end_announces_the_get_length() -> None:
-    app = LiveReload(asgi_app(NO_BODY_END, HTML))
-    get, head = asgi_get(app), asgi_get(app, "HEAD")
-    assert head.content == b""
-    assert head.headers["content-length"] == get.headers["content-length"]
-    assert get.headers["content-length"] == str(len(NO_BODY_END) + tag_len())
-
-
 def test_asgi_an_empty_html_body_passes_untouched() -> None:
     app = asgi_app(b"", HTML)
     assert asgi_raw(LiveReload(app)) == asgi_raw(app)
     assert asgi_raw(LiveReload(app), "HEAD") == asgi_raw(app, "HEAD")
+
+
+# --------------------------------------------------------------------------- only pages
+
+NAVIGATE = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
+NOT_PAGES = {
+    "htmx": ({"HX-Request": "true", **NAVIGATE}, "200 OK", [], PAGE),
+    "fetch": ({"Sec-Fetch-Dest": "empty"}, "200 OK", [], PAGE),
+    "iframe-less image": ({"Sec-Fetch-Dest": "image"}, "200 OK", [], PAGE),
+    "fragment": ({}, "200 OK", [], FRAGMENT),
+    "fragment of a 404": ({}, "404 Not Found", [], FRAGMENT),
+    "redirect": (NAVIGATE, "302 Found", [("Location", "/x")], PAGE),
+    "attachment": (NAVIGATE, "200 OK", [("Content-Disposition", "attachment; filename=a.html")],
+                   PAGE),
+}
+
+
+@pytest.mark.parametrize("case", NOT_PAGES)
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_what_is_not_a_page_passes_byte_for_byte(case: str, kind: str) -> None:
+    request, status, extra, body = NOT_PAGES[case]
+    headers = [*HTML, *extra]
+    if kind == "wsgi":
+        res = webtest.TestApp(LiveReload(wsgi_app(body, headers, status=status)))
+        answer = res.get("/", headers=request, status="*")
+        assert (answer.body, answer.headers["Content-Length"]) == (body, str(len(body)))
+    else:
+        code = int(status.split()[0])
+        answer = asgi_get(LiveReload(asgi_app(body, headers, status=code)), headers=request)
+        assert (answer.content, answer.headers["content-length"]) == (body, str(len(body)))
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_head_passes_untouched(kind: str) -> None:
+    if kind == "wsgi":
+        res = webtest.TestApp(LiveReload(wsgi_app(PAGE, HTML))).head("/", headers=NAVIGATE)
+        assert res.headers["Content-Length"] == str(len(PAGE))
+    else:
+        app = asgi_app(PAGE, HTML)
+        assert asgi_raw(LiveReload(app), "HEAD") == asgi_raw(app, "HEAD")
+
+
+@pytest.mark.parametrize("body", [FRAGMENT, NO_BODY_END], ids=["fragment", "no body end"])
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_navigation_gets_the_script_even_without_body_end(kind: str, body: bytes) -> None:
+    if kind == "wsgi":
+        got = webtest.TestApp(LiveReload(wsgi_app(body, HTML))).get("/", headers=NAVIGATE).body
+    else:
+        got = asgi_get(LiveReload(asgi_app(body, HTML)), headers=NAVIGATE).content
+    assert got.startswith(body) and got[len(body):] == livereload.script()
+
+
+@pytest.mark.parametrize("body", [PAGE, PAGE_UPPER, NO_BODY_END, b"\n  <html lang=en><p>x"])
+def test_without_a_browser_saying_a_whole_document_gets_the_script(body: bytes) -> None:
+    got = webtest.TestApp(LiveReload(wsgi_app(body, HTML))).get("/").body
+    assert got.count(b"<script data-devreload") == 1
