@@ -39,10 +39,10 @@ def monitor_name_problem(choice: str) -> str | None:
 
 def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonitorFactory:
     """The monitor ``DEVRELOAD_MONITOR`` names, else ``choice`` (the ``monitor`` setting),
-    else: watchman when it runs for this user or the project has a ``.watchmanconfig``,
-    inotify on Linux, watchdog elsewhere, polling when watchdog is missing. A dotted path
-    names a factory (imported from the current folder too, however devreload was
-    started). A bad name raises MonitorChoiceError."""
+    else: watchman when the project has a ``.watchmanconfig``, inotify on Linux, watchdog
+    elsewhere, polling when watchdog is missing. A dotted path names a factory (imported
+    from the current folder too, however devreload was started). A bad name raises
+    MonitorChoiceError."""
     setting = os.environ.get(MONITOR_ENV, "").strip()
     source = MONITOR_ENV
     if not setting:
@@ -58,9 +58,9 @@ def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonit
         return factory
     if setting:
         return _import_factory(setting, source)
-    from devreload.filemon.watchman_client import watchman_available
+    from devreload.filemon.watchman_client import watchman_asked
 
-    reason = watchman_available(os.getcwd())
+    reason = watchman_asked(os.getcwd())
     if reason is not None:
         if log is not None:
             log.debug("using watchman: %s", reason)

@@ -40,12 +40,16 @@ from devreload.filemon.watchman_state import (
     locate,
     signature,
 )
-from devreload.log import LOGGER_NAME
+from devreload.log import LOGGER_NAME, display_path
 
 #: How long a restarted server may take to accept again before devreload stops using it.
 RECONNECT_TIMEOUT = 5.0
 #: The pause between two connection attempts (stop() cuts it short).
 RETRY_INTERVAL = 0.1
+#: How long a change may wait undelivered before the monitor asks for it itself: watchman
+#: delivers nothing until the whole root has been quiet for its settle period, and a file
+#: written every few milliseconds anywhere in it (a log, a journal) holds every save back.
+HELD_BACK = 0.5
 
 
 class WatchmanFileMonitor:
@@ -79,6 +83,7 @@ class WatchmanFileMonitor:
         self._finished = False
         self._wake_r = self._wake_w = -1
         self._delegate: FileMonitor | None = None
+        self._said_busy = False
         self._thread = threading.Thread(target=self._run, name="devreload-watchman", daemon=True)
         self._sockname = find_socket()
         self._conn = Connection(self._sockname)
@@ -185,11 +190,25 @@ class WatchmanFileMonitor:
             if conn.unilateral:
                 self._report(self._handle(conn.unilateral.popleft()))
                 continue
-            readable, _, _ = select.select([conn.sock.fileno(), self._wake_r], [], [])
+            readable, _, _ = select.select([conn.sock.fileno(), self._wake_r], [], [], HELD_BACK)
+            if not readable:
+                self._catch_up()
             if self._wake_r in readable:
                 os.read(self._wake_r, 512)
             if conn.sock.fileno() in readable:
                 conn.receive()
+
+    def _catch_up(self) -> None:
+        """Nothing came for a while: report what the server holds back, and say once why."""
+        changed, busy = self._session.held_back(HELD_BACK)
+        if changed and not self._said_busy:
+            self._said_busy = True
+            self.log.warning(
+                "watchman held a change back for over %g s: %s keeps changing, and watchman "
+                "waits until its whole tree is quiet; ignore it (\"ignore_dirs\" in "
+                ".watchmanconfig, or -x) or use another monitor (--monitor inotify)",
+                HELD_BACK, display_path(busy) if busy else "another file")
+        self._report(changed)
 
     def _wake(self) -> None:
         """Interrupts the thread's select(); called with the lock held (the pipe closes)."""
@@ -216,6 +235,7 @@ class WatchmanFileMonitor:
             return self._root_gone(root)
         # The server lost track of the root (not after a mere recrawl in 4.9): look again.
         changed = self._session.recheck() if pdu.get("is_fresh_instance") else []
+        self._session.delivered(root, pdu)
         with self._lock:
             return changed + self.watched.apply(root, pdu.get("files") or [])
 

@@ -17,7 +17,6 @@ from typing import Any
 
 #: How long a running server may take to list what it watches, when devreload asks
 #: whether to choose it: a server that hangs is not chosen.
-WATCH_LIST_TIMEOUT = 0.5
 #: Spawning a server takes ~30 ms; only a broken install takes longer.
 SOCKNAME_TIMEOUT = 5.0
 #: watchman's own limit for the crawl of a new root is 60 s; an answer later than this
@@ -63,10 +62,10 @@ def find_socket(spawn: bool = True) -> str:
     return str(sockname)
 
 
-def watchman_available(cwd: str) -> str | None:
-    """Why watchman should be chosen without being asked for, or None. Never starts a server:
-    one that runs for the user and already watches the project counts, and so does a
-    ``.watchmanconfig`` (the project's opt-in, which the monitor honours by spawning one)."""
+def watchman_asked(cwd: str) -> str | None:
+    """Why the project asks for watchman, or None. Only a ``.watchmanconfig`` asks: a
+    running server may watch the folder because another tool wanted it, and watchman
+    holds every event until the whole tree is quiet, so it is never chosen unasked."""
     if not os.environ.get("WATCHMAN_SOCK") and shutil.which("watchman") is None:
         return None
     folder = os.path.abspath(cwd)
@@ -75,29 +74,8 @@ def watchman_available(cwd: str) -> str | None:
             return "the project has a .watchmanconfig"
         parent = os.path.dirname(folder)
         if parent == folder:
-            break
+            return None
         folder = parent
-    try:
-        sockname = find_socket(spawn=False)
-    except WatchmanUnavailable:
-        return None
-    project = os.path.realpath(cwd)
-    try:
-        conn = Connection(sockname, WATCH_LIST_TIMEOUT)
-    except WatchmanUnavailable:
-        return None
-    try:
-        roots = conn.command("watch-list").get("roots", [])
-    except OSError:  # refused, hung or gone: not a server to rely on
-        return None
-    finally:
-        conn.sock.close()
-    # A server that does not watch this project yet would first crawl all of it (seconds
-    # on a large tree) for nothing inotify does not give: it is left alone.
-    for root in roots:
-        if project == root or project.startswith(root.rstrip(os.sep) + os.sep):
-            return f"the running watchman server watches {root}"
-    return None
 
 
 class Connection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 from devreload.filemon.base import IgnoreRules, glob_regex, glob_root, is_glob
@@ -122,6 +123,8 @@ class Subscriptions:
         self.conn = conn
         self.watched = watched
         self.lock = lock
+        #: Each root's clock at its subscription's last delivery.
+        self.clocks: dict[str, str] = {}
 
     def setup(self, path: str) -> None:
         """Subscribe to the root of the path's nearest existing folder (watchman watches a
@@ -147,13 +150,39 @@ class Subscriptions:
     def subscribe(self, root: str) -> None:
         """No ``since``: subscribing waits for the root's crawl, and what changed before is
         found by comparing signatures."""
-        self.conn.command("subscribe", root, f"devreload:{root}", {
+        answer = self.conn.command("subscribe", root, f"devreload:{root}", {
             "expression": EXPRESSION,
             "fields": FIELDS,
             "empty_on_fresh_instance": True,
         })
         with self.lock:
             self.watched.roots.add(root)
+        self.delivered(root, answer)
+
+    def delivered(self, root: str, pdu: dict[str, Any]) -> None:
+        if isinstance(pdu.get("clock"), str):
+            self.clocks[root] = pdu["clock"]
+
+    def held_back(self, age: float) -> tuple[list[str], str | None]:
+        """What the server knows but has not delivered for ``age`` seconds (it waits until
+        the whole root is quiet): the watched files that changed, and the file changed
+        last besides them (the one that keeps the root busy, most likely)."""
+        changed: list[str] = []
+        busy: tuple[float, str] | None = None
+        oldest = (time.time() - age) * 1000
+        for root, clock in sorted(self.clocks.items()):
+            answer = self.conn.command("query", root, {"expression": EXPRESSION,
+                                                       "fields": FIELDS, "since": clock})
+            files = [f for f in answer.get("files") or [] if f.get("mtime_ms", 0) <= oldest]
+            with self.lock:
+                found = self.watched.apply(root, files)
+            changed += found
+            for entry in answer.get("files") or []:
+                path = os.path.join(root, entry["name"])
+                mtime = entry.get("mtime_ms", 0)
+                if path not in found and (busy is None or mtime > busy[0]):
+                    busy = (mtime, path)
+        return changed, None if busy is None else busy[1]
 
     def query(self, root: str, real: str) -> list[str]:
         """The files under folder ``real`` as the server knows them now; returns the

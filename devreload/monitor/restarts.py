@@ -25,6 +25,13 @@ MAX_BACKOFF = 5.0
 QUICK_EXIT = 1.0
 
 
+#: How old a changed file's mtime may be and still tell when it was saved: a monitor that
+#: holds events back (watchman, on a tree that never settles) may report a save this late.
+SAVE_HORIZON = 60.0
+#: A change seen this long after its save is said to be late, in the "restarted in" line.
+LATE = 0.5
+
+
 @dataclass
 class Restart:
     """A restart: what asked for it, and when."""
@@ -36,10 +43,14 @@ class Restart:
     window: float = 0.0
     #: When the save it is for happened (wall clock): the reload timeline's zero.
     saved: float = 0.0
+    #: From the save to the moment the monitor saw it: part of the restart's time.
+    lag: float = 0.0
 
     @classmethod
     def first(cls, trigger: Trigger, now: float, reload_interval: float) -> Restart:
-        restart = cls([trigger], began=now, last=now, saved=saved_at(trigger))
+        saved = saved_at(trigger)
+        restart = cls([trigger], began=now, last=now, saved=saved,
+                      lag=max(0.0, time.time() - saved))
         restart.window = quiet_window(restart.triggers, reload_interval)
         return restart
 
@@ -53,14 +64,15 @@ class Restart:
         """This restart with one more trigger: a new one when this one's worker had
         started already (it never answered), keeping this one's line and clock."""
         restart = Restart([*self.triggers, trigger], began=self.began, last=now,
-                          saved=self.saved)
+                          saved=self.saved, lag=self.lag)
         restart.window = quiet_window(restart.triggers, reload_interval)
         return restart
 
     def again(self, now: float) -> Restart:
         """The same restart once more (a forked worker failed, a fresh one follows): its
         line says what changed, and its time includes the failed attempt."""
-        return Restart(self.triggers, began=self.began, last=now, saved=self.saved)
+        return Restart(self.triggers, began=self.began, last=now, saved=self.saved,
+                       lag=self.lag)
 
     @property
     def due(self) -> float:
@@ -86,8 +98,8 @@ def quiet_window(triggers: Sequence[Trigger], reload_interval: float) -> float:
 
 
 def saved_at(trigger: Trigger) -> float:
-    """When the save happened: the file's new mtime, if it is not older than a few
-    seconds (a file moved into place keeps its old one) nor newer than the event."""
+    """When the save happened: the file's new mtime, if it is not older than
+    ``SAVE_HORIZON`` (a file moved into place keeps its old one) nor newer than the event."""
     now = time.time()
     if not isinstance(trigger, FileChanged):
         return now
@@ -95,7 +107,7 @@ def saved_at(trigger: Trigger) -> float:
         mtime = os.stat(trigger.path).st_mtime
     except OSError:
         return trigger.seen
-    return mtime if trigger.seen - 5 < mtime <= trigger.seen else trigger.seen
+    return mtime if trigger.seen - SAVE_HORIZON < mtime <= trigger.seen else trigger.seen
 
 
 class Restarts:
@@ -160,8 +172,10 @@ class Restarts:
         if underway is None:
             self.log.debug("worker %d ready in %.0f ms", pid, (now - started) * 1000)
         else:
-            self.log.info("%s; restarted in %.0f ms", underway.describe(),
-                          (now - underway.began) * 1000)
+            late = (f"; the change was seen {underway.lag:.1f} s after the save"
+                    if underway.lag >= LATE else "")
+            self.log.info("%s; restarted in %.0f ms%s", underway.describe(),
+                          (underway.lag + now - underway.began) * 1000, late)
 
     def mark(self, restart: Restart | None, phase: str, at: float | None = None) -> None:
         """One line of the reload timeline (-v): ``phase``, in ms from the save."""

@@ -10,6 +10,7 @@ import queue
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,9 +23,11 @@ from watchmankit import MARK, Server, marked_processes
 
 from devreload.filemon import watchman as filemon_watchman
 from devreload.filemon.base import IgnoreRules
+from devreload.filemon.choice import MONITOR_ENV, find_default_monitor_factory
+from devreload.filemon.inotify import InotifyFileMonitor
 from devreload.filemon.polling import PollingFileMonitor
 from devreload.filemon.watchman import WatchmanFileMonitor
-from devreload.filemon.watchman_client import WatchmanUnavailable, watchman_available
+from devreload.filemon.watchman_client import WatchmanUnavailable, watchman_asked
 
 if shutil.which("watchman") is None:
     pytest.skip("watchman is not installed", allow_module_level=True)
@@ -380,30 +383,30 @@ def test_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         WatchmanFileMonitor(Events())
 
 
-def test_available_with_a_running_server_that_watches_the_project(
-    server: Server, tmp_path: Path
+def test_a_running_server_that_watches_the_project_is_not_asked_for(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A running server counts once it watches the project: otherwise it would first crawl
-    the whole tree, for nothing inotify does not give."""
+    """Another tool may have asked the server to watch the folder: that is no sign the
+    user wants watchman, whose settle period can hold a save back for seconds."""
     plain = tmp_path / "plain"
     (plain / "pkg").mkdir(parents=True)
-    assert watchman_available(str(plain / "pkg")) is None
     subprocess.run(["watchman", "--sockname", server.sockname, "watch", str(plain)],
                    check=True, capture_output=True, timeout=10)
-    real = os.path.realpath(plain)
-    assert watchman_available(str(plain / "pkg")) == (
-        f"the running watchman server watches {real}")
+    assert watchman_asked(str(plain / "pkg")) is None
+    monkeypatch.delenv(MONITOR_ENV, raising=False)
+    monkeypatch.chdir(plain / "pkg")
+    assert find_default_monitor_factory() is InotifyFileMonitor
 
 
-def test_available_with_a_watchmanconfig(project: Path, tmp_path: Path,
+def test_asked_for_by_a_watchmanconfig(project: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "nothing"))
     (project / "pkg").mkdir()
-    assert watchman_available(str(project / "pkg")) == "the project has a .watchmanconfig"
-    assert watchman_available(str(tmp_path)) is None
+    assert watchman_asked(str(project / "pkg")) == "the project has a .watchmanconfig"
+    assert watchman_asked(str(tmp_path)) is None
 
 
-def test_not_available_without_watchman(project: Path, tmp_path: Path,
+def test_not_asked_for_without_watchman(project: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Cheap: no server, no binary, no subprocess, even for a project that has a config."""
     monkeypatch.delenv("WATCHMAN_SOCK", raising=False)
@@ -413,4 +416,42 @@ def test_not_available_without_watchman(project: Path, tmp_path: Path,
         raise AssertionError("ran a subprocess")
 
     monkeypatch.setattr(subprocess, "run", no_subprocess)
-    assert watchman_available(str(project)) is None
+    assert watchman_asked(str(project)) is None
+
+
+def test_a_tree_that_never_settles_holds_no_save_back_in_silence(
+    server: Server, make_monitor: Make, project: Path
+) -> None:
+    """watchman delivers nothing while any file of the root changes within its settle
+    period: a log written every 5 ms would hold a save back for as long as it is written.
+    The monitor asks for what is held back itself, and says once which file keeps the
+    tree busy."""
+    app = project / "app.py"
+    app.write_text("x = 1\n")
+    log = RecordingLogger()
+    monitor, events = make_monitor(logger=log)
+    monitor.start()
+    monitor.add_path(str(app))
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        with open(project / "requests.log", "a") as f:
+            while not stop.wait(0.005):
+                f.write("GET /\n")
+                f.flush()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        wait_until(lambda: os.path.getsize(project / "requests.log") if
+                   (project / "requests.log").exists() else 0)
+        app.write_text("x = 2\n")
+        saved = time.monotonic()
+        events.expect(app, timeout=5)
+        assert time.monotonic() - saved < 1.5
+    finally:
+        stop.set()
+        writer.join()
+    (line,) = log.lines("warning")
+    assert line.startswith(f"watchman held a change back for over 0.5 s: {project}/requests.log "
+                           "keeps changing")

@@ -9,10 +9,13 @@ and the whole file runs in milliseconds.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -516,6 +519,30 @@ def test_sighup_restarts_fresh(make: Callable[..., Loop]) -> None:
     loop.send(SignalReceived(signal.SIGHUP))
     assert loop.launcher.closed == 1 and loop.launcher.signals == [(first, signal.SIGTERM)]
     assert loop.strategy.exit_code is None
+
+
+def test_a_restart_is_timed_from_the_save_however_late_it_was_seen(
+    make: Callable[..., Loop], tmp_path: Path
+) -> None:
+    """A monitor that held the event back (watchman on a busy tree) does not hide it: the
+    time runs from the file's mtime, and the line says how late the change was seen."""
+    loop = make()
+    loop.says(Ready())
+    old = loop.strategy.worker
+    assert old is not None
+    views = tmp_path / "views.py"
+    views.write_text("x")
+    seen = time.time()
+    os.utime(views, (seen - 2.0, seen - 2.0))
+    loop.send(FileChanged(str(views), seen=seen))
+    loop.exits(old.pid, -signal.SIGTERM)
+    loop.tick(ReloadSettings.reload_interval + EPS)
+    loop.clock.advance(0.1)
+    loop.says(Ready())
+    (line,) = loop.log.lines("info", "restarted in")
+    took = int(line.split("restarted in ")[1].split(" ms")[0])
+    assert 2100 <= took < 2600, line
+    assert line.endswith("; the change was seen 2.0 s after the save")
 
 
 # ------------------------------------------------------------------------- worker messages
