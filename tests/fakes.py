@@ -8,6 +8,8 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from devreload.wire.channel import Channel, ChannelClosed
+
 #: Fake pids start here: above any real pid_max, so a stray signal could hit nothing.
 FIRST_PID = 10**7
 
@@ -46,11 +48,17 @@ class FakeLauncher:
         self.successes: list[int] = []
         self._exited: list[tuple[int, int]] = []
         self._dead: set[int] = set()
+        #: Each worker's end of its channel, to read what the monitor told it (kept, and
+        #: to be closed by the test, only when asked for).
+        self.keep_ends = False
+        self.ends: dict[int, socket.socket] = {}
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
         assert channel_end.fileno() >= 0, "the worker's channel end is handed over open"
         pid = FIRST_PID + len(self.started)
         self.started.append(pid)
+        if self.keep_ends:
+            self.ends[pid] = channel_end.dup()
         return pid
 
     def preload(self, modules: Sequence[str]) -> None:
@@ -85,6 +93,19 @@ class FakeLauncher:
 
     def close(self) -> None:
         self.closed += 1
+
+    def told(self, pid: int) -> list[Any]:
+        """Every message the monitor has sent the worker ``pid`` so far."""
+        end = self.ends[pid]
+        end.setblocking(False)
+        channel, told = Channel(end), []
+        try:
+            while True:
+                told.append(channel.recv())
+        except (BlockingIOError, ChannelClosed):
+            return told
+        finally:
+            end.setblocking(True)
 
     def sent(self, sig: int) -> list[int]:
         """The pids that were sent ``sig``, in order."""

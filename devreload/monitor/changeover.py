@@ -1,7 +1,9 @@
 """The monitor's side of the changeover from the old worker to the next one.
 
 An old worker is told to stop (SIGTERM) at the first change and has ``shutdown_interval``
-before its group is killed. The next worker, started meanwhile on the same listening
+before its group is killed; once it has stopped accepting (a server: the next worker
+serves its successors), ``drain_interval`` to finish the requests under way, unless
+everything stops (``hurry``). The next worker, started meanwhile on the same listening
 sockets, waits at its gate until every old one has *released* them (stopped accepting),
 then gets ``Go``; a gated worker not needed any more gets ``StandDown``. Old workers
 that have stopped are *dismissed* (``Leave``) once the new one serves, so that their
@@ -18,16 +20,19 @@ from devreload.log import Logger
 from devreload.monitor.launch import Launcher
 from devreload.monitor.record import Worker
 from devreload.wire.channel import Channel, ChannelClosed
-from devreload.wire.messages import Go, Leave, StandDown
+from devreload.wire.messages import Go, Hurry, Leave, StandDown
 
 
 class Changeover:
     """The workers being stopped, and the gate of the one that replaces them."""
 
-    def __init__(self, launcher: Launcher, shutdown_interval: float, log: Logger) -> None:
+    def __init__(self, launcher: Launcher, shutdown_interval: float, log: Logger,
+                 drain_interval: float = 0.0) -> None:
         self.launcher = launcher
         self.shutdown_interval = shutdown_interval
+        self.drain_interval = drain_interval
         self.log = log
+        self.hurrying = False
         #: Stopping workers: pid -> when to SIGKILL its group (inf once killed).
         self.deadlines: dict[int, float] = {}
         self._channels: dict[int, Channel] = {}
@@ -52,11 +57,15 @@ class Changeover:
         released the sockets (it says Released), not once its interpreter has exited."""
         return any(pid not in self.released for pid in self.deadlines)
 
-    def release(self, pid: int) -> bool:
-        """The stopping worker ``pid`` no longer accepts; False if it is not stopping."""
+    def release(self, pid: int, now: float) -> bool:
+        """The stopping worker ``pid`` no longer accepts; False if it is not stopping. What
+        it still does is requests under way: they may take the drain interval."""
         if pid not in self.deadlines:
             return False
         self.released.add(pid)
+        if not self.hurrying and math.isfinite(self.deadlines[pid]):
+            self.deadlines[pid] = max(self.deadlines[pid],
+                                      now + self.drain_interval + self.shutdown_interval)
         self.launcher.succeeded(pid)
         return True
 
@@ -87,11 +96,19 @@ class Changeover:
         finite = [d for d in self.deadlines.values() if math.isfinite(d)]
         return min(finite) if finite else None
 
+    def hurry(self, now: float) -> None:
+        """Everything stops: no worker drains longer than the shutdown interval."""
+        self.hurrying = True
+        for pid, deadline in self.deadlines.items():
+            if math.isfinite(deadline):
+                self.deadlines[pid] = min(deadline, now + self.shutdown_interval)
+                with contextlib.suppress(ChannelClosed, OSError):
+                    self._channels[pid].send(Hurry())
+
     def kill_overdue(self, now: float) -> None:
         for pid, deadline in list(self.deadlines.items()):
             if now >= deadline:
-                self.log.debug("worker %d did not stop in %.1f s; killing it", pid,
-                               self.shutdown_interval)
+                self.log.debug("worker %d did not stop in time; killing it", pid)
                 self.kill(pid)
 
     def kill(self, pid: int) -> None:

@@ -20,7 +20,7 @@ from devreload.monitor.launch import Launcher
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
-from devreload.wire.messages import Failed, Files, StaticChanged
+from devreload.wire.messages import IMPORTED, Failed, Files, StaticChanged
 from devreload.worker.proxy import ReloaderProxy, get_reloader, is_active
 
 #: File timestamps come from a coarse kernel clock that may lag time.time() by a tick.
@@ -123,19 +123,20 @@ class Reloader(ReloadStrategy):
             return False
         return True
 
-    def on_modules(self, files: Sequence[str], since: float) -> None:
+    def on_modules(self, files: Sequence[str], since: float | None) -> None:
         self._watch({path: since for path in files})
 
-    def on_files(self, files: Files) -> None:
+    def on_files(self, files: Files, stale: bool = False) -> None:
         self.ignore.written.update(files.written)
         for folder in files.data:
             self.log.debug("not watching what the app reads in %s: read while it served, "
                            "by its own code (data, not code; -w to watch)",
                            display_path(folder))
         for read in files.read:
-            if read.path not in self.watched and not self.ignore(read.path):
+            if (read.why != IMPORTED and read.path not in self.watched
+                    and not self.ignore(read.path)):
                 self.log.debug("watching %s: %s", display_path(read.path), read.why)
-        self._watch({read.path: read.at for read in files.read})
+        self._watch({read.path: None if stale else read.at for read in files.read})
 
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         self.ignore.explicit.update(paths)

@@ -24,6 +24,11 @@ class ReloadSettings:
     reload_interval: float = 0.05
     #: How long a worker may take to stop after SIGTERM before it is killed (seconds).
     shutdown_interval: float = 1.5
+    #: How long a server that stopped accepting (the next worker serves meanwhile) may take
+    #: to finish the requests under way (seconds): as long as common graceful-shutdown
+    #: defaults (Kubernetes, gunicorn), since its drain delays nobody. Ctrl-C cuts it to
+    #: ``shutdown_interval``.
+    drain_interval: float = 30.0
     #: How often a polling monitor looks, at the most (seconds); it slows down by itself
     #: on a tree so large that a look costs more than about 1 % of a core.
     poll_interval: float = 0.25
@@ -54,6 +59,6 @@ class ReloadSettings:
     gitignore: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("reload_interval", "shutdown_interval", "poll_interval"):
+        for name in ("reload_interval", "shutdown_interval", "drain_interval", "poll_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

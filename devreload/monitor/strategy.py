@@ -132,14 +132,16 @@ class ReloadStrategy:
     def on_recover(self) -> None:
         """A new worker is about to start after a crash."""
 
-    def on_modules(self, files: Sequence[str], since: float) -> None:
-        """Source files imported by a worker started at ``since`` (wall clock)."""
+    def on_modules(self, files: Sequence[str], since: float | None) -> None:
+        """Source files imported by a worker started at ``since`` (wall clock; None: a
+        replaced worker, whose reports are no news)."""
 
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         """Paths a worker started at ``since`` asked to watch."""
 
-    def on_files(self, files: Files) -> None:
-        """Project files a worker read as code, files it wrote, folders it read data from."""
+    def on_files(self, files: Files, stale: bool = False) -> None:
+        """Project files a worker read as code, files it wrote, folders it read data from
+        (``stale``: said by a replaced worker)."""
 
     def on_parked_connections(self) -> None:
         """Keep-alive connections stay parked while the app is broken; by default
@@ -232,6 +234,7 @@ class ReloadStrategy:
     def _exit(self, code: int) -> None:
         self.exit_code, self.crashed = code, False
         self._stop_worker()
+        self.workers.changeover.hurry(self.clock())
         self.workers.changeover.dismiss()
 
     # -- workers ---------------------------------------------------------------------
@@ -277,16 +280,19 @@ class ReloadStrategy:
                                     while_=lambda: self.crashed)
 
     def _on_message(self, worker: Worker, message: FromWorker, fds: Sequence[int]) -> None:
-        if self.workers.note(worker, message, fds):
+        if self.workers.note(worker, message, fds, self.clock()):
             self._place_parked()
             return
+        # What a replaced worker says last (as it exits) may name the very file whose change
+        # replaced it: watched from now on, never a change again.
+        born = worker.born if worker is self.worker else None
         if isinstance(message, Modules):
-            self.on_modules(message.files, worker.born)
+            self.on_modules(message.files, born)
             self.workers.libraries(message)
         elif isinstance(message, Watch):
-            self.on_watch(message.paths, worker.born)
+            self.on_watch(message.paths, born)
         elif isinstance(message, Files):
-            self.on_files(message)
+            self.on_files(message, stale=born is None)
         elif isinstance(message, Failed):
             self.last_error = message.report
             if self.crashed:

@@ -54,7 +54,8 @@ class Workers:
         self.sockets = sockets
         #: The worker that serves, or is starting to.
         self.current: Worker | None = None
-        self.changeover = Changeover(launcher, settings.shutdown_interval, log)
+        self.changeover = Changeover(launcher, settings.shutdown_interval, log,
+                                     settings.drain_interval)
         self.parked = ParkedConnections()
         #: Modules every worker imports before the app (the server): the template has them.
         self.warm: dict[str, None] = {}
@@ -144,21 +145,22 @@ class Workers:
         if isinstance(worker_path, str) and worker_path.startswith("devreload."):
             self.launcher.preload([worker_path.partition(":")[0]])
 
-    def note(self, worker: Worker, message: FromWorker, fds: Sequence[int] = ()) -> bool:
+    def note(self, worker: Worker, message: FromWorker, fds: Sequence[int] = (),
+             now: float = 0.0) -> bool:
         """Take what concerns only the handling of workers; False for anything else."""
         if isinstance(message, Connections):
             self.parked.park(message, fds)
         elif isinstance(message, Released):
-            self._released(worker)
+            self._released(worker, now)
         elif isinstance(message, Milestone):
             self.restarts.mark(worker.restart, message.phase, message.at)
         else:
             return False
         return True
 
-    def _released(self, worker: Worker) -> None:
+    def _released(self, worker: Worker, now: float) -> None:
         """``worker`` no longer accepts: if it was stopping, the next one may."""
-        if self.changeover.release(worker.pid):
+        if self.changeover.release(worker.pid, now):
             restart = self.restarts.pending or self.restarts.underway
             self.restarts.mark(restart, f"old worker {worker.pid} stopped accepting")
             self._open_gate()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 ReadyCallback = Callable[[], None]
@@ -20,6 +21,38 @@ ReadyCallback = Callable[[], None]
 #: A connection accepted just before a stop but with no request yet gets this long to send
 #: one before the draining server closes it.
 FRESH_CONNECTION_GRACE = 0.2
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How long a stopped server lets the requests under way finish: ``drain`` seconds
+    from the stop (under a monitor the next worker serves meanwhile, so this may be long),
+    and no more than ``hurry`` once ``hurried()`` says everything stops (Ctrl-C)."""
+
+    drain: float
+    hurry: float
+    hurried: Callable[[], bool] = field(default=lambda: False)
+
+
+class DrainClock:
+    """A drain's deadline, brought forward when everything stops."""
+
+    def __init__(self, bounds: Bounds, began: float) -> None:
+        self.bounds = bounds
+        self.deadline = began + bounds.drain
+        self._hurried = False
+
+    def over(self, now: float) -> bool:
+        if not self._hurried and self.bounds.hurried():
+            self._hurried = True
+            self.deadline = min(self.deadline, now + self.bounds.hurry)
+        return now >= self.deadline
+
+    def why(self) -> str:
+        """What the line about a request cut at the deadline says of it."""
+        if self._hurried:
+            return "devreload stopped"
+        return f"the worker's {self.bounds.drain:g} s to finish its requests ran out"
 
 
 class Drain(enum.Enum):
@@ -49,6 +82,6 @@ class Backend(Protocol):
         sockets: Sequence[socket.socket],
         options: Mapping[str, Any],
         on_ready: ReadyCallback | None,
-        graceful_timeout: float,
+        bounds: Bounds,
         on_stop: ReadyCallback | None = None,
     ) -> None: ...

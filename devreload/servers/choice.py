@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from devreload.errors import ServerOptionError
-from devreload.servers.base import Backend, ReadyCallback
+from devreload.servers.base import Backend, Bounds, ReadyCallback
 from devreload.sockets import Address, mixes_unix_and_ip
+from devreload.web.inflight import REQUESTS
 from devreload.web.kinds import is_asgi
 from devreload.web.livereload import open_streams
 from devreload.worker import preload
@@ -121,7 +122,7 @@ def serve_on_sockets(
     *,
     on_ready: ReadyCallback | None = None,
     on_stop: ReadyCallback | None = None,
-    graceful_timeout: float,
+    bounds: Bounds,
 ) -> None:
     """Serve ``app`` with the server ``chosen`` for it on already listening ``sockets``
     until SIGTERM or SIGINT.
@@ -129,7 +130,7 @@ def serve_on_sockets(
     ``on_ready`` runs once the server accepts connections (after ASGI lifespan startup),
     ``on_stop`` once it has stopped accepting them (the next worker may start to).
     On the signal the listening sockets are closed first; requests in progress then get
-    ``graceful_timeout`` seconds to finish.
+    the time ``bounds`` give them to finish, and one cut at the deadline is named.
     """
     open_streams()
 
@@ -140,6 +141,7 @@ def serve_on_sockets(
 
     preload.server_starting(True)
     try:
-        backend(chosen.name).run(app, sockets, chosen.options, ready, graceful_timeout, on_stop)
+        tracked = REQUESTS.asgi(app) if chosen.asgi else REQUESTS.wsgi(app)  # type: ignore[arg-type]
+        backend(chosen.name).run(tracked, sockets, chosen.options, ready, bounds, on_stop)
     finally:
         preload.server_starting(False)

@@ -16,13 +16,20 @@ import logging
 import signal
 import socket
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from devreload.errors import ServerOptionError
-from devreload.servers.base import FRESH_CONNECTION_GRACE, Drain, ReadyCallback
+from devreload.servers.base import (
+    FRESH_CONNECTION_GRACE,
+    Bounds,
+    Drain,
+    DrainClock,
+    ReadyCallback,
+)
 from devreload.servers.uvicorn_connections import (
     WEBSOCKET_APP_GRACE,
     adopt,
@@ -33,6 +40,7 @@ from devreload.servers.uvicorn_connections import (
     task_owner,
 )
 from devreload.values import asbool
+from devreload.web.inflight import REQUESTS
 from devreload.web.livereload import close_streams
 from devreload.wire.channel import HandedConnection
 from devreload.worker.handoff import ConnectionHandoff
@@ -102,36 +110,37 @@ def run(
     sockets: Sequence[socket.socket],
     options: Mapping[str, Any],
     on_ready: ReadyCallback | None,
-    graceful_timeout: float,
+    bounds: Bounds,
     on_stop: ReadyCallback | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; then stop accepting, and drain."""
     options = dict(options)
     bound = options.pop("timeout_graceful_shutdown", None)
-    timeout = graceful_timeout if bound is None else float(bound)
+    if bound is not None:  # the user's own bound, whatever the next worker does
+        bounds = replace(bounds, drain=float(bound), hurry=min(bounds.hurry, float(bound)))
     if logging.getLogger().handlers:
         # Logging is configured already (an ini's sections): let uvicorn's loggers use it.
         options.setdefault("log_config", None)
-    server = DrainingServer(uvicorn.Config(app, **options), timeout, handoff_for(sockets),
+    server = DrainingServer(uvicorn.Config(app, **options), bounds, handoff_for(sockets),
                             on_ready, on_stop)
     server.run(sockets=list(sockets))
 
 
 class DrainingServer(uvicorn.Server):
     """uvicorn, but closing its listeners the moment it is told to stop, and draining
-    within ``timeout`` without uvicorn's fixed pauses; under a monitor, handing its idle
+    within ``bounds`` without uvicorn's fixed pauses; under a monitor, handing its idle
     keep-alive connections to the next worker (``handoff``)."""
 
     def __init__(
         self,
         config: uvicorn.Config,
-        timeout: float,
+        bounds: Bounds,
         handoff: ConnectionHandoff | None,
         on_ready: ReadyCallback | None,
         on_stop: ReadyCallback | None,
     ) -> None:
         super().__init__(config)
-        self.timeout = timeout
+        self.bounds = bounds
         self.handoff = handoff
         self.on_ready = on_ready
         self.on_stop = on_stop
@@ -211,10 +220,12 @@ class DrainingServer(uvicorn.Server):
             await asyncio.sleep(0)
         self.defer_next_requests()  # those too
         began = self.loop.time()
+        clock = DrainClock(self.bounds, began)
         state = self.server_state
         while (state.connections or state.tasks) and not self.force_exit:
             now = self.loop.time()
-            if now >= began + self.timeout:
+            if clock.over(now):
+                REQUESTS.cut(clock.why())
                 for task in state.tasks:
                     task.cancel()
                 break

@@ -24,7 +24,14 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
 from devreload.errors import ServerOptionError
-from devreload.servers.base import FRESH_CONNECTION_GRACE, Drain, ReadyCallback
+from devreload.servers.base import (
+    FRESH_CONNECTION_GRACE,
+    Bounds,
+    Drain,
+    DrainClock,
+    ReadyCallback,
+)
+from devreload.web.inflight import REQUESTS
 from devreload.web.livereload import close_streams
 from devreload.web.waitress_streams import install_waitress_events
 from devreload.wire.channel import HandedConnection
@@ -73,7 +80,7 @@ def run(
     sockets: Sequence[socket.socket],
     options: Mapping[str, Any],
     on_ready: ReadyCallback | None,
-    graceful_timeout: float,
+    bounds: Bounds,
     on_stop: ReadyCallback | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; then stop accepting, and drain."""
@@ -81,7 +88,7 @@ def run(
     with _stop_signals(server.request_stop):
         server.serve(on_ready)
         server.stop_accepting(on_stop)
-        server.drain(graceful_timeout)
+        server.drain(bounds)
 
 
 class DrainingServer:
@@ -145,21 +152,25 @@ class DrainingServer:
     def channels(self) -> list[Any]:
         return [obj for obj in self.map.values() if isinstance(obj, HTTPChannel)]
 
-    def drain(self, timeout: float) -> None:
-        """Let the requests under way finish, for up to ``timeout`` seconds."""
+    def drain(self, bounds: Bounds) -> None:
+        """Let the requests under way finish, within ``bounds``; name those cut."""
         began = time.monotonic()
-        deadline = began + timeout
+        clock = DrainClock(bounds, began)
         if self.handoff is not None:
             for channel in self.channels():
                 channel.devreload_draining = True
-        while time.monotonic() < deadline:
+        while not clock.over(time.monotonic()):
             grace_over = time.monotonic() >= began + FRESH_CONNECTION_GRACE
             if not self.drain_round(grace_over):
                 break
             self._loop(0.01)
         if self.handoff is not None:
             self.handoff.finish()
-        self.server.task_dispatcher.shutdown(timeout=max(0.0, deadline - time.monotonic()))
+        while self.server.task_dispatcher.active_count and not clock.over(time.monotonic()):
+            self._loop(0.01)
+        if clock.over(time.monotonic()):
+            REQUESTS.cut(clock.why())
+        self.server.task_dispatcher.shutdown(timeout=max(0.0, clock.deadline - time.monotonic()))
         wasyncore.close_all(self.map)
 
     def drain_round(self, grace_over: bool) -> bool:

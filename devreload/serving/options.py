@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from devreload.errors import AddressError, ConfigError
 from devreload.filemon.choice import monitor_name_problem
 from devreload.monitor.settings import ReloadSettings
+from devreload.servers.base import Bounds
 from devreload.servers.choice import SERVERS
 from devreload.sockets import Address, any_public, make_address, parse_address, parse_listen
 from devreload.values import conf_bool, conf_seconds
@@ -30,6 +31,7 @@ OWN_KEYS = frozenset(
         "reload",
         "reload_interval",
         "shutdown_interval",
+        "drain_interval",
         "poll_interval",
         "show_errors",
         "live_reload",
@@ -69,6 +71,8 @@ class ServeOptions:
     #: How long a worker may take to stop before it is killed (seconds).
     shutdown_interval: float = field(default=ReloadSettings.shutdown_interval,
                                      metadata=LAST_SET)
+    #: How long an old worker may finish its requests once the next one serves (seconds).
+    drain_interval: float = field(default=ReloadSettings.drain_interval, metadata=LAST_SET)
     #: How often a polling file monitor looks, at the most (seconds).
     poll_interval: float = ReloadSettings.poll_interval
     #: Extra files or globs to watch, absolute.
@@ -104,10 +108,14 @@ class ServeOptions:
         if self.server not in SERVERS:
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
 
-    @property
-    def graceful_timeout(self) -> float:
-        """The worker's own drain bound: well inside the monitor's SIGKILL deadline."""
-        return max(0.1, self.shutdown_interval * 2 / 3)
+    def bounds(self, hurried: Callable[[], bool] | None = None) -> Bounds:
+        """How long a stopped server drains: under a monitor (``hurried`` tells when
+        everything stops) the drain interval, else a bound well inside the shutdown
+        interval, as after ``hurried``."""
+        short = max(0.1, self.shutdown_interval * 2 / 3)
+        if hurried is None:
+            return Bounds(short, short)
+        return Bounds(self.drain_interval, short, hurried)
 
     def but(self, **changes: Any) -> ServeOptions:
         """A copy with some fields changed."""
@@ -140,6 +148,7 @@ class ServeOptions:
         return ReloadSettings(
             reload_interval=self.reload_interval,
             shutdown_interval=self.shutdown_interval,
+            drain_interval=self.drain_interval,
             poll_interval=self.poll_interval,
             preload=self.preload,
             preload_exclude=self.preload_exclude,
@@ -169,7 +178,7 @@ class ServeOptions:
         for key in ("reload", "live_reload", "show_errors", "preload", "gitignore"):
             if conf.get(key) is not None:
                 values[key] = conf_bool(conf, key, path, section)
-        for key in ("reload_interval", "shutdown_interval", "poll_interval"):
+        for key in ("reload_interval", "shutdown_interval", "drain_interval", "poll_interval"):
             seconds = conf_seconds(conf, key, path, section)
             if seconds is not None:
                 values[key] = seconds

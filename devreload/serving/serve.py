@@ -213,7 +213,8 @@ def _serve(
         chosen,
         on_ready=on_ready,
         on_stop=on_stop,
-        graceful_timeout=options.graceful_timeout,
+        bounds=options.bounds(get_reloader().changeover.hurried
+                              if on_ready is not None and is_active() else None),
     )
 
 

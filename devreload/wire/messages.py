@@ -52,6 +52,12 @@ class StandDown:
 
 
 @dataclass(frozen=True)
+class Hurry:
+    """Everything stops (Ctrl-C): a draining server gets the shutdown interval, no longer
+    its drain interval, to finish its requests."""
+
+
+@dataclass(frozen=True)
 class Leave:
     """A stopped worker may exit now: the next one serves (or none is coming). Its
     exit, with every finalizer, would otherwise share the CPU with the next one's start."""
@@ -76,6 +82,11 @@ class Modules:
     #: Modules devreload imported for the app after it ran (its server): the next worker
     #: imports them before the app, so that they can be preloaded.
     warm: tuple[str, ...] = ()
+
+
+#: Why a module's own source was read: to import it (watched as soon as it is read, as
+#: every module is, but no news in ``-v``).
+IMPORTED = "imported"
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,7 @@ FromWorker = (
 )
 ToWorker = (
     Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | StandDown
-    | Leave
+    | Leave | Hurry
 )
 
 

@@ -27,6 +27,7 @@ class Changeover:
         #: When this worker released the sockets (monotonic), once it has.
         self.released_at: float | None = None
         self._dismissed = threading.Event()
+        self._hurried = threading.Event()
 
     @property
     def gated(self) -> bool:
@@ -53,6 +54,13 @@ class Changeover:
 
     def dismiss(self) -> None:
         self._dismissed.set()
+
+    def hurry(self) -> None:
+        self._hurried.set()
+
+    def hurried(self) -> bool:
+        """Everything stops: a draining server finishes within its short bound."""
+        return self._hurried.is_set()
 
     def wait_to_leave(self) -> None:
         """A worker that released the sockets exits once dismissed (its exit would share

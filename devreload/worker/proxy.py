@@ -21,6 +21,7 @@ from devreload.wire.messages import (
     ConnectionsTaken,
     FromWorker,
     Go,
+    Hurry,
     Leave,
     Message,
     Milestone,
@@ -127,6 +128,8 @@ class ReloaderProxy:
             self.changeover.stand_down()
         elif isinstance(message, Leave):
             self.changeover.dismiss()
+        elif isinstance(message, Hurry):
+            self.changeover.hurry()
 
     def _send(self, message: FromWorker) -> None:
         try:

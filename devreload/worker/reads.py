@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from devreload.wire.messages import Files, Read
+from devreload.wire.messages import IMPORTED, Files, Read
 
 #: ``os.open`` flags that mean the file is written.
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -43,19 +43,24 @@ IMPORTING = ("importlib._bootstrap", "importlib._bootstrap_external")
 #: What reads a program's source to run it (the whole program runs below ``runpy``, so only
 #: its own reads count).
 RUNNING = ("runpy", "pkgutil")
+#: What reads source to show it (a traceback, a warning, devreload's own messages): such a
+#: read is no read of the app's.
+SHOWING = ("linecache", "tokenize", "inspect", "traceback", "warnings")
 
 
 def reader(frame: FrameType | None) -> str | None:
     """Why a read by this stack is code or configuration, or None for the app's data; ""
-    for a module's own source, read to import it (reported as a module)."""
+    for a read that is not the app's (source shown in a traceback)."""
     below = ""
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name != __name__:
-            if name in RUNNING and not below:
+            if name in SHOWING and not below:
                 return ""
+            if name in (*IMPORTING, *RUNNING) and not below:
+                return IMPORTED
             if name in IMPORTING:
-                return f"read while importing {below}" if below else ""
+                return f"read while importing {below}"
             if any(name == p or name.startswith(p + ".") for p in LOADERS):
                 return f"read by {name}"
             below = name

@@ -1,5 +1,6 @@
 """WSGI and ASGI fixture apps for the server tests: ``/slow`` takes 0.5 s to answer,
-``/stream`` streams a chunk every 50 ms and never ends, ``/data/NAME`` answers the file
+``/sleep/S`` takes S seconds (saying SLEEPING first), ``/stream`` streams a chunk every 50 ms
+and never ends, ``/data/NAME`` answers the file
 ``data/NAME`` (data another process drops); the ASGI app echoes websockets."""
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable
         return _endless()
     if environ["PATH_INFO"] == "/slow":
         time.sleep(0.5)
+    if environ["PATH_INFO"].startswith("/sleep/"):
+        print(f"SLEEPING pid={os.getpid()}", flush=True)
+        time.sleep(float(environ["PATH_INFO"].rpartition("/")[2]))
     body = f"wsgi {TOKEN} pid={os.getpid()}{_data(environ['PATH_INFO'])}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
@@ -65,6 +69,9 @@ async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
             await asyncio.sleep(0.05)
     if scope["path"] == "/slow":
         await asyncio.sleep(0.5)
+    if scope["path"].startswith("/sleep/"):
+        print(f"SLEEPING pid={os.getpid()}", flush=True)
+        await asyncio.sleep(float(scope["path"].rpartition("/")[2]))
     body = f"asgi {TOKEN} pid={os.getpid()}{_data(scope['path'])}".encode()
     headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -6,6 +6,7 @@ import sys
 
 import serve_apps
 
+from devreload.servers.base import Bounds
 from devreload.servers.choice import choose, serve_on_sockets
 
 if __name__ == "__main__":
@@ -16,6 +17,6 @@ if __name__ == "__main__":
         [sock],
         choose(sys.argv[1] == "asgi", "auto", {}),
         on_ready=lambda: print(f"READY pid={os.getpid()}", flush=True),
-        graceful_timeout=float(os.environ.get("GRACE", "2")),
+        bounds=Bounds(float(os.environ.get("GRACE", "2")), float(os.environ.get("GRACE", "2"))),
     )
     print(f"STOPPED pid={os.getpid()}", flush=True)

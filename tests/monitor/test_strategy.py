@@ -38,6 +38,7 @@ from devreload.wire.contract import EXIT_RELOAD
 from devreload.wire.messages import (
     Failed,
     FromWorker,
+    Hurry,
     Modules,
     Ready,
     Released,
@@ -60,7 +61,7 @@ class Recording(ReloadStrategy):
         self.asked: list[Trigger] = []
         self.crashes: list[str] = []
         self.recoveries = 0
-        self.modules: list[tuple[Sequence[str], float]] = []
+        self.modules: list[tuple[Sequence[str], float | None]] = []
 
     def should_restart(self, trigger: Trigger) -> bool:
         self.asked.append(trigger)
@@ -72,7 +73,7 @@ class Recording(ReloadStrategy):
     def on_recover(self) -> None:
         self.recoveries += 1
 
-    def on_modules(self, files: Sequence[str], since: float) -> None:
+    def on_modules(self, files: Sequence[str], since: float | None) -> None:
         self.modules.append((files, since))
 
 
@@ -140,6 +141,7 @@ def make() -> Iterator[Callable[..., Loop]]:
 
     def build(**kwargs: Any) -> Loop:
         launcher, clock, log = FakeLauncher(), FakeClock(), RecordingLogger()
+        launcher.keep_ends = True
         before: list[float] = []
         sockets, veto = kwargs.pop("sockets", ()), kwargs.pop("veto", None)
         settings = ReloadSettings(before_reload=lambda: before.append(clock()), **kwargs)
@@ -159,6 +161,8 @@ def make() -> Iterator[Callable[..., Loop]]:
     for loop in loops:
         for worker in loop.workers:
             worker.channel.close()
+        for end in loop.launcher.ends.values():
+            end.close()
 
 
 # ------------------------------------------------------------------------- file changes
@@ -408,7 +412,7 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_shutdown_interval(
     loop.tick(2 * EPS)
     assert loop.launcher.sent(signal.SIGKILL) == [first]
     assert loop.log.lines("debug", "did not stop") == [
-        f"worker {first} did not stop in 1.5 s; killing it"
+        f"worker {first} did not stop in time; killing it"
     ]
     loop.tick(10.0)
     assert loop.launcher.sent(signal.SIGKILL) == [first], "killed once"
@@ -726,5 +730,42 @@ def test_on_its_sockets_the_next_worker_starts_before_the_old_one_stops_acceptin
         loop.send(WorkerSaid(old, Released()))
         assert not new.gated
         assert first in loop.strategy.workers.changeover.released
+    finally:
+        listener.close()
+
+
+def test_an_old_server_drains_its_requests_until_the_drain_interval_unless_all_stops(
+    make: Callable[..., Loop],
+) -> None:
+    """Once it stopped accepting, an old worker only finishes requests under way: it is
+    killed after the drain interval (plus the shutdown interval), not the shutdown
+    interval; Ctrl-C hurries it, and it gets the shutdown interval from then."""
+    listener = socket.socket()
+    try:
+        loop = make(sockets=[listener], drain_interval=10.0)
+        loop.launcher.obeys_sigterm = False
+        loop.says(Ready())
+        first = loop.pid
+        loop.send(FileChanged("app/views.py", final=True))
+        old = loop.workers[0]
+        loop.send(WorkerSaid(old, Released()))
+        loop.tick(SINGLE_SAVE_WINDOW + EPS)
+        loop.says(Ready())
+        loop.tick(10.0)
+        assert loop.launcher.sent(signal.SIGKILL) == []
+        loop.tick(ReloadSettings.shutdown_interval)
+        assert loop.launcher.sent(signal.SIGKILL) == [first]
+
+        second = loop.pid
+        loop.send(FileChanged("app/views.py", final=True))
+        loop.send(WorkerSaid(loop.workers[1], Released()))
+        loop.tick(SINGLE_SAVE_WINDOW + EPS)
+        loop.says(Ready())
+        loop.tick(1.0)
+        loop.send(SignalReceived(signal.SIGINT))
+        assert any(isinstance(m, Hurry) for m in loop.launcher.told(second)), \
+            "the draining worker was not told that everything stops"
+        loop.tick(ReloadSettings.shutdown_interval + EPS)
+        assert second in loop.launcher.sent(signal.SIGKILL)
     finally:
         listener.close()

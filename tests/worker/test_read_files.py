@@ -63,11 +63,13 @@ def test_after_start_only_loaders_and_imports_read_code(tmp_path: Path) -> None:
     _open_as("flask.config", files, tmp_path / "config.py")
     _open_as("flaskr.jinja2ish", files, tmp_path / "upload.bin")  # a prefix is not a package
     _open_as("importlib._bootstrap", files, tmp_path / "schema.sql")  # as a module's source
+    _open_as("linecache", files, tmp_path / "upload.bin")  # shown in a traceback
     taken = files.take()
     assert before.read == () and files.take() == taken
     assert {(Path(r.path).name, r.why) for r in taken.read} == {
         ("page.html", "read by jinja2.utils"),
         ("config.py", "read by flask.config"),
+        ("schema.sql", "imported"),
     }
     assert set(taken.data) == {str(tmp_path), str(tmp_path / "data")}
     assert all(r.at >= files.born for r in taken.read)
