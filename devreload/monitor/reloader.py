@@ -138,6 +138,15 @@ class Reloader(ReloadStrategy):
                 self.log.debug("watching %s: %s", display_path(read.path), read.why)
         self._watch({read.path: None if stale else read.at for read in files.read})
 
+    def on_static(self, paths: Sequence[str]) -> None:
+        patterns = [os.path.join(p, "**") if os.path.isdir(p) else p for p in paths]
+        new = [p for p in patterns if p not in self.static]
+        if new:
+            self.log.debug("pushing changes to open pages, without a restart: %s",
+                           " ".join(map(display_path, new)))
+            self.static.extend(new)
+            self._watch(dict.fromkeys(new))
+
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         self.ignore.explicit.update(paths)
         for path in paths:

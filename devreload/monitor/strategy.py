@@ -139,6 +139,9 @@ class ReloadStrategy:
     def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
         """Paths a worker started at ``since`` asked to watch."""
 
+    def on_static(self, paths: Sequence[str]) -> None:
+        """Files or folders the worker serves as static files."""
+
     def on_files(self, files: Files, stale: bool = False) -> None:
         """Project files a worker read as code, files it wrote, folders it read data from
         (``stale``: said by a replaced worker)."""
@@ -289,6 +292,8 @@ class ReloadStrategy:
         if isinstance(message, Modules):
             self.on_modules(message.files, born)
             self.workers.libraries(message)
+        elif isinstance(message, Watch) and message.static:
+            self.on_static(message.paths)
         elif isinstance(message, Watch):
             self.on_watch(message.paths, born)
         elif isinstance(message, Files):

@@ -34,6 +34,7 @@ from devreload.serving.options import ServeOptions
 from devreload.web.asgi import LiveReloadASGI
 from devreload.web.frameworks import prepare
 from devreload.web.kinds import is_asgi
+from devreload.web.static import static_folders
 from devreload.web.wsgi import LiveReload, first_response_told
 from devreload.worker.proxy import get_reloader, is_active, milestone
 
@@ -199,6 +200,8 @@ def _serve(
 ) -> None:
     loaded: Any = load_app(app) if isinstance(app, str) else app
     asgi = is_asgi(loaded)  # asked once: the app's wrappers keep its kind
+    if live_reload and is_active():
+        get_reloader().watch_static(static_folders(loaded))
     loaded = prepare(loaded, options.shows_errors(listening), options.allowed_hosts, asgi=asgi)
     chosen = choose(asgi, options.server, options.server_options, listening)
     if live_reload:

@@ -15,14 +15,22 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from devreload.log import default_logger
+
 
 def static_folders(app: Any) -> list[str]:
     """The project's folders ``app`` serves static files from, absolute, once each."""
     found: dict[str, None] = {}
-    for folder in (*_flask(app), *_django(), *_pyramid(app), *_starlette(app)):
-        path = os.path.abspath(folder)
-        if os.path.isdir(path) and not _installed(path):
-            found[path] = None
+    for framework in (_flask, _django, _pyramid, _starlette):
+        try:
+            folders = list(framework(app))
+        except Exception as exc:  # a convenience: it never stands in the app's way
+            default_logger().debug("static folders not found (%s: %s)", type(exc).__name__, exc)
+            continue
+        for folder in folders:
+            path = os.path.abspath(folder)
+            if os.path.isdir(path) and not _installed(path):
+                found[path] = None
     return list(found)
 
 
@@ -44,7 +52,7 @@ def _flask(app: Any) -> Iterator[str]:
             yield owner.static_folder
 
 
-def _django() -> Iterator[str]:
+def _django(app: Any) -> Iterator[str]:
     """Where ``findstatic`` looks: ``STATICFILES_DIRS`` and each installed app's ``static``."""
     if "django.contrib.staticfiles" not in sys.modules:
         return

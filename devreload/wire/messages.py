@@ -112,9 +112,11 @@ class Files:
 
 @dataclass(frozen=True)
 class Watch:
-    """Paths or globs the worker asked to watch."""
+    """Paths or globs the worker asked to watch; ``static``: files (a folder: every file
+    in it) pushed to open pages when they change, never a restart."""
 
     paths: tuple[str, ...]
+    static: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,11 @@ class ReloaderProxy:
         """Add files or glob patterns to the monitor's watch list (relative to the cwd)."""
         self._send(Watch(tuple(os.path.abspath(os.fspath(p)) for p in paths)))
 
+    def watch_static(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        """Files or folders served as static files: a change is pushed to open pages (a
+        stylesheet swapped in place), never a restart."""
+        self._send(Watch(tuple(os.path.abspath(os.fspath(p)) for p in paths), static=True))
+
     def trigger_reload(self) -> None:
         """Ask for a fresh worker now, whatever the files say."""
         self._send(ReloadAsked())
