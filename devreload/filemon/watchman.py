@@ -50,6 +50,9 @@ RETRY_INTERVAL = 0.1
 #: delivers nothing until the whole root has been quiet for its settle period, and a file
 #: written every few milliseconds anywhere in it (a log, a journal) holds every save back.
 HELD_BACK = 0.5
+BUSY = ("watchman held a change back for over %g s: %s keeps changing, and watchman waits "
+        "until its whole tree is quiet; ignore it (\"ignore_dirs\" in .watchmanconfig, or -x) "
+        "or use another monitor (--monitor inotify)")
 
 
 class WatchmanFileMonitor:
@@ -203,11 +206,7 @@ class WatchmanFileMonitor:
         changed, busy = self._session.held_back(HELD_BACK)
         if changed and not self._said_busy:
             self._said_busy = True
-            self.log.warning(
-                "watchman held a change back for over %g s: %s keeps changing, and watchman "
-                "waits until its whole tree is quiet; ignore it (\"ignore_dirs\" in "
-                ".watchmanconfig, or -x) or use another monitor (--monitor inotify)",
-                HELD_BACK, display_path(busy) if busy else "another file")
+            self.log.warning(BUSY, HELD_BACK, display_path(busy) if busy else "another file")
         self._report(changed)
 
     def _wake(self) -> None:

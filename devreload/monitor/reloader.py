@@ -20,7 +20,7 @@ from devreload.monitor.launch import Launcher
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
-from devreload.wire.messages import IMPORTED, Failed, Files, StaticChanged
+from devreload.wire.messages import IMPORTED, Failed, Files, Modules, StaticChanged, Watch
 from devreload.worker.proxy import ReloaderProxy, get_reloader, is_active
 
 #: File timestamps come from a coarse kernel clock that may lag time.time() by a tick.
@@ -122,6 +122,16 @@ class Reloader(ReloadStrategy):
             self.log.debug("ignored a change to %s", trigger.describe())
             return False
         return True
+
+    def on_report(self, report: Modules | Watch | Files, since: float | None) -> None:
+        if isinstance(report, Modules):
+            self.on_modules(report.files, since)
+        elif isinstance(report, Watch) and report.static:
+            self.on_static(report.paths)
+        elif isinstance(report, Watch):
+            self.on_watch(report.paths, since)
+        else:
+            self.on_files(report, stale=since is None)
 
     def on_modules(self, files: Sequence[str], since: float | None) -> None:
         self._watch({path: since for path in files})

@@ -132,19 +132,10 @@ class ReloadStrategy:
     def on_recover(self) -> None:
         """A new worker is about to start after a crash."""
 
-    def on_modules(self, files: Sequence[str], since: float | None) -> None:
-        """Source files imported by a worker started at ``since`` (wall clock; None: a
-        replaced worker, whose reports are no news)."""
-
-    def on_watch(self, paths: Sequence[str], since: float | None = None) -> None:
-        """Paths a worker started at ``since`` asked to watch."""
-
-    def on_static(self, paths: Sequence[str]) -> None:
-        """Files or folders the worker serves as static files."""
-
-    def on_files(self, files: Files, stale: bool = False) -> None:
-        """Project files a worker read as code, files it wrote, folders it read data from
-        (``stale``: said by a replaced worker)."""
+    def on_report(self, report: Modules | Watch | Files, since: float | None) -> None:
+        """What a worker started at ``since`` (wall clock) says of the files it depends on;
+        ``since`` is None for a replaced worker, whose last reports may name the very
+        change that replaced it: watched from now on, never a change."""
 
     def on_parked_connections(self) -> None:
         """Keep-alive connections stay parked while the app is broken; by default
@@ -286,18 +277,10 @@ class ReloadStrategy:
         if self.workers.note(worker, message, fds, self.clock()):
             self._place_parked()
             return
-        # What a replaced worker says last (as it exits) may name the very file whose change
-        # replaced it: watched from now on, never a change again.
-        born = worker.born if worker is self.worker else None
-        if isinstance(message, Modules):
-            self.on_modules(message.files, born)
-            self.workers.libraries(message)
-        elif isinstance(message, Watch) and message.static:
-            self.on_static(message.paths)
-        elif isinstance(message, Watch):
-            self.on_watch(message.paths, born)
-        elif isinstance(message, Files):
-            self.on_files(message, stale=born is None)
+        if isinstance(message, (Modules, Watch, Files)):
+            self.on_report(message, worker.born if worker is self.worker else None)
+            if isinstance(message, Modules):
+                self.workers.libraries(message)
         elif isinstance(message, Failed):
             self.last_error = message.report
             if self.crashed:

@@ -37,6 +37,7 @@ from devreload.monitor.workers import SETTLE_AFTER_READY
 from devreload.wire.contract import EXIT_RELOAD
 from devreload.wire.messages import (
     Failed,
+    Files,
     FromWorker,
     Hurry,
     Modules,
@@ -44,6 +45,7 @@ from devreload.wire.messages import (
     Released,
     ReloadAsked,
     ShutdownAsked,
+    Watch,
 )
 
 #: Far enough on either side of a deadline that float rounding cannot matter.
@@ -73,8 +75,9 @@ class Recording(ReloadStrategy):
     def on_recover(self) -> None:
         self.recoveries += 1
 
-    def on_modules(self, files: Sequence[str], since: float | None) -> None:
-        self.modules.append((files, since))
+    def on_report(self, report: Modules | Watch | Files, since: float | None) -> None:
+        if isinstance(report, Modules):
+            self.modules.append((report.files, since))
 
 
 @dataclass
