@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import re
 
-from devreload.errors import AppImportError, DevreloadError
+from devreload.errors import AppImportError
 from devreload.servers.choice import choose
-from devreload.serving.apps import load_app, load_failure
+from devreload.serving.apps import load_app
 from devreload.serving.options import ServeOptions
-from devreload.serving.serve import run_monitor, serve_app
-from devreload.web.frameworks import prepare
+from devreload.serving.serve import prepared, run_monitor, serve_app
 from devreload.web.kinds import is_asgi
 
 #: ``pkg.module:app`` or ``pkg.module:factory()``.
@@ -51,13 +50,8 @@ def serve_import_string(target: str, options: ServeOptions) -> int:
     app = load_app(target)
     asgi = is_asgi(app)
     choose(asgi, options.server, options.server_options, options.addresses)
-    try:
-        app = prepare(app, options.shows_errors(options.addresses), options.allowed_hosts,
-                      asgi=asgi)
-    except DevreloadError:
-        raise
-    except Exception as exc:
-        raise load_failure(f"preparing {target}", exc) from exc
+    app = prepared(app, target, options.shows_errors(options.addresses), options.allowed_hosts,
+                   asgi)
     serve_app(app, options)
     return 0
 
@@ -66,4 +60,4 @@ def serve_import_worker(target: str, options: ServeOptions) -> None:
     """Worker entry for ``devreload serve MODULE:APP --reload``: import the app, serve it
     on the monitor's sockets. A bad target raises an
     AppImportError: the worker prints it as one line, the monitor shows the error page."""
-    serve_app(load_app(target), options)
+    serve_app(target, options)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from devreload import sockets
+from devreload.errors import DevreloadError
 from devreload.filemon.choice import find_default_monitor_factory
 from devreload.imports import current_program
 from devreload.log import default_logger
@@ -29,7 +30,7 @@ from devreload.monitor.reloader import ServingReloader
 from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.servers.base import ReadyCallback
 from devreload.servers.choice import check, choose, serve_on_sockets
-from devreload.serving.apps import load_app
+from devreload.serving.apps import load_app, load_failure
 from devreload.serving.options import ServeOptions
 from devreload.web.asgi import LiveReloadASGI
 from devreload.web.frameworks import prepare
@@ -202,7 +203,8 @@ def _serve(
     asgi = is_asgi(loaded)  # asked once: the app's wrappers keep its kind
     if live_reload and is_active():
         get_reloader().watch_static(static_folders(loaded))
-    loaded = prepare(loaded, options.shows_errors(listening), options.allowed_hosts, asgi=asgi)
+    loaded = prepared(loaded, app if isinstance(app, str) else "the app",
+                      options.shows_errors(listening), options.allowed_hosts, asgi)
     chosen = choose(asgi, options.server, options.server_options, listening)
     if live_reload:
         wrapper = LiveReloadASGI if asgi else LiveReload
@@ -219,6 +221,18 @@ def _serve(
         bounds=options.bounds(get_reloader().changeover.hurried
                               if on_ready is not None and is_active() else None),
     )
+
+
+def prepared(app: Any, name: str, show_errors: bool, allowed_hosts: Sequence[str],
+             asgi: bool) -> Any:
+    """``app`` prepared for development (see ``prepare``); a failure there (Django's
+    checks, its URLconf) raises an AppLoadError: one line, as for a failed import."""
+    try:
+        return prepare(app, show_errors, allowed_hosts, asgi=asgi)
+    except DevreloadError:
+        raise
+    except Exception as exc:
+        raise load_failure(f"preparing {name}", exc) from exc
 
 
 def announce(bound: Sequence[socket.socket], browser: bool = False) -> None:

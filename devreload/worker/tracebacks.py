@@ -57,9 +57,13 @@ def where_raised(exc: BaseException) -> str:
 def compact_traceback(exc: BaseException) -> str:
     """The user's own frames (the innermost one when there are none): the frames of
     devreload, runpy, PasteDeploy, the standard library and installed packages say nothing
-    about the user's bug (the error page has them, folded: ``failure_details``)."""
+    about the user's bug (the error page has them, folded: ``failure_details``). A syntax
+    error in the app's own file is shown at that file alone: the library that imported
+    it (PasteDeploy, pyramid) is no place to look."""
     frames, shown = _user_frames(exc)
-    if frames and not shown:
+    own_syntax = (isinstance(exc, SyntaxError) and bool(exc.filename)
+                  and is_user_file(str(exc.filename)))
+    if frames and not shown and not own_syntax:
         shown.append(frames[-1])
     head = "Traceback (most recent call last):\n" if shown else ""
     body = "".join(traceback.format_list(shown))

@@ -168,6 +168,9 @@ def test_mysite_broken_view_shows_the_error_page_at_once(spawn: Spawn, project: 
     assert 'polls/views.py", line' in text and text.rstrip().endswith("SyntaxError: invalid syntax")
     assert took < 10, f"the error page took {took:.1f} s"
     assert "Internal Server Error: /polls/" not in proc.output  # Django's request log
+    # One summary line in the log, as for every failed start.
+    proc.wait_for(r"^devreload: preparing mysite\.wsgi:application failed at polls/views\.py:"
+                  r"\d+: SyntaxError: invalid syntax", start=0)
     save_like_editor(views, good)
     wait_body(f"{url}/polls/", r"You&#x27;re at the polls index")
     assert stop(proc) == 0

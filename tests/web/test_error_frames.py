@@ -12,6 +12,7 @@ from types import ModuleType
 
 import pytest
 from logrecords import devreload_logger_as_it_was
+from paste.deploy import loadapp
 
 from devreload.errors import AppFactoryError
 from devreload.web import livereload
@@ -81,6 +82,26 @@ def test_plain_text_has_the_apps_frames_and_the_exception_only(views: ModuleType
     text = compact_traceback(raised(views))
     assert "views.py" in text and "json/decoder.py" not in text and "json/__init__" not in text
     assert text.rstrip().splitlines()[-1].startswith("json.decoder.JSONDecodeError")
+
+
+def test_a_syntax_error_imported_by_a_library_starts_at_the_apps_file(tmp_path: Path) -> None:
+    """PasteDeploy imported the broken module: no frame of its comes first."""
+    (tmp_path / "broken_app.py").write_text("def make_app(:\n    pass\n")
+    (tmp_path / "app.ini").write_text("[app:main]\nuse = call:broken_app:make_app\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        loadapp(f"config:{tmp_path / 'app.ini'}")
+    except SyntaxError as exc:
+        assert exc.__traceback__ is not None
+        # As in a worker, whose outer frames are devreload's: from the library's on.
+        raised = exc.with_traceback(exc.__traceback__.tb_next)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("broken_app", None)
+    text = compact_traceback(raised)
+    assert text.startswith(f'  File "{tmp_path / "broken_app.py"}", line 1'), text
+    assert "paste" not in text and "Traceback" not in text
+    assert text.rstrip().endswith("SyntaxError: invalid syntax")
 
 
 def test_the_page_shows_the_failing_line_in_context_and_folds_libraries(
