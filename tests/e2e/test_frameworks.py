@@ -165,7 +165,8 @@ def test_mysite_broken_view_shows_the_error_page_at_once(spawn: Spawn, project: 
     # (no Django technical 500 page in between, only the old worker's answers).
     assert set(answers[:-1]) <= {200}, answers
     assert status == 500 and headers["x-devreload-error"] == "1"
-    assert 'polls/views.py", line' in text and text.rstrip().endswith("SyntaxError: invalid syntax")
+    assert 'polls/views.py", line' in text and "\nSyntaxError: invalid syntax\n" in text
+    assert text.rstrip().endswith("SyntaxError: invalid syntax (views.py, line 14)")
     assert took < 10, f"the error page took {took:.1f} s"
     assert "Internal Server Error: /polls/" not in proc.output  # Django's request log
     # One summary line in the log, as for every failed start.
