@@ -111,14 +111,16 @@ class ReloadStrategy:
 
     def restart(self, trigger: Trigger) -> None:
         """Begin a restart: stop the worker now; the new one starts once the change is
-        whole: at once after a single save, after a quiet window after a burst."""
+        whole: at once after a single save, after a quiet window after a burst. The
+        worker stops accepting before ``before_reload`` runs, however long it takes: no
+        request after a save is answered by the worker from before it."""
         starting = self.worker is not None and not self.worker.ready
         if not self.restarts.add(trigger, self.clock(), starting):
             return
-        if self.settings.before_reload is not None:
-            self.settings.before_reload()
         if not self.cooperation.ask(self.worker, self.clock()):
             self._stop_worker()
+        if self.settings.before_reload is not None:
+            self.settings.before_reload()
 
     def shutdown(self) -> None:
         """Release what the monitor holds."""

@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,20 @@ def make() -> Iterator[Callable[..., Loop]]:
 
 
 # ------------------------------------------------------------------------- file changes
+
+
+def test_before_reload_runs_once_the_old_worker_no_longer_accepts(
+    make: Callable[..., Loop],
+) -> None:
+    """A slow callback (serving reads the ini again in it) must not leave the old worker
+    answering requests sent after the save."""
+    loop = make()
+    first = loop.pid
+    told: list[list[tuple[int, int]]] = []
+    loop.strategy.settings = replace(loop.strategy.settings,
+                                     before_reload=lambda: told.append(list(loop.launcher.signals)))
+    loop.send(FileChanged("app/views.py"))
+    assert told == [[(first, signal.SIGTERM)]]
 
 
 def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> None:
