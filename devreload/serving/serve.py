@@ -55,6 +55,7 @@ def serve(
     server: str = ServeOptions.server,
     reload_interval: float = ServeOptions.reload_interval,
     shutdown_interval: float = ServeOptions.shutdown_interval,
+    drain_interval: float = ServeOptions.drain_interval,
     poll_interval: float = ServeOptions.poll_interval,
     watch_files: Iterable[str] = (),
     ignore_files: Iterable[str] = (),
@@ -87,7 +88,8 @@ def serve(
     for subdomains), against DNS rebinding. ``monitor`` names the file monitor (by
     default the best this machine has); ``gitignore=False`` lets watch globs match what
     ``.gitignore`` files exclude; ``poll_interval`` is how often a polling monitor looks
-    at the most. Other keyword arguments go to waitress or uvicorn.
+    at the most; ``drain_interval`` is how long an old worker may finish its requests
+    once the next one serves. Other keyword arguments go to waitress or uvicorn.
     """
     addresses = sockets.parse_listen(listen) if listen else [sockets.make_address(host, port)]
     options = ServeOptions(
@@ -95,6 +97,7 @@ def serve(
         reload=reload,
         reload_interval=reload_interval,
         shutdown_interval=shutdown_interval,
+        drain_interval=drain_interval,
         poll_interval=poll_interval,
         watch_files=tuple(watch_files),
         ignore_files=tuple(ignore_files),
