@@ -9,6 +9,7 @@ how they are launched, stopped, gated and reaped).
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import socket
@@ -36,10 +37,12 @@ from devreload.monitor.restarts import Restarts
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.terminal import Terminal, stdio_in_place
 from devreload.monitor.workers import Workers
+from devreload.wire.channel import ChannelClosed
 from devreload.wire.messages import (
     Failed,
     Files,
     FromWorker,
+    Heard,
     Modules,
     Ready,
     ReloadAsked,
@@ -283,6 +286,9 @@ class ReloadStrategy:
             self.on_report(message, worker.born if worker is self.worker else None)
             if isinstance(message, Modules):
                 self.workers.libraries(message)
+            elif isinstance(message, Files) and message.answer:
+                with contextlib.suppress(ChannelClosed):
+                    worker.channel.send(Heard())
         elif isinstance(message, Failed):
             self.last_error = message.report
             if self.crashed:

@@ -52,6 +52,11 @@ class StandDown:
 
 
 @dataclass(frozen=True)
+class Heard:
+    """The monitor has taken the worker's ``Files`` report that asked for an answer."""
+
+
+@dataclass(frozen=True)
 class Hurry:
     """Everything stops (Ctrl-C): a draining server gets the shutdown interval, no longer
     its drain interval, to finish its requests."""
@@ -108,6 +113,9 @@ class Files:
     read: tuple[Read, ...]
     written: tuple[str, ...]
     data: tuple[str, ...] = ()
+    #: A watched file is about to become the worker's own (written, removed, renamed):
+    #: it waits for ``Heard`` first, or the monitor would take its doing for a change.
+    answer: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,7 +208,7 @@ FromWorker = (
 )
 ToWorker = (
     Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | StandDown
-    | Leave | Hurry
+    | Leave | Hurry | Heard
 )
 
 

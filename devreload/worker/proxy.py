@@ -21,6 +21,7 @@ from devreload.wire.messages import (
     ConnectionsTaken,
     FromWorker,
     Go,
+    Heard,
     Hurry,
     Leave,
     Message,
@@ -47,8 +48,11 @@ class ReloaderProxy:
         sockets: list[socket.socket],
         report_modules: Callable[[], None] | None = None,
         changeover: Changeover | None = None,
+        heard: threading.Event | None = None,
     ) -> None:
         self._channel = channel
+        #: Set when the monitor has taken a report that asked for an answer.
+        self._heard = heard or threading.Event()
         self._report_modules = report_modules
         self._static_listeners: list[Callable[[str], None]] = []
         self._restart_pending = threading.Event()
@@ -135,6 +139,8 @@ class ReloaderProxy:
             self.changeover.dismiss()
         elif isinstance(message, Hurry):
             self.changeover.hurry()
+        elif isinstance(message, Heard):
+            self._heard.set()
 
     def _send(self, message: FromWorker) -> None:
         try:

@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -77,6 +77,10 @@ class ReadFiles:
         self.outside = tuple(os.path.join(p, "") for p in outside)
         self.born = time.time() if born is None else born
         self.starting = True
+        #: Called (in the app's thread, before the write, removal or rename happens) when
+        #: a watched read becomes the app's own: the monitor must hear it before its file
+        #: monitor sees the change, or it restarts the app for its own doing.
+        self.on_owned: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self.read: dict[str, Read] = {}
         self.written: dict[str, None] = {}
@@ -112,10 +116,13 @@ class ReadFiles:
         return full
 
     def _owned(self, path: str | None) -> None:
-        if path is not None:
-            with self._lock:
-                self.written[path] = None
-                self.read.pop(path, None)
+        if path is None:
+            return
+        with self._lock:
+            self.written[path] = None
+            was_watched = self.read.pop(path, None) is not None
+        if was_watched and self.on_owned is not None:
+            self.on_owned()
 
     def _opened(self, path: Any, mode: Any, flags: int) -> None:
         path = self._project_path(path)
@@ -147,10 +154,10 @@ class ReadFiles:
     def changed(self) -> bool:
         return self._sent != (len(self.read), len(self.written), len(self.data))
 
-    def take(self) -> Files:
+    def take(self, answer: bool = False) -> Files:
         """Every watched read never written, every file written, and every folder data
         was read from, so far."""
         with self._lock:
             self._sent = (len(self.read), len(self.written), len(self.data))
             return Files(tuple(r for p, r in self.read.items() if p not in self.written),
-                         tuple(self.written), tuple(self.data))
+                         tuple(self.written), tuple(self.data), answer)

@@ -40,6 +40,8 @@ from devreload.worker.tracebacks import (
 )
 
 SCAN_INTERVAL = 0.25
+#: The longest the app waits for the monitor to take a report of a file become its own.
+HEARD_TIMEOUT = 1.0
 
 
 class _Worker:
@@ -49,7 +51,20 @@ class _Worker:
         self.files = files
         self.scanner = template_scanner()
         self._state: tuple[int, int] = (0, 0)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        #: Set by the channel's reader when the monitor says Heard.
+        self.heard = threading.Event()
+
+    def report_files(self) -> None:
+        """At once, from the app's thread, before its write, removal or rename happens: a
+        file it read is now its own (see ReadFiles). The monitor answers once it knows."""
+        with self._lock:
+            self.heard.clear()
+            try:
+                self.channel.send(self.files.take(answer=True))
+            except ChannelClosed:
+                return
+            self.heard.wait(HEARD_TIMEOUT)
 
     def report_modules(self) -> None:
         """Called by the scanning thread, and by the app's thread when it is ready."""
@@ -113,8 +128,9 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
     worker = _Worker(channel, imports, files)
+    files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
-                          else worker.report_modules, Changeover(spec.gated))
+                          else worker.report_modules, Changeover(spec.gated), worker.heard)
     activate(proxy)
     threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
                      daemon=True).start()

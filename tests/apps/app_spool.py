@@ -1,22 +1,23 @@
-"""A queue worker: claims each job dropped in spool/ by moving it to claimed/, reads it,
-works on it, writes the result to done/ and removes the claim."""
+"""A queue worker: takes the jobs waiting in spool/ as a batch (reads them all), then
+works on each, writes its result to done/ and removes the job from spool/."""
 
 import os
 import time
 
 TOKEN = "one"
 
-for folder in ("spool", "claimed", "done"):
+for folder in ("spool", "done"):
     os.makedirs(folder, exist_ok=True)
 print(f"READY pid={os.getpid()} token={TOKEN}", flush=True)
 while True:
+    batch = {}
     for name in sorted(os.listdir("spool")):
-        os.rename(f"spool/{name}", f"claimed/{name}")
-        with open(f"claimed/{name}") as f:
-            job = f.read()
+        with open(f"spool/{name}") as f:
+            batch[name] = f.read()
+    for name, job in batch.items():
         time.sleep(0.3)  # the work: longer than a restart takes to notice a change
         with open(f"done/{name}", "w") as f:
             f.write(f"{job} by {os.getpid()} {TOKEN}")
-        os.remove(f"claimed/{name}")
+        os.remove(f"spool/{name}")
         print(f"DONE {name} pid={os.getpid()}", flush=True)
     time.sleep(0.02)

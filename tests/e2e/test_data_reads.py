@@ -31,6 +31,22 @@ def test_a_spool_worker_finishes_every_job_and_still_follows_its_code(
     assert proc.wait_ready().token == "two"
 
 
+def test_jobs_waiting_before_the_worker_starts_are_not_code_either(
+    project: Path, devreload_run: Start
+) -> None:
+    """Jobs queued before the worker started are read while it starts (watched, like a
+    config file read then), but each becomes the worker's own when it removes it: the
+    monitor hears that before the removal happens, so the removal restarts nothing."""
+    for folder in ("spool", "done"):
+        (project / folder).mkdir()
+    for n in range(5):
+        (project / "spool" / f"{n:04}.job").write_text(f"job {n}")
+    proc = devreload_run("app_spool.py", apps=["app_spool.py"])
+    first = proc.wait_ready()
+    wait_until(lambda: proc.count(rf"^DONE \d+\.job pid={first.pid}$") == 5, timeout=20)
+    assert proc.count(RESTARTED) == 0 and len(proc.readies()) == 1
+
+
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
 def test_an_app_reading_a_data_folder_is_not_restarted_by_its_data(
     spawn: Spawn, project: Path, kind: str

@@ -11,6 +11,7 @@ from typing import Any
 
 from helpers import wait_until
 
+from devreload.wire.messages import Files
 from devreload.worker.reads import ReadFiles
 
 
@@ -114,14 +115,20 @@ def test_files_the_app_removes_or_renames_are_its_own(tmp_path: Path) -> None:
     for name in ("a.job", "b.job"):
         (tmp_path / name).write_text("x")
     files = ReadFiles(str(tmp_path), [])
+    told: list[Files] = []
+    files.on_owned = lambda: told.append(files.take(answer=True))
     files.hook("open", (str(tmp_path / "a.job"), "r", os.O_RDONLY))
     files.hook("open", (str(tmp_path / "b.job"), "r", os.O_RDONLY))
     assert len(files.take().read) == 2
     files.hook("os.rename", (str(tmp_path / "a.job"), str(tmp_path / "claimed.job"), -1, -1))
     files.hook("os.remove", (str(tmp_path / "b.job"), -1))
+    files.hook("os.remove", (str(tmp_path / "never-read.job"), -1))
+    # Told at once, in the hook (before the rename happens), for each watched read only.
+    assert [len(t.read) for t in told] == [1, 0] and all(t.answer for t in told)
     taken = files.take()
     assert taken.read == ()
-    assert set(taken.written) == {str(tmp_path / n) for n in ("a.job", "claimed.job", "b.job")}
+    assert set(taken.written) == {str(tmp_path / n)
+                                  for n in ("a.job", "claimed.job", "b.job", "never-read.job")}
 
 
 def test_a_hook_never_fails_the_apps_open(tmp_path: Path) -> None:
