@@ -41,6 +41,7 @@ class FakeLauncher:
         self.signals: list[tuple[int, int]] = []
         self.preloaded: list[tuple[str, ...]] = []
         self.closed = 0
+        self.refreshed = 0
         self.prepared = 0
         self.obeys_sigterm = True
         self.retry_failures = False
@@ -90,6 +91,9 @@ class FakeLauncher:
 
     def succeeded(self, pid: int) -> None:
         self.successes.append(pid)
+
+    def refresh(self) -> None:
+        self.refreshed += 1
 
     def close(self) -> None:
         self.closed += 1

@@ -299,6 +299,9 @@ class TemplateLauncher(Processes):
     def _helpers(self) -> list[int]:
         return [self.pid] if self.pid else []
 
+    def refresh(self) -> None:
+        self._discard()
+
     def close(self) -> None:
         self._discard()
         self._close_janitor()

@@ -26,6 +26,8 @@ class Janitor:
         os.close(read)
 
     def _say(self, line: str) -> None:
+        if self.pipe < 0:
+            return  # closed: its number may be another descriptor's by now
         with contextlib.suppress(OSError):
             os.write(self.pipe, line.encode())
 
@@ -36,5 +38,7 @@ class Janitor:
         self._say(f"-{pid}\n")
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.pipe)
+        pipe, self.pipe = self.pipe, -1
+        if pipe >= 0:
+            with contextlib.suppress(OSError):
+                os.close(pipe)

@@ -47,6 +47,10 @@ class Launcher(Protocol):
     def succeeded(self, pid: int) -> None:
         """The worker ``pid`` started well (it serves, or ended without a crash)."""
 
+    def refresh(self) -> None:
+        """The next workers start without what was preloaded (libraries may have been
+        upgraded since); the janitor and the workers alive stay as they are."""
+
     def close(self) -> None: ...
 
 
@@ -70,6 +74,7 @@ class Processes:
         return pid
 
     def _close_janitor(self) -> None:
+        """Only when the monitor ends: the janitor's EOF kills every worker it watches."""
         if self.janitor is not None:
             self.janitor.close()
 
@@ -147,6 +152,9 @@ class SpawnLauncher(Processes):
         pass
 
     def prepare(self, sockets: Sequence[socket.socket]) -> None:
+        pass
+
+    def refresh(self) -> None:
         pass
 
     def close(self) -> None:

@@ -199,7 +199,7 @@ class ReloadStrategy:
     def _trigger_fresh(self, reason: str) -> None:
         """A restart asked for by hand also drops the template, so that libraries
         upgraded since (``pip install -U``) are imported anew."""
-        self.launcher.close()
+        self.launcher.refresh()
         self._trigger(ReloadRequested(reason))
 
     def _advance(self) -> None:

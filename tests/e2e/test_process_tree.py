@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from helpers import Proc, pid_alive, pids_alive, save_like_editor, wait_until
 from served import SERVING_RE
 
@@ -53,11 +54,16 @@ def test_detached_children_end_when_the_monitor_is_killed(
     all_end(proc, [worker, *started])
 
 
+@pytest.mark.parametrize("sighups", [0, 2])
 def test_a_worker_holding_the_gil_ends_when_the_monitor_is_killed(
-    project: Path, devreload_run: Start
+    project: Path, devreload_run: Start, sighups: int
 ) -> None:
+    """Only the janitor can end it; restarts asked for by SIGHUP keep the janitor."""
     proc = devreload_run("app_gil.py", apps=["app_gil.py"])
     worker = proc.wait_ready().pid
+    for _ in range(sighups):
+        proc.signal(signal.SIGHUP)
+        worker = proc.wait_ready().pid
     proc.signal(signal.SIGKILL)
     all_end(proc, [worker])
 

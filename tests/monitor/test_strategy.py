@@ -337,7 +337,7 @@ def test_enter_restarts_a_crashed_app_fresh(make: Callable[..., Loop]) -> None:
 
     loop.exits(loop.pid, 1)
     loop.send(EnterPressed())
-    assert loop.launcher.closed == 1
+    assert loop.launcher.refreshed == 1 and loop.launcher.closed == 0
     loop.tick(ReloadSettings.reload_interval + EPS)
     assert loop.starts == 2 and not loop.strategy.crashed
     loop.says(Ready())
@@ -538,7 +538,8 @@ def test_sighup_restarts_fresh(make: Callable[..., Loop]) -> None:
     loop = make()
     first = loop.pid
     loop.send(SignalReceived(signal.SIGHUP))
-    assert loop.launcher.closed == 1 and loop.launcher.signals == [(first, signal.SIGTERM)]
+    assert loop.launcher.refreshed == 1 and loop.launcher.closed == 0
+    assert loop.launcher.signals == [(first, signal.SIGTERM)]
     assert loop.strategy.exit_code is None
 
 

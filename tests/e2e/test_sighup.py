@@ -1,0 +1,53 @@
+"""A restart asked for by hand (SIGHUP, Enter after a crash) starts from a fresh template
+but keeps every fault guarantee: the janitor stays the same process on the same pipe, and
+every old worker still leaves the normal way (its atexit handlers run)."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers import Proc, descendants_of, gone, save_like_editor
+
+Start = Callable[..., Proc]
+APP = ["app_exit_path.py"]
+
+
+def _janitors(monitor: int) -> list[int]:
+    found = []
+    for pid in descendants_of(monitor):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"janitor" in cmdline:
+            found.append(pid)
+    return found
+
+
+def test_sighup_twice_keeps_the_janitor_and_clean_exits(
+    project: Path, devreload_run: Start
+) -> None:
+    proc = devreload_run("app_exit_path.py", apps=APP)
+    worker = proc.wait_ready().pid
+    janitors = _janitors(proc.pid)
+    assert len(janitors) == 1, janitors
+    for _ in range(2):
+        proc.signal(signal.SIGHUP)
+        ready = proc.wait_ready()
+        proc.wait_for(rf"^ATEXIT pid={worker}$", start=0)
+        gone([worker])
+        worker = ready.pid
+    assert _janitors(proc.pid) == janitors, "the janitor was replaced or lost"
+
+    mark = len(proc.lines)
+    source = project / "app_exit_path.py"
+    save_like_editor(source, source.read_text().replace('TOKEN = "one"', 'TOKEN = "two"'))
+    assert proc.wait_ready().token == "two"
+    proc.wait_for(rf"^ATEXIT pid={worker}$", start=mark)
+    took = int(proc.wait_for(r"changed; restarted in (\d+) ms", start=mark)[1])
+    assert took < 1000, f"a save after SIGHUP took {took} ms"
+    assert _janitors(proc.pid) == janitors
+    assert re.search(r"janitor", proc.output) is None
