@@ -24,6 +24,7 @@ from devreload.serving.ini import IniConfig
 from devreload.serving.options import ServeOptions
 from devreload.serving.paste import serve_ini
 from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
+from devreload.values import seconds
 
 SERVE_DESCRIPTION = """\
 devreload serve INI [--reload] [name=value ...]: the pserve workflow.
@@ -39,12 +40,9 @@ ADDRESS_OPTIONS = ("host", "port", "listen")
 
 def _interval(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
+        return seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _version() -> str:

@@ -3,6 +3,7 @@ seconds. A bad value raises ConfigError naming the file, the section and the key
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,15 +31,26 @@ def conf_bool(conf: Mapping[str, Any], key: str, path: str, section: str) -> boo
         raise ConfigError(path, section, f"{value!r} is not true or false", key=key) from None
 
 
+def seconds(value: object) -> float:
+    """A number of seconds: finite and not negative (``nan`` would make every deadline
+    unreachable, ``inf`` overflow one); else ValueError saying why."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number of seconds")
+    if number < 0:
+        raise ValueError(f"{value!r} must not be negative")
+    return number
+
+
 def conf_seconds(conf: Mapping[str, Any], key: str, path: str, section: str) -> float | None:
     """A number of seconds, None when absent or empty; a bad value raises ConfigError."""
     value = conf.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigError(path, section, f"{value!r} is not a number of seconds", key=key) from None
-    if seconds < 0:
-        raise ConfigError(path, section, f"{value!r} must not be negative", key=key)
-    return seconds
+        return seconds(value)
+    except ValueError as exc:
+        raise ConfigError(path, section, str(exc), key=key) from None

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from devreload.values import seconds
+
 if TYPE_CHECKING:
     from devreload.filemon.base import FileMonitorFactory
 
@@ -59,6 +61,11 @@ class ReloadSettings:
     gitignore: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("reload_interval", "shutdown_interval", "drain_interval", "poll_interval"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+        for name in ("reload_interval", "shutdown_interval", "drain_interval", "poll_interval",
+                     "cooperative_timeout"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    seconds(value)
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None

@@ -252,3 +252,35 @@ def test_the_show_errors_hint_names_the_section(spawn: Spawn, project: Path) -> 
     )
     wait_body(url, "^fine$")  # the monitor is in its loop: SIGTERM is a clean stop
     assert stop(proc) == 0
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+@pytest.mark.parametrize("option", ["--reload-interval", "--shutdown-interval"])
+@pytest.mark.parametrize("entry", ["run", "serve"])
+def test_an_interval_that_is_no_finite_number_of_seconds_is_refused(
+    spawn: Spawn, project: Path, entry: str, option: str, value: str
+) -> None:
+    """``nan`` makes every deadline unreachable, ``inf`` overflows one: both are refused
+    where they are written, like a negative one."""
+    (project / "app.py").write_text(WSGI_APP + "\napp = make({})\n")
+    target = ["app.py"] if entry == "run" else ["app:app", "--reload"]
+    proc = spawn([SCRIPT, entry, f"{option}={value}", *target])
+    assert proc.wait_exit() == 2
+    assert said(proc)[-1].endswith(f"error: argument {option}: {value!r} "
+                                   + ("must not be negative" if value == "-1"
+                                      else "is not a finite number of seconds"))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_an_interval_in_an_ini_that_is_no_finite_number_is_one_line(
+    spawn: Spawn, project: Path, value: str
+) -> None:
+    write_ini(project, f"listen = 127.0.0.1:0\nreload_interval = {value}")
+    proc = devreload_serve(spawn, "dev.ini", "--reload")
+    assert proc.wait_exit() != 0
+    why = "must not be negative" if value == "-1" else "is not a finite number of seconds"
+    assert said(proc) == [f"devreload: {project / 'dev.ini'}: [server:main] reload_interval: "
+                          f"{value!r} {why}"]
