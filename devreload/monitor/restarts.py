@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from devreload.log import Logger
 from devreload.monitor.events import FileChanged, ReloadRequested, Trigger
+from devreload.monitor.settings import ReloadSettings
 
 #: A single save (one file, whole: closed after writing or renamed into place) waits only
 #: this long for a second file that would make it a burst. An editor's save is one event,
@@ -88,9 +89,11 @@ class Restart:
 
 
 def quiet_window(triggers: Sequence[Trigger], reload_interval: float) -> float:
-    """The quiet time a restart waits for: next to none for one whole file."""
+    """The quiet time a restart waits for: next to none for one whole file, unless the
+    user chose the window: one they set is honoured for every save."""
     last = triggers[-1]
-    if not isinstance(last, FileChanged) or not last.final:
+    chosen = reload_interval != ReloadSettings.reload_interval
+    if chosen or not isinstance(last, FileChanged) or not last.final:
         return reload_interval
     if all(isinstance(t, FileChanged) and t.path == last.path for t in triggers):
         return min(SINGLE_SAVE_WINDOW, reload_interval)

@@ -667,6 +667,23 @@ def test_a_single_whole_save_skips_the_quiet_window(make: Callable[..., Loop]) -
     assert loop.starts == 2
 
 
+def test_a_window_the_user_set_is_honoured_for_a_single_save(
+    make: Callable[..., Loop],
+) -> None:
+    """``--reload-interval 1``: five saves of one file 0.25 s apart are one restart."""
+    loop = make(reload_interval=1.0)
+    first = loop.pid
+    loop.send(FileChanged("app/views.py", final=True))
+    loop.exits(first, -signal.SIGTERM)
+    for _ in range(4):
+        loop.tick(0.25)
+        loop.send(FileChanged("app/views.py", final=True))
+    loop.tick(1.0 - EPS)
+    assert loop.starts == 1
+    loop.tick(2 * EPS)
+    assert loop.starts == 2
+
+
 def test_a_change_not_known_whole_waits_for_the_quiet_window(make: Callable[..., Loop]) -> None:
     loop = make()
     loop.send(FileChanged("app/views.py"))  # a file created: its writer may not be done
