@@ -37,6 +37,14 @@ def _static_pattern(pattern: str) -> str:
     return os.path.join(os.getcwd(), pattern)
 
 
+def _link_target(path: str) -> str | None:
+    """The file ``path`` links to, if it is a symlink: an edit of the target happens in
+    the target's folder, where no event about the link is ever seen."""
+    if is_glob(path) or not os.path.islink(path):
+        return None
+    return os.path.realpath(path)
+
+
 def _modified_since(path: str, since: float) -> bool:
     try:
         return os.stat(path).st_mtime > since - MTIME_SLACK
@@ -61,6 +69,8 @@ class Reloader(ReloadStrategy):
         self.ignore = IgnoreRules(self.settings.ignore_files, gitignore=self.settings.gitignore)
         self.static = [_static_pattern(p) for p in self.settings.static_files]
         self.watched: set[str] = set()
+        #: Targets of watched symlinks -> the link's path.
+        self.links: dict[str, str] = {}
         self.monitor: FileMonitor | None = None
 
     def startup(self) -> None:
@@ -98,7 +108,8 @@ class Reloader(ReloadStrategy):
         return monitor
 
     def _changed(self, path: str, final: bool = False) -> None:
-        self.events.put(FileChanged(path, final))
+        # A link's target changed: it is the file the app knows by the link's name.
+        self.events.put(FileChanged(self.links.get(path, path), final))
 
     def handle(self, event: Event) -> None:
         if isinstance(event, FileChanged) and any(glob_regex(p).match(event.path)
@@ -174,6 +185,10 @@ class Reloader(ReloadStrategy):
         for path, at in new.items():
             try:
                 self.monitor.add_path(path)
+                target = _link_target(path)
+                if target is not None:
+                    self.links[target] = path
+                    self.monitor.add_path(target)
             except OSError as exc:
                 self._fall_back_to_polling(exc)
             if at is not None and _modified_since(path, at):

@@ -1,0 +1,56 @@
+"""A module imported through a symlink: an edit of the file it links to restarts the app
+under every monitor (the edit happens in the target's folder, where no event about the
+link is seen), and the restart names the module as the app imported it."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Proc, copy_app, save_like_editor
+from watchmankit import Server
+
+Start = Callable[..., Proc]
+
+
+@pytest.fixture
+def monitor_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment the monitor runs in: a private watchman server for watchman."""
+    if request.param != "watchman":
+        yield {}
+        return
+    if shutil.which("watchman") is None:
+        pytest.skip("watchman is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="wm-", dir="/tmp"))
+    server = Server(folder)
+    try:
+        server.start()
+        yield {"WATCHMAN_SOCK": server.sockname}
+    finally:
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+MONITORS = ["inotify", "watchdog", "watchman", "polling"]
+
+
+@pytest.mark.parametrize(("monitor", "monitor_env"), [(m, m) for m in MONITORS],
+                         indirect=["monitor_env"], ids=MONITORS)
+def test_editing_a_symlinked_modules_target_restarts(
+    project: Path, devreload_run: Start, monitor: str, monitor_env: dict[str, str]
+) -> None:
+    (project / "shared").mkdir()
+    copy_app(["app_basic.py", "ignored_mod.py"], project)
+    copy_app(["helper.py"], project / "shared")
+    (project / "helper.py").symlink_to(project / "shared" / "helper.py")
+    proc = devreload_run("-v", "--monitor", monitor, "app_basic.py", env=monitor_env)
+    assert proc.wait_ready().token == "one"
+    proc.wait_for(r"^devreload: watching \d+ paths$")  # the modules are watched from here on
+    target = project / "shared" / "helper.py"
+    save_like_editor(target, target.read_text().replace('"one"', '"two"'), mode="inplace")
+    assert proc.wait_ready().token == "two"
+    # Named once, by the name the app imported it by.
+    proc.wait_for(r"^devreload: helper\.py changed; restarted in", start=0)
