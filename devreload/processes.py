@@ -12,7 +12,7 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import NoReturn
 
 #: Set in every worker, so inherited by whatever it starts: how the monitor tells what a
@@ -57,11 +57,20 @@ def children_of(pid: int) -> list[int]:
     return [child for child, parent in _parents().items() if parent == pid]
 
 
-def started_by_a_worker(pid: int) -> bool:
-    """Whether ``pid`` descends from a worker (it carries the worker's mark)."""
+def command_line(argv: Iterable[str]) -> bytes:
+    """``argv`` as ``/proc/PID/cmdline`` shows it."""
+    return b"".join(os.fsencode(arg) + b"\0" for arg in argv)
+
+
+def started_by_a_worker(pid: int, command_lines: Collection[bytes] = ()) -> bool:
+    """Whether ``pid`` descends from a worker: it carries the worker's mark, or, forked
+    without exec (a classic daemon), it still has a worker's ``command_lines``."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return f"{WORKER_MARK}=".encode() in f.read()
+            if f"{WORKER_MARK}=".encode() in f.read():
+                return True
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read() in command_lines
     except OSError:
         return False
 

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 
 from devreload import processes
 from devreload.log import Logger
-from devreload.monitor.launch import Launcher, Processes, SpawnLauncher, spawn_worker
+from devreload.monitor.launch import (
+    WORKER_ARGV,
+    Launcher,
+    Processes,
+    SpawnLauncher,
+    spawn_worker,
+)
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import TEMPLATE_ENV
@@ -36,6 +42,7 @@ from devreload.wire.messages import Adopt, Fork, Forked, Preload, Tainted
 LAUNCHER_ENV = "DEVRELOAD_WORKER"
 #: The longest the monitor waits for the template's answer to a fork.
 FORK_TIMEOUT = 30.0
+TEMPLATE_ARGV = python_argv("from devreload.worker.template import main; main()")
 
 
 class Mode(enum.Enum):
@@ -141,6 +148,7 @@ class TemplateLauncher(Processes):
             return self._started(spawn_worker(channel_end, sockets))
 
     def _spawned(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+        self.command_lines.add(processes.command_line(WORKER_ARGV))
         pid = self._started(spawn_worker(channel_end, sockets))
         self.mode.started(pid, forked=False)
         return pid
@@ -201,8 +209,8 @@ class TemplateLauncher(Processes):
         if self.ctl is None:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
-            self.pid = spawn(python_argv("from devreload.worker.template import main; main()"),
-                             [theirs.fileno()], env)
+            self.command_lines.add(processes.command_line(TEMPLATE_ARGV))
+            self.pid = spawn(TEMPLATE_ARGV, [theirs.fileno()], env)
             theirs.close()
             self.ctl = Channel(ours)
             self.ctl.sock.settimeout(FORK_TIMEOUT)
@@ -296,8 +304,14 @@ class TemplateLauncher(Processes):
         self._discard()
         return True
 
+    def _end_strays(self) -> None:
+        with contextlib.suppress(ChannelClosed, OSError):
+            self._collect_spare()  # a spare not yet named looks like a stray
+        super()._end_strays()
+
     def _helpers(self) -> list[int]:
-        return [self.pid] if self.pid else []
+        spare = self.spare.pid if self.spare is not None else None
+        return [pid for pid in (self.pid, spare) if pid]
 
     def refresh(self) -> None:
         self._discard()
@@ -309,9 +323,9 @@ class TemplateLauncher(Processes):
 
 def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> Launcher:
     """The template where the monitor can adopt forked workers (Linux), else spawn.
-    ``DEVRELOAD_WORKER=spawn`` forces a fresh interpreter per worker."""
-    if os.environ.get(LAUNCHER_ENV) != "spawn" and processes.prctl(
-        processes.PR_SET_CHILD_SUBREAPER, 1
-    ):
+    ``DEVRELOAD_WORKER=spawn`` forces a fresh interpreter per worker; the monitor adopts
+    what workers leave behind either way."""
+    adopts = processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1)
+    if adopts and os.environ.get(LAUNCHER_ENV) != "spawn":
         return TemplateLauncher(log, preload, exclude)
     return SpawnLauncher()

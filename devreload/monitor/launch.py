@@ -21,6 +21,8 @@ from devreload.monitor.janitor import Janitor
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.contract import FDS_ENV
 
+WORKER_ARGV = python_argv("from devreload.worker.runtime import main; main()")
+
 
 class Launcher(Protocol):
     """Starts worker processes; the monitor owns (and reaps) every pid it returns."""
@@ -65,6 +67,9 @@ class Processes:
         self.janitor: Janitor | None = None
         #: Live workers: never taken for strays.
         self.workers: set[int] = set()
+        #: How the interpreters that run workers were started: a process forked from one
+        #: without exec shows the same command line.
+        self.command_lines: set[bytes] = set()
 
     def _started(self, pid: int) -> int:
         if self.janitor is None:
@@ -111,7 +116,7 @@ class Processes:
         for _ in range(processes.KILL_ROUNDS):
             strays = [p for p in processes.children_of(os.getpid())
                       if p not in own and not self._is_worker(p)
-                      and processes.started_by_a_worker(p)]
+                      and processes.started_by_a_worker(p, self.command_lines)]
             if not strays:
                 return
             for pid in strays:
@@ -139,13 +144,14 @@ def spawn_worker(channel_end: socket.socket, sockets: Sequence[socket.socket]) -
     """A fresh interpreter that runs a worker on ``channel_end`` and ``sockets``."""
     fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
     env = dict(os.environ, **{FDS_ENV: ",".join(map(str, fds))})
-    return spawn(python_argv("from devreload.worker.runtime import main; main()"), fds, env)
+    return spawn(WORKER_ARGV, fds, env)
 
 
 class SpawnLauncher(Processes):
     """A fresh interpreter per worker: slower, but always available."""
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+        self.command_lines.add(processes.command_line(WORKER_ARGV))
         return self._started(spawn_worker(channel_end, sockets))
 
     def preload(self, modules: Sequence[str]) -> None:

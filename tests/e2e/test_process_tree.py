@@ -114,3 +114,37 @@ def test_only_the_monitor_and_the_worker_hold_the_listening_socket(
     wait_until(lambda: not pid_alive(grandchild), timeout=5)
     with socket.create_server(("127.0.0.1", port)):
         pass  # the port is free again
+
+
+@pytest.mark.parametrize("launcher", ["fork", "spawn"])
+def test_a_classic_daemon_ends_with_its_worker_and_frees_the_port(
+    project: Path, spawn: Start, launcher: str
+) -> None:
+    """Forked twice with ``setsid`` and no exec: it holds the worker's listening socket and
+    carries no mark in its environment, yet it ends on a restart and on Ctrl-C."""
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "app_daemon:app", "--reload",
+                  "--port", "0"], apps=["app_daemon.py"],
+                 env={"PYTHONPATH": str(project), "DEVRELOAD_WORKER": launcher})
+    port = int(proc.wait_for(SERVING_RE)[1].rsplit(":", 1)[1])
+    first = int(proc.wait_for(r"DAEMON pid=(\d+) token=one")[1])
+    app = project / "app_daemon.py"
+    save_like_editor(app, app.read_text().replace('"one"', '"two"'))
+    second = int(proc.wait_for(r"DAEMON pid=(\d+) token=two")[1])
+    wait_until(lambda: not pid_alive(first), timeout=5)
+    assert pid_alive(second)
+    proc.signal(signal.SIGINT)
+    assert proc.wait_exit() == 0
+    wait_until(lambda: not pid_alive(second), timeout=5)
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # the port is free again
+
+
+def test_a_classic_daemon_ends_when_the_monitor_is_killed(
+    project: Path, spawn: Start
+) -> None:
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "app_daemon:app", "--reload",
+                  "--port", "0"], apps=["app_daemon.py"], env={"PYTHONPATH": str(project)})
+    proc.wait_for(SERVING_RE)
+    daemon = int(proc.wait_for(r"DAEMON pid=(\d+)")[1])
+    proc.signal(signal.SIGKILL)
+    all_end(proc, [daemon])
