@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from devreload.errors import DevreloadError, MonitorChoiceError
+from devreload.errors import DevreloadError, MonitorChoiceError, SettingValueError
 from devreload.filemon.choice import MONITORS, find_default_monitor_factory, monitor_name_problem
 from devreload.log import default_logger
 from devreload.monitor.reloader import start_reloader
@@ -349,7 +349,7 @@ def _one_line_errors(serve: Callable[[], int]) -> int:
     except UsageError as exc:
         print(f"devreload serve: {exc}", file=sys.stderr)
         return 2
-    except MonitorChoiceError as exc:
+    except (MonitorChoiceError, SettingValueError) as exc:
         print(f"devreload: {exc}", file=sys.stderr)
         return 2
     except DevreloadError as exc:

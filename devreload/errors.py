@@ -32,6 +32,11 @@ class ConfigError(DevreloadError):
         return f"{where}: {self.message}"
 
 
+class SettingValueError(ConfigError):
+    """A setting in a config file whose value the option does not take (``nan`` seconds,
+    ``maybe`` for a switch): a usage error, exit code 2, as on the command line."""
+
+
 class AddressError(DevreloadError):
     """A listen address that cannot be parsed or bound (other than "in use")."""
 

@@ -1,5 +1,5 @@
 """One reading of the values an ini (or a command line) writes as text: true and false,
-seconds. A bad value raises ConfigError naming the file, the section and the key."""
+seconds. A bad value raises SettingValueError naming the file, the section and the key."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from devreload.errors import ConfigError
+from devreload.errors import SettingValueError
 
 
 def asbool(text: str) -> bool:
@@ -21,14 +21,14 @@ def asbool(text: str) -> bool:
 
 
 def conf_bool(conf: Mapping[str, Any], key: str, path: str, section: str) -> bool | None:
-    """A true/false setting, None when absent; a bad value raises ConfigError."""
+    """A true/false setting, None when absent; a bad value raises SettingValueError."""
     value = conf.get(key)
     if value is None or isinstance(value, bool):
         return value
     try:
         return asbool(str(value))
     except ValueError:
-        raise ConfigError(path, section, f"{value!r} is not true or false", key=key) from None
+        raise SettingValueError(path, section, f"{value!r} is not true or false", key=key) from None
 
 
 def seconds(value: object) -> float:
@@ -46,11 +46,12 @@ def seconds(value: object) -> float:
 
 
 def conf_seconds(conf: Mapping[str, Any], key: str, path: str, section: str) -> float | None:
-    """A number of seconds, None when absent or empty; a bad value raises ConfigError."""
+    """A number of seconds, None when absent or empty; a bad value raises
+    SettingValueError."""
     value = conf.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
         return seconds(value)
     except ValueError as exc:
-        raise ConfigError(path, section, str(exc), key=key) from None
+        raise SettingValueError(path, section, str(exc), key=key) from None

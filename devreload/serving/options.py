@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from devreload.errors import AddressError, ConfigError
+from devreload.errors import AddressError, ConfigError, SettingValueError
 from devreload.filemon.choice import monitor_name_problem
 from devreload.monitor.settings import ReloadSettings
 from devreload.servers.base import Bounds
@@ -187,13 +187,15 @@ class ServeOptions:
         monitor = str(conf.get("monitor", "")).strip()
         problem = monitor_name_problem(monitor) if monitor else None
         if problem is not None:
-            raise ConfigError(path, section, problem, key="monitor")
+            raise SettingValueError(path, section, problem, key="monitor")
         values["monitor"] = monitor
         values["preload_exclude"] = tuple(str(conf.get("preload_exclude", "")).split())
         values["allowed_hosts"] = tuple(str(conf.get("allowed_hosts", "")).split())
         server = str(conf.get("server", "auto")).strip() or "auto"
         if server not in SERVERS:
-            raise ConfigError(path, section, f"must be one of {', '.join(SERVERS)}", key="server")
+            raise SettingValueError(
+                path, section, f"must be one of {', '.join(SERVERS)}", key="server"
+            )
         values["server"] = server
         values["server_options"] = {k: v for k, v in conf.items() if k not in OWN_KEYS}
         return cls(**values)

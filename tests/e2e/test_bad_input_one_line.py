@@ -275,12 +275,14 @@ def test_an_interval_that_is_no_finite_number_of_seconds_is_refused(
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-1"])
-def test_an_interval_in_an_ini_that_is_no_finite_number_is_one_line(
-    spawn: Spawn, project: Path, value: str
+@pytest.mark.parametrize("key", ["reload_interval", "shutdown_interval"])
+def test_an_interval_in_an_ini_that_is_no_finite_number_is_one_line_and_exit_2(
+    spawn: Spawn, project: Path, key: str, value: str
 ) -> None:
-    write_ini(project, f"listen = 127.0.0.1:0\nreload_interval = {value}")
+    """The same value is the same usage error in an ini as on the command line."""
+    write_ini(project, f"listen = 127.0.0.1:0\n{key} = {value}")
     proc = devreload_serve(spawn, "dev.ini", "--reload")
-    assert proc.wait_exit() != 0
+    assert proc.wait_exit() == 2
     why = "must not be negative" if value == "-1" else "is not a finite number of seconds"
-    assert said(proc) == [f"devreload: {project / 'dev.ini'}: [server:main] reload_interval: "
+    assert said(proc) == [f"devreload: {project / 'dev.ini'}: [server:main] {key}: "
                           f"{value!r} {why}"]
