@@ -95,8 +95,14 @@ def render(
             body=body,
             tail=WAITING if waiting else "",
         )
-        return "text/html; charset=utf-8", page.encode()
-    return "text/plain; charset=utf-8", text.encode()
+        return "text/html; charset=utf-8", _encoded(page)
+    return "text/plain; charset=utf-8", _encoded(text)
+
+
+def _encoded(text: str) -> bytes:
+    """UTF-8, with the bytes of a path that is not (kept by Python as surrogates) shown
+    escaped, as a traceback shows them in the terminal."""
+    return text.encode("utf-8", "backslashreplace")
 
 
 def render_frames(frames: Sequence[Frame]) -> str:

@@ -3,6 +3,7 @@ folders, and the files an app writes itself."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
@@ -10,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import Proc, Spawn, restart_with, save_like_editor
+from helpers import Proc, Spawn, restart_with, save_like_editor, wait_until
+from served import SERVING_RE
 
 APP = """\
 import os
@@ -55,6 +57,41 @@ def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run: Spa
     save_like_editor(config, "a = 2\n")
     proc.wait_ready()
     proc.wait_for(r"ünïcødé dir/cønfig fïle\.ini changed; restarted in \d+ ms", start=mark)
+
+
+def _error_page(url: str, accept: str) -> tuple[int, str]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", "/", headers={"Accept": accept})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_project_path_that_is_not_utf8_still_gets_the_error_page(
+    project: Path, spawn: Spawn
+) -> None:
+    """Linux allows any bytes in a name; Python keeps the odd ones as surrogates, which
+    no page can encode as they are. The page shows them escaped, as the terminal does."""
+    home = project / os.fsdecode(b"proj\xff")
+    home.mkdir()
+    (home / "app.py").write_text("import nope\n")
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "app:app", "--reload",
+                  "--port", "0"], cwd=home)
+    url = proc.wait_for(SERVING_RE)[1]
+    proc.wait_for(r"waiting for a change")
+    status, body = _error_page(url, "*/*")
+    assert status == 500 and "proj\\udcff" in body and "No module named" in body, body
+    status, body = _error_page(url, "text/html")
+    assert status == 500 and "No module named" in body, body
+    (home / "app.py").write_text(
+        "def app(environ, start_response):\n    raise ValueError(__file__)\n")
+    wait_until(lambda: "ValueError" in _error_page(url, "*/*")[1])
+    for accept in ("*/*", "text/html"):
+        status, body = _error_page(url, accept)
+        assert status == 500 and "proj\\udcff" in body, body
 
 
 def test_a_symlinked_source_folder(project: Path, devreload_run: Spawn) -> None:

@@ -426,6 +426,9 @@ def test_a_tree_that_never_settles_holds_no_save_back_in_silence(
     period: a log written every 5 ms would hold a save back for as long as it is written.
     The monitor asks for what is held back itself, and says once which file keeps the
     tree busy."""
+    # A settle period long enough that a writer slowed down by a busy machine still
+    # keeps the tree from settling.
+    (project / ".watchmanconfig").write_text('{"settle": 300}')
     app = project / "app.py"
     app.write_text("x = 1\n")
     log = RecordingLogger()
