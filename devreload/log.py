@@ -68,3 +68,8 @@ def display_path(path: str) -> str:
     """A path relative to the current folder when it is below it, absolute otherwise."""
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 path``, ``2 paths``: a count the way a sentence says it."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -160,6 +160,8 @@ def save_like_editor(path: str | os.PathLike[str], text: str, mode: str = "renam
     rename:   write a temp file in the same folder, then os.replace() it over the file (vim,
               JetBrains "safe write"); the file gets a new inode
     recreate: delete the file, then create it anew
+    vim:      vim's own way: probe the folder with a file "4913", rename the file to a
+              backup "name~", write it anew, set its mode back, remove the backup
     """
     path = Path(path)
     if mode == "inplace":
@@ -170,6 +172,19 @@ def save_like_editor(path: str | os.PathLike[str], text: str, mode: str = "renam
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
+    elif mode == "vim":
+        probe = path.parent / "4913"
+        probe.touch()
+        probe.unlink()
+        backup = path.with_name(path.name + "~")
+        mode_bits = path.stat().st_mode
+        os.replace(path, backup)
+        with open(path, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(path, mode_bits)
+        backup.unlink()
     elif mode == "recreate":
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

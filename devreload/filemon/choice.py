@@ -47,8 +47,10 @@ def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonit
     source = MONITOR_ENV
     if not setting:
         setting, source = choice.strip(), "monitor"
+    if setting:
+        _chosen(log, setting, f"{source}={setting}")
     if setting == "watchman":
-        return _watchman_then(_os_events(log), log)
+        return _watchman_then(_os_events()[2], log)
     if setting in MONITORS:
         try:
             factory: FileMonitorFactory = import_string(MONITORS[setting])
@@ -62,26 +64,32 @@ def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonit
 
     reason = watchman_asked(os.getcwd())
     if reason is not None:
-        if log is not None:
-            log.debug("using watchman: %s", reason)
-        return _watchman_then(_os_events(log), log)
-    return _os_events(log)
+        _chosen(log, "watchman", reason)
+        return _watchman_then(_os_events()[2], log)
+    name, why, factory = _os_events()
+    _chosen(log, name, why)
+    return factory
 
 
-def _os_events(log: Any) -> FileMonitorFactory:
+def _chosen(log: Any, name: str, why: str) -> None:
+    """The one line of -v that says which monitor was chosen, and why."""
+    if log is not None:
+        log.debug("file monitor: %s (%s)", name, why)
+
+
+def _os_events() -> tuple[str, str, FileMonitorFactory]:
+    """The monitor of the OS's own events here, and why it is the default."""
     if sys.platform.startswith("linux"):
         from devreload.filemon.inotify import InotifyFileMonitor
 
-        return InotifyFileMonitor
+        return "inotify", "the default on Linux", InotifyFileMonitor
     try:
         from devreload.filemon.watchdog import WatchdogFileMonitor
     except ImportError:
-        if log is not None:
-            log.debug("watchdog is not installed; polling for changes")
         from devreload.filemon.polling import PollingFileMonitor
 
-        return PollingFileMonitor
-    return WatchdogFileMonitor
+        return "polling", "watchdog is not installed", PollingFileMonitor
+    return "watchdog", f"the default on {sys.platform}", WatchdogFileMonitor
 
 
 def _watchman_then(fallback: FileMonitorFactory, log: Any) -> FileMonitorFactory:

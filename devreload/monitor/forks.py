@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devreload import processes
-from devreload.log import Logger
+from devreload.log import Logger, counted
 from devreload.monitor.launch import (
     WORKER_ARGV,
     Launcher,
@@ -277,8 +277,8 @@ class TemplateLauncher(Processes):
         if not new or not self.preloading or self.mode.mode is Mode.SPAWN_ONLY:
             return
         shown = ", ".join(new[:8]) + (f" (+{len(new) - 8} more)" if len(new) > 8 else "")
-        self.log.debug("preloading %d more library modules in the worker template: %s",
-                       len(new), shown)
+        self.log.debug("preloading %s in the worker template: %s",
+                       counted(len(new), "more library module"), shown)
         self.wanted.extend(new)
         try:
             self._ensure_template().send(Preload(tuple(new)))

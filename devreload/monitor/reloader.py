@@ -13,10 +13,11 @@ from typing import Any
 
 from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules, glob_regex, is_glob
 from devreload.filemon.choice import find_default_monitor_factory
-from devreload.log import Logger, default_logger, display_path
+from devreload.log import Logger, counted, default_logger, display_path
 from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.events import Event, FileChanged, Trigger, WorkerSaid
 from devreload.monitor.launch import Launcher
+from devreload.monitor.pushes import StaticPushes
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
@@ -68,6 +69,7 @@ class Reloader(ReloadStrategy):
                          launcher=launcher)
         self.ignore = IgnoreRules(self.settings.ignore_files, gitignore=self.settings.gitignore)
         self.static = [_static_pattern(p) for p in self.settings.static_files]
+        self.pushes = StaticPushes(self.settings.reload_interval)
         self.watched: set[str] = set()
         #: Targets of watched symlinks -> the link's path.
         self.links: dict[str, str] = {}
@@ -114,13 +116,26 @@ class Reloader(ReloadStrategy):
     def handle(self, event: Event) -> None:
         if isinstance(event, FileChanged) and any(glob_regex(p).match(event.path)
                                                   for p in self.static):
-            self._push_static(event.path)
+            if not self.ignore(event.path):
+                self.pushes.changed(event.path, self.clock())
         else:
             super().handle(event)
 
+    def _timeout(self) -> float | None:
+        timeout, push = super()._timeout(), self.pushes.deadline()
+        if push is None:
+            return timeout
+        wait = max(0.0, push - self.clock())
+        return wait if timeout is None else min(timeout, wait)
+
+    def _advance(self) -> None:
+        super()._advance()
+        for path in self.pushes.due(self.clock()):
+            self._push_static(path)
+
     def _push_static(self, path: str) -> None:
         """A static file needs no new worker: the worker tells the browser instead."""
-        if self.ignore(path) or self.worker is None:
+        if self.worker is None:
             return
         self.log.info("%s changed; pushed to the browser", display_path(path))
         try:
@@ -193,7 +208,7 @@ class Reloader(ReloadStrategy):
                 self._fall_back_to_polling(exc)
             if at is not None and _modified_since(path, at):
                 self._changed(path)
-        self.log.debug("watching %d paths", len(self.watched))
+        self.log.debug("watching %s", counted(len(self.watched), "path"))
 
     def _fall_back_to_polling(self, exc: OSError) -> None:
         if self.monitor is not None:

@@ -46,6 +46,9 @@ class Restart:
     saved: float = 0.0
     #: From the save to the moment the monitor saw it: part of the restart's time.
     lag: float = 0.0
+    #: Its "restarted in" line was said: a fresh retry after a forked worker's failure
+    #: is the same restart, and says nothing more.
+    said: bool = False
 
     @classmethod
     def first(cls, trigger: Trigger, now: float, reload_interval: float) -> Restart:
@@ -73,7 +76,7 @@ class Restart:
         """The same restart once more (a forked worker failed, a fresh one follows): its
         line says what changed, and its time includes the failed attempt."""
         return Restart(self.triggers, began=self.began, last=now, saved=self.saved,
-                       lag=self.lag)
+                       lag=self.lag, said=self.said)
 
     @property
     def due(self) -> float:
@@ -172,9 +175,10 @@ class Restarts:
     def served(self, pid: int, started: float, now: float) -> None:
         """The worker ``pid`` started at ``started`` serves: the restart is done."""
         underway, self.underway = self.underway, None
-        if underway is None:
+        if underway is None or underway.said:
             self.log.debug("worker %d ready in %.0f ms", pid, (now - started) * 1000)
         else:
+            underway.said = True
             late = (f"; the change was seen {underway.lag:.1f} s after the save"
                     if underway.lag >= LATE else "")
             self.log.info("%s; restarted in %.0f ms%s", underway.describe(),

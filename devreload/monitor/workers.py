@@ -104,7 +104,7 @@ class Workers:
         worker, self.current = self.current, None
         if worker is not None:
             self.changeover.stop(worker, now)
-            self.restarts.mark(self.restarts.pending, f"old worker {worker.pid} told to stop")
+            self.restarts.mark(self.restarts.pending, f"worker {worker.pid} told to stop")
         return worker
 
     def reap(self) -> list[tuple[Worker | None, int]]:

@@ -204,6 +204,29 @@ static_files = static/*.css
 """
 
 
+def test_a_stylesheet_saved_the_way_vim_saves_is_pushed_once(
+    spawn: Spawn, project: Path
+) -> None:
+    """vim's save is five events on the file (renamed away, made, written, closed, its
+    mode set): one push, once the file is whole."""
+    make_project(project)
+    (project / "static" / "other.css").write_text(CSS)
+    (project / "development.ini").write_text(PLAIN_INI)
+    proc = spawn([sys.executable, "-m", "devreload", "serve", "development.ini", "--reload"])
+    port = int(proc.wait_for(SERVING_RE)[1])
+    wait_text(port, "first version")
+    mark = proc.mark()
+    save_like_editor(project / "static" / "site.css", CSS.replace("255, 0, 0", "0, 0, 255"),
+                     mode="vim")
+    proc.wait_for(r"static/site\.css changed; pushed to the browser", start=mark)
+    # Pushes follow their saves in order: once other.css is pushed, any second push of
+    # site.css would have been said.
+    save_like_editor(project / "static" / "other.css", CSS.replace("255, 0, 0", "0, 255, 0"))
+    proc.wait_for(r"static/other\.css changed; pushed to the browser", start=mark)
+    assert proc.count(r"site\.css changed; pushed", start=mark) == 1
+    assert proc.count(r"restarted in", start=mark) == 0
+
+
 def text_of(page: Any, selector: str) -> str:
     return str(page.text_content(selector) or "")
 

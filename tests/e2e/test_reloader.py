@@ -166,6 +166,24 @@ def test_crash_then_fix(project: Path, devreload_run: Spawn, broken: str) -> Non
     assert "broken_mod.py" in proc.output  # the traceback was shown
 
 
+def test_a_save_that_breaks_the_app_says_restarted_once(
+    project: Path, devreload_run: Spawn
+) -> None:
+    """The forked worker fails, a fresh one is tried to tell whose failure it is: one
+    save, one "restarted" line, one traceback, one exit line."""
+    (project / "broken_mod.py").write_text(token_src("one"))
+    proc = devreload_run("app_crash.py", apps=["app_crash.py"])
+    proc.wait_ready()
+    mark = proc.mark()
+    save_like_editor(project / "broken_mod.py", "raise RuntimeError('boom')\n")
+    proc.wait_for(r"worker exited with code 1; waiting for a change", start=mark)
+    assert proc.count(RELOAD_LINE, start=mark) == 1
+    assert proc.count(r"RuntimeError: boom", start=mark) == 1
+    save_like_editor(project / "broken_mod.py", token_src("two"))
+    assert proc.wait_ready().token == "two"
+    assert proc.count(RELOAD_LINE, start=mark) == 2
+
+
 def test_enter_on_a_terminal_restarts_a_crashed_worker(project: Path, devreload_run: Spawn) -> None:
     # It crashes until a file nobody watches appears: only Enter can bring it back.
     (project / "broken_mod.py").write_text(

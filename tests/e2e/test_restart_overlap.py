@@ -67,7 +67,7 @@ def test_a_worker_replaced_while_it_waits_to_accept_stops_at_once(
         proc.wait_for(r"timeline .* waiting for the old worker to stop accepting", start=mark)
         mark = proc.mark()
         _set_version(app, "three")
-        proc.wait_for(rf"old worker {held} told to stop", start=mark)
+        proc.wait_for(rf"worker {held} told to stop", start=mark)
         wait_until(lambda: not pid_alive(held), timeout=10)
     finally:
         with contextlib.suppress(ProcessLookupError):  # killed at its deadline meanwhile

@@ -4,6 +4,7 @@ monitors."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -275,8 +276,6 @@ def test_os_events_file_in_folder_created_later(tmp_path: Path, events: Any) -> 
 def test_watchman_is_chosen_for_a_watchmanconfig_and_falls_back_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import logging
-
     monkeypatch.delenv(MONITOR_ENV, raising=False)
     monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-server"))
     monkeypatch.chdir(tmp_path)
@@ -288,7 +287,7 @@ def test_watchman_is_chosen_for_a_watchmanconfig_and_falls_back_in_one_line(
     try:
         assert isinstance(monitor, InotifyFileMonitor)
         said = [r.getMessage() for r in caplog.records]
-        assert said[0] == "using watchman: the project has a .watchmanconfig"
+        assert said[0] == "file monitor: watchman (the project has a .watchmanconfig)"
         assert said[1:] == [f"watchman is not running (no server at {tmp_path}/no-server); "
                             "using InotifyFileMonitor instead"]
     finally:
@@ -297,3 +296,24 @@ def test_watchman_is_chosen_for_a_watchmanconfig_and_falls_back_in_one_line(
 
 def _nowhere(path: str, final: bool = False) -> None:
     """A monitor callback for factories that are only called."""
+
+
+@pytest.mark.parametrize(
+    ("env", "choice", "line"),
+    [
+        ("", "", "file monitor: inotify (the default on Linux)"),
+        ("", "polling", "file monitor: polling (monitor=polling)"),
+        ("polling", "inotify", f"file monitor: polling ({MONITOR_ENV}=polling)"),
+    ],
+)
+def test_the_choice_of_monitor_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
+    env: str, choice: str, line: str,
+) -> None:
+    monkeypatch.setenv(MONITOR_ENV, env)
+    monkeypatch.chdir(tmp_path)
+    log = logging.getLogger("test_filemon")
+    with caplog.at_level(logging.DEBUG, logger=log.name):
+        find_default_monitor_factory(log, choice)
+    assert [r.getMessage() for r in caplog.records] == [line]
+
