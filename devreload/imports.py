@@ -8,6 +8,7 @@ monitor re-runs its own program as the worker.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from typing import Any, Literal
@@ -74,3 +75,17 @@ def project_on_path() -> bool:
         return False
     sys.path.insert(0, cwd)
     return True
+
+
+def drop_bytecode(source: str) -> None:
+    """Remove what Python cached of ``source``'s bytecode. It trusts a cached ``.pyc``
+    whose recorded mtime (in whole seconds) and size match the source, so a second save
+    in the same second that keeps the size (``version 1`` to ``version 2``) would be
+    imported as the first."""
+    if not source.endswith(".py"):
+        return
+    for optimization in ("", 1, 2):
+        try:
+            os.remove(importlib.util.cache_from_source(source, optimization=optimization))
+        except (OSError, ValueError, NotImplementedError):
+            pass

@@ -535,12 +535,15 @@ def base_env(**extra: str) -> dict[str, str]:
 
     PYTHONUNBUFFERED is dropped: with it, print() makes two write()s (text, then newline) and
     the monitor's log lines land in the middle of the app's lines on the shared pipe.
+    PYTHONDONTWRITEBYTECODE too: a developer's Python caches bytecode (and a child that
+    compiles every module anew costs the suite a minute of CPU).
     """
     # DEVRELOAD_WORKER=spawn passes through, to run the suite with spawned workers.
     keep = {"DEVRELOAD_WORKER"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVRELOAD_") or k in keep}
     env.pop("PYTHONBREAKPOINT", None)
     env.pop("PYTHONUNBUFFERED", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra)
     return env
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules, glob_regex, is_glob
 from devreload.filemon.choice import find_default_monitor_factory
+from devreload.imports import drop_bytecode
 from devreload.log import Logger, counted, default_logger, display_path
 from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.events import Event, FileChanged, Trigger, WorkerSaid
@@ -118,8 +119,10 @@ class Reloader(ReloadStrategy):
                                                   for p in self.static):
             if not self.ignore(event.path):
                 self.pushes.changed(event.path, self.clock())
-        else:
-            super().handle(event)
+            return
+        if isinstance(event, FileChanged):
+            drop_bytecode(event.path)
+        super().handle(event)
 
     def _timeout(self) -> float | None:
         timeout, push = super()._timeout(), self.pushes.deadline()

@@ -184,6 +184,24 @@ def test_a_save_that_breaks_the_app_says_restarted_once(
     assert proc.count(RELOAD_LINE, start=mark) == 2
 
 
+def test_two_saves_in_one_second_that_keep_the_size_are_both_imported(
+    project: Path, devreload_run: Spawn
+) -> None:
+    """Python trusts cached bytecode whose recorded mtime (whole seconds) and size match
+    the source: the second of two such saves was imported as the first."""
+    proc = devreload_run("-v", "app_basic.py", apps=BASIC)
+    proc.wait_ready()
+    proc.wait_for(r"^devreload: watching \d+ paths?$")  # helper.py is watched from here on
+    helper = project / "helper.py"
+    second = int(time.time())
+    for token in ("aaa", "bbb"):
+        temporary = project / "helper.tmp"
+        temporary.write_text(token_src(token))
+        os.utime(temporary, (second, second))
+        os.replace(temporary, helper)  # the editor's rename: the mtime comes along
+        assert proc.wait_ready().token == token
+
+
 def test_enter_on_a_terminal_restarts_a_crashed_worker(project: Path, devreload_run: Spawn) -> None:
     # It crashes until a file nobody watches appears: only Enter can bring it back.
     (project / "broken_mod.py").write_text(
