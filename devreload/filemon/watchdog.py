@@ -6,11 +6,15 @@ for the other systems, and for whoever asks for it with ``DEVRELOAD_MONITOR=watc
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from typing import Any
 
+from watchdog import events
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
 
 from devreload.filemon.base import Callback, IgnoreRules, WatchLimitReached, limit_error
 from devreload.filemon.folders import FolderMonitor
@@ -18,6 +22,22 @@ from devreload.filemon.folders import FolderMonitor
 #: Reading a file also produces events (opened, closed_no_write); only these mean a change.
 #: watchdog 7 reports a metadata change as its own event, "attrib" (6 called it "modified").
 CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "attrib"})
+#: Before watchdog 7, "modified" may be a chmod: it counts only when the mtime moved.
+ATTRIB_APART = hasattr(events, "EVENT_TYPE_ATTRIB")
+#: Where watchdog's inotify backend says the kernel dropped events: its only sign of it.
+OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+
+
+class _Overflows(logging.Handler):
+    """Hears watchdog say that events were lost, and has the monitor look again."""
+
+    def __init__(self, monitor: WatchdogFileMonitor) -> None:
+        super().__init__(logging.WARNING)
+        self.monitor = monitor
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage():
+            self.monitor._rescan()
 
 
 class WatchdogFileMonitor(FolderMonitor):
@@ -34,14 +54,29 @@ class WatchdogFileMonitor(FolderMonitor):
                 raise WatchLimitReached(exc) from exc
             raise
         self._started = False
+        #: Each folder's watch, to drop when the folder is deleted (its emitter ends then).
+        self._watches: dict[str, ObservedWatch] = {}
+        self._overflows = _Overflows(self)
+        logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflows)
 
     def _register(self, folder: str) -> None:
         try:
-            self._observer.schedule(self._handler, folder, recursive=False)
+            self._watches[folder] = self._observer.schedule(self._handler, folder,
+                                                            recursive=False)
         except OSError as exc:
             if limit_error(exc):
                 raise WatchLimitReached(exc) from exc
             raise
+
+    def _deleted_folder(self, folder: str) -> None:
+        """A watched folder was deleted: watch for its return, with a new watch."""
+        with self._lock:
+            watch = self._watches.pop(folder, None)
+        if watch is None:
+            return
+        with contextlib.suppress(KeyError, OSError):
+            self._observer.unschedule(watch)
+        self._folder_gone(folder)
 
     def start(self) -> None:
         try:
@@ -54,6 +89,7 @@ class WatchdogFileMonitor(FolderMonitor):
         super().start()
 
     def stop(self) -> None:
+        logging.getLogger(OVERFLOW_LOGGER).removeHandler(self._overflows)
         super().stop()
         self._observer.stop()
 
@@ -73,8 +109,14 @@ class _Handler(FileSystemEventHandler):
             return
         src = os.fsdecode(event.src_path)
         if kind == "moved":  # renamed into place: whole at its new name
+            if event.is_directory:
+                self.monitor._deleted_folder(src)
             self.monitor._event("deleted", src, is_dir=event.is_directory)
             self.monitor._event("created", os.fsdecode(event.dest_path),
                                 is_dir=event.is_directory, final=True)
+        elif kind == "deleted" and event.is_directory:
+            self.monitor._deleted_folder(src)
         else:
+            if kind == "modified" and not ATTRIB_APART:
+                kind = "attrib"
             self.monitor._event(kind, src, is_dir=event.is_directory)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from devreload.filemon.base import IgnoreRules, glob_regex, glob_root
 from devreload.filemon.choice import MONITOR_ENV, find_default_monitor_factory
 from devreload.filemon.inotify import InotifyFileMonitor
 from devreload.filemon.polling import PollingFileMonitor
-from devreload.filemon.watchdog import WatchdogFileMonitor
+from devreload.filemon.watchdog import OVERFLOW_LOGGER, WatchdogFileMonitor
 
 # --------------------------------------------------------------------------- helpers
 
@@ -193,6 +194,30 @@ def test_monitor_sees_a_file_that_appears_later(
     seen.wait(target)
 
 
+def test_monitor_watches_a_folder_deleted_and_made_again(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path
+) -> None:
+    """A ``git checkout`` that removes a package and another that brings it back: the
+    package's files are followed again, the first save after it and the ones after."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    module = pkg / "mod.py"
+    module.write_text("x = 1\n")
+    monitor, seen = make_monitor()
+    monitor.add_path(str(module))
+    monitor.start()
+    shutil.rmtree(pkg)
+    seen.wait(module)
+    seen.clear()
+    pkg.mkdir()
+    module.write_text("x = 2\n")
+    seen.wait(module)
+    for text in ("x = 33\n", "x = 444\n"):
+        seen.clear()
+        save_like_editor(module, text)
+        seen.wait(module)
+
+
 def test_monitor_stops(make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path) -> None:
     monitor, _ = make_monitor()
     monitor.add_path(str(tmp_path / "x.py"))
@@ -316,4 +341,27 @@ def test_the_choice_of_monitor_says_why(
     with caplog.at_level(logging.DEBUG, logger=log.name):
         find_default_monitor_factory(log, choice)
     assert [r.getMessage() for r in caplog.records] == [line]
+
+
+def test_watchdog_hears_of_lost_events_and_looks_again(tmp_path: Path) -> None:
+    """watchdog's inotify backend tells of a queue overflow only in its log (watchdog 7):
+    the monitor hears it and compares the watched files' mtimes. The overflow itself is
+    said by the test, in watchdog's words, on watchdog's logger (the inotify monitor's
+    test overflows the kernel's queue for real)."""
+    quiet = tmp_path / "quiet.py"
+    quiet.write_text("x = 1\n")
+    seen = Recorder()
+    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules())
+    monitor.add_path(str(quiet))
+    stat = quiet.stat()
+    quiet.write_text("x = 2\n")  # before the watch is laid: no event will say so
+    os.utime(quiet, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    monitor.start()
+    try:
+        logging.getLogger(OVERFLOW_LOGGER).warning(
+            "Inotify queue overflowed; filesystem events were lost")
+        seen.wait(quiet)
+    finally:
+        monitor.stop()
+        monitor.join()
 
