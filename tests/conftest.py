@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
@@ -9,6 +10,12 @@ import pytest
 from serverkit import Clients
 
 from devreload.wire.channel import Channel
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two test processes per core. Most tests wait on real processes (a
+    restart, a request, a browser), so a core runs two of them at little cost."""
+    return 2 * (os.cpu_count() or 1)
 
 
 @pytest.fixture

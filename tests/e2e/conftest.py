@@ -12,6 +12,7 @@ the test if a process outlived the command. A failing test shows each child's ou
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -96,7 +97,6 @@ def pyenv(project: Path) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([str(project), os.environ.get("PYTHONPATH", "")])}
 
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -106,19 +106,35 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+#: The browser the browser tests drive, when set; else playwright's own, else the system's.
+CHROMIUM_ENV = "CHROMIUM"
+SYSTEM_CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_chromium(bundled: str) -> str | None:
+    """The chromium to launch: ``$CHROMIUM``, playwright's own (``playwright install
+    chromium``), or one on the PATH; None when there is none."""
+    chosen = os.environ.get(CHROMIUM_ENV)
+    if chosen:
+        return chosen
+    if bundled and os.path.exists(bundled):
+        return bundled
+    return next(filter(None, map(shutil.which, SYSTEM_CHROMIUMS)), None)
 
 
 @pytest.fixture
 def browser_page() -> Iterator[Any]:
-    """A Playwright page in Debian's chromium; skips when either is missing."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    """A Playwright page in a real headless chromium; skips when there is none."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("the playwright Python package is not installed (pip install playwright)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        chromium = find_chromium(playwright.chromium.executable_path)
+        if chromium is None:
+            pytest.skip(f"no chromium: set {CHROMIUM_ENV}, run `playwright install chromium` "
+                        "or install the system's (apt-get install chromium)")
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             yield browser.new_context().new_page()
         finally:

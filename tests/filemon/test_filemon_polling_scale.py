@@ -49,11 +49,11 @@ def _observe(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """20,000 watched files in 200 folders under src/, beside a node_modules of 20,000
+    """5,000 watched files in 50 folders under src/, beside a node_modules of 5,000
     files that would match the same glob."""
     root = tmp_path_factory.mktemp("big")
     for top in ("src", "node_modules"):
-        for i in range(200):
+        for i in range(50):
             folder = root / top / f"lib{i}"
             folder.mkdir(parents=True)
             for j in range(100):
@@ -78,7 +78,7 @@ def test_an_ignored_tree_is_never_listed_nor_stated(
     assert seen.take() == {str(big / "src" / "lib0" / "new.txt")}
     modules = str(big / "node_modules")
     assert not [p for p in listed + stated if p.startswith(modules)]
-    assert len(monitor.files) == 20_001
+    assert len(monitor.files) == 5_001
     assert not [p for p in [*monitor.files, *monitor.folders] if p.startswith(modules)]
     (big / "src" / "lib0" / "new.txt").unlink()
     (big / "node_modules" / "lib0" / "new.txt").unlink()
@@ -249,18 +249,23 @@ def test_the_wait_grows_with_a_rounds_cost(
             assert monitor.round_time > 0
             assert monitor.next_wait == max(0.25, monitor.round_time * ROUND_SHARE)
             assert monitor.next_wait >= ROUND_SHARE * monitor.round_time
-    # 20,000 stats take more than 2.5 ms: the wait grew, and that was said once.
+    # 5,000 stats take more than 2.5 ms: the wait grew, and that was said once.
     assert [r.getMessage().split(" takes ")[0] for r in caplog.records] == [
-        "polling 20000 files and 201 folders"]
+        "polling 5000 files and 51 folders"]
 
 
 def test_a_few_hundred_files_keep_the_interval(tmp_path: Path) -> None:
     _files(tmp_path, [f"pkg{i}/m{j}.py" for i in range(10) for j in range(30)])
     monitor = PollingFileMonitor(Recorder(), ignore=IgnoreRules())
     monitor.add_path(str(tmp_path / "**" / "*.py"))
-    monitor.check()
     assert len(monitor.files) == 300
-    assert monitor.next_wait == monitor.interval == 1.0
+    # A round's cost is CPU time, which a busy machine inflates now and then: one of a
+    # few rounds shows what a round of 300 stats costs.
+    waits = []
+    for _ in range(5):
+        monitor.check()
+        waits.append(monitor.next_wait)
+    assert min(waits) == monitor.interval == 1.0
 
 
 def test_the_thread_sees_a_write(tmp_path: Path) -> None:
