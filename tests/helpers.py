@@ -526,6 +526,10 @@ class Proc:
             )
 
 
+#: Every file monitor, for the end-to-end tests that run once under each (with the e2e
+#: ``monitor_env`` fixture).
+MONITORS = ["inotify", "watchdog", "watchman", "polling"]
+
 #: The e2e ``spawn`` and ``devreload_run`` fixtures: start a command, get its Proc.
 Spawn = Callable[..., Proc]
 

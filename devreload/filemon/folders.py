@@ -232,12 +232,18 @@ class FolderMonitor:
 
     def _folder_gone(self, folder: str) -> None:
         """The OS dropped a watched folder (deleted, or moved away): watch for its return,
-        as a ``git checkout`` that removes a package and brings it back would need."""
+        as a ``git checkout`` that removes a package and brings it back would need. It may
+        be back already, or come back before its parent is watched: no event will tell of
+        what it holds then, so look."""
         with self._lock:
             self.folders.discard(folder)
             self.polled.pop(folder, None)
             inside_tree = any(folder == t or folder.startswith(t + os.sep) for t in self.trees)
             self._watch_folder(folder, inside_tree)
+            back = os.path.isdir(folder)
+        self._folder_appeared(folder)
+        if back:
+            self._report_files(folder, inside_tree)
 
     def _folder_appeared(self, folder: str) -> None:
         ready: list[tuple[str, bool]] = []
@@ -255,9 +261,13 @@ class FolderMonitor:
                 ready.append((folder, True))
             self._start_poller()
         for root, recursive in ready:
-            for path in self._files_in(root, recursive):
-                if self._wanted(path) and self._mtime_moved(path, False):
-                    self.callback(path)
+            self._report_files(root, recursive)
+
+    def _report_files(self, root: str, recursive: bool) -> None:
+        """Every watched file in ``root``: it appeared while no watch could see it."""
+        for path in self._files_in(root, recursive):
+            if self._wanted(path) and self._mtime_moved(path, False):
+                self.callback(path)
 
     def _files_in(self, root: str, recursive: bool) -> list[str]:
         found = []

@@ -1,7 +1,7 @@
-"""watchman's JSON protocol, spoken over its unix socket: finding the server, asking
-whether it already watches a project, and one connection that tells a command's answer
-from the subscription updates that arrive between them. The stdlib only (pywatchman is
-an sdist with a C extension).
+"""Talking to watchman over its unix socket: finding the server, asking whether a
+project wants it, and one connection (in BSER, see :mod:`devreload.filemon.bser`) that
+tells a command's answer from the subscription updates that arrive between them. The
+stdlib only (pywatchman is an sdist with a C extension).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import shutil
 import socket
 import subprocess
 from typing import Any
+
+from devreload.filemon import bser
 
 #: How long a running server may take to list what it watches, when devreload asks
 #: whether to choose it: a server that hangs is not chosen.
@@ -79,7 +81,7 @@ def watchman_asked(cwd: str) -> str | None:
 
 
 class Connection:
-    """One socket to the server: JSON lines both ways. Subscription updates are put aside as
+    """One socket to the server: BSER both ways. Subscription updates are put aside as
     they come, so that a command's answer is never taken for one, nor one lost."""
 
     def __init__(self, sockname: str, timeout: float = COMMAND_TIMEOUT) -> None:
@@ -96,7 +98,7 @@ class Connection:
         self.unilateral: collections.deque[dict[str, Any]] = collections.deque()
 
     def command(self, *args: Any) -> dict[str, Any]:
-        self.sock.sendall(json.dumps(list(args)).encode() + b"\n")
+        self.sock.sendall(bser.encode(list(args)))
         while not self.answers:
             self.receive()
         answer = self.answers.popleft()
@@ -111,15 +113,17 @@ class Connection:
         if not data:
             raise WatchmanUnavailable("the server closed the connection")
         self.buffer += data
-        while (end := self.buffer.find(b"\n")) >= 0:
-            line = self.buffer[:end].decode("utf-8", "surrogateescape")
-            del self.buffer[: end + 1]
-            if not line.strip():
-                continue
+        while True:
             try:
-                pdu = json.loads(line)
-            except ValueError as exc:
-                raise WatchmanUnavailable(f"the server sent something that is not JSON ({exc})") \
+                size = bser.pdu_size(self.buffer)
+                if size is None or len(self.buffer) < size:
+                    return
+                pdu = bser.decode(self.buffer[:size])
+            except bser.BserError as exc:
+                raise WatchmanUnavailable(f"the server sent something that is not BSER ({exc})") \
                     from exc
+            del self.buffer[:size]
+            if not isinstance(pdu, dict):
+                raise WatchmanUnavailable(f"the server sent {type(pdu).__name__}, not an object")
             unilateral = pdu.get("unilateral") or "subscription" in pdu
             (self.unilateral if unilateral else self.answers).append(pdu)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import Proc, Spawn, base_env, become_subreaper, copy_app
+from watchmankit import Server
 
 PROCS_KEY = pytest.StashKey[list[Proc]]()
 
@@ -139,3 +141,23 @@ def browser_page() -> Iterator[Any]:
             yield browser.new_context().new_page()
         finally:
             browser.close()
+
+
+@pytest.fixture
+def monitor_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment the monitor runs in: a private watchman server for watchman
+    (parametrized indirectly with the monitor's name)."""
+    if request.param != "watchman":
+        yield {}
+        return
+    if shutil.which("watchman") is None:
+        pytest.skip("watchman is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="wm-", dir="/tmp"))
+    server = Server(folder)
+    try:
+        server.start()
+        yield {"WATCHMAN_SOCK": server.sockname}
+    finally:
+        server.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+

@@ -6,12 +6,13 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import Proc, Spawn, restart_with, save_like_editor, wait_until
+from helpers import MONITORS, Proc, Spawn, restart_with, save_like_editor, wait_until
 from served import SERVING_RE
 
 APP = """\
@@ -57,6 +58,27 @@ def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run: Spa
     save_like_editor(config, "a = 2\n")
     proc.wait_ready()
     proc.wait_for(r"ünïcødé dir/cønfig fïle\.ini changed; restarted in \d+ ms", start=mark)
+
+
+@pytest.mark.parametrize(("monitor", "monitor_env"), [(m, m) for m in MONITORS],
+                         indirect=["monitor_env"], ids=MONITORS)
+def test_a_name_that_is_not_utf8_in_a_watched_tree(
+    project: Path, devreload_run: Spawn, monitor: str, monitor_env: dict[str, str]
+) -> None:
+    """An old archive's Latin-1 name among the watched files: it restarts the app like any
+    other, the other files still do, and Ctrl-C still ends devreload at once."""
+    (project / "conf").mkdir()
+    odd = project / "conf" / os.fsdecode(b"caf\xe9.ini")
+    odd.write_text("a = 1\n")
+    proc = devreload_run("--monitor", monitor, "-w", "conf/*", "app_basic.py",
+                         apps=["app_basic.py", "helper.py", "ignored_mod.py"], env=monitor_env)
+    first = proc.wait_ready()
+    save_like_editor(odd, "a = 2\n")
+    second = proc.wait_ready()
+    assert second.pid != first.pid
+    assert restart_with(proc, project / "helper.py", "two") != second.pid
+    proc.signal(signal.SIGINT)
+    proc.wait_exit(timeout=2)
 
 
 def _error_page(url: str, accept: str) -> tuple[int, str]:

@@ -179,8 +179,10 @@ def test_a_save_that_breaks_the_app_says_restarted_once(
     proc.wait_for(r"worker exited with code 1; waiting for a change", start=mark)
     assert proc.count(RELOAD_LINE, start=mark) == 1
     assert proc.count(r"RuntimeError: boom", start=mark) == 1
+    fixed = proc.mark()
     save_like_editor(project / "broken_mod.py", token_src("two"))
     assert proc.wait_ready().token == "two"
+    proc.wait_for(RELOAD_LINE, start=fixed)
     assert proc.count(RELOAD_LINE, start=mark) == 2
 
 

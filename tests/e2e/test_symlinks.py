@@ -4,37 +4,13 @@ link is seen), and the restart names the module as the app imported it."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Proc, copy_app, save_like_editor
-from watchmankit import Server
+from helpers import MONITORS, Proc, copy_app, save_like_editor
 
 Start = Callable[..., Proc]
-
-
-@pytest.fixture
-def monitor_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """The environment the monitor runs in: a private watchman server for watchman."""
-    if request.param != "watchman":
-        yield {}
-        return
-    if shutil.which("watchman") is None:
-        pytest.skip("watchman is not installed")
-    folder = Path(tempfile.mkdtemp(prefix="wm-", dir="/tmp"))
-    server = Server(folder)
-    try:
-        server.start()
-        yield {"WATCHMAN_SOCK": server.sockname}
-    finally:
-        server.kill()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-MONITORS = ["inotify", "watchdog", "watchman", "polling"]
 
 
 @pytest.mark.parametrize(("monitor", "monitor_env"), [(m, m) for m in MONITORS],

@@ -218,6 +218,25 @@ def test_monitor_watches_a_folder_deleted_and_made_again(
         seen.wait(module)
 
 
+def test_monitor_follows_a_tree_with_a_name_that_is_not_utf8(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path
+) -> None:
+    """Linux allows any bytes in a name: such a file is reported under Python's name for
+    it, and the others keep being reported (watchman's JSON could carry neither)."""
+    app = tmp_path / "app.py"
+    app.write_text("x = 1\n")
+    odd = tmp_path / os.fsdecode(b"caf\xe9.py")  # Latin-1, as an old archive names it
+    odd.write_text("y = 1\n")
+    monitor, seen = make_monitor()
+    monitor.add_path(str(app))
+    monitor.add_path(str(tmp_path / "**" / "*.py"))
+    monitor.start()
+    save_like_editor(odd, "y = 22\n")
+    seen.wait(odd)
+    save_like_editor(app, "x = 22\n")
+    seen.wait(app)
+
+
 def test_monitor_stops(make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path) -> None:
     monitor, _ = make_monitor()
     monitor.add_path(str(tmp_path / "x.py"))
