@@ -18,9 +18,10 @@ Signature = tuple[int, int, int] | None
 
 
 def signature(path: str) -> Signature:
-    """What watchman would say of ``path``: its mtime_ms field is the mtime, floored."""
+    """What watchman would say of ``path``: its mtime_ms field is the mtime, floored; of a
+    symlink, the link's own (a link's target is watched as a file of its own)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except OSError:
         return None
     return (st.st_mtime_ns // 1_000_000, st.st_size, st.st_ino)
@@ -42,7 +43,8 @@ def folder_of(path: str) -> str:
     return glob_root(path) if is_glob(path) else os.path.dirname(path)
 
 
-EXPRESSION = ["type", "f"]  # a deleted file keeps its type
+#: Files and symlinks (a module may be replaced by a link); a deleted one keeps its type.
+EXPRESSION = ["anyof", ["type", "f"], ["type", "l"]]
 FIELDS = ["name", "exists", "mtime_ms", "size", "ino"]
 
 

@@ -122,6 +122,11 @@ class Reloader(ReloadStrategy):
             return
         if isinstance(event, FileChanged):
             drop_bytecode(event.path)
+            if event.path in self.watched:
+                try:
+                    self._follow_link(event.path)
+                except OSError as exc:
+                    self._fall_back_to_polling(exc)
         super().handle(event)
 
     def _timeout(self) -> float | None:
@@ -203,15 +208,20 @@ class Reloader(ReloadStrategy):
         for path, at in new.items():
             try:
                 self.monitor.add_path(path)
-                target = _link_target(path)
-                if target is not None:
-                    self.links[target] = path
-                    self.monitor.add_path(target)
+                self._follow_link(path)
             except OSError as exc:
                 self._fall_back_to_polling(exc)
             if at is not None and _modified_since(path, at):
                 self._changed(path)
         self.log.debug("watching %s", counted(len(self.watched), "path"))
+
+    def _follow_link(self, path: str) -> None:
+        """A watched path that is a symlink (from the start, or since a change): the file
+        it leads to is watched too, its changes named by the link."""
+        target = _link_target(path)
+        if target is not None and self.monitor is not None and target not in self.links:
+            self.links[target] = path
+            self.monitor.add_path(target)
 
     def _fall_back_to_polling(self, exc: OSError) -> None:
         if self.monitor is not None:

@@ -110,7 +110,7 @@ def saved_at(trigger: Trigger) -> float:
     if not isinstance(trigger, FileChanged):
         return now
     try:
-        mtime = os.stat(trigger.path).st_mtime
+        mtime = os.lstat(trigger.path).st_mtime  # a link just made: its own time
     except OSError:
         return trigger.seen
     return mtime if trigger.seen - SAVE_HORIZON < mtime <= trigger.seen else trigger.seen

@@ -30,3 +30,25 @@ def test_editing_a_symlinked_modules_target_restarts(
     assert proc.wait_ready().token == "two"
     # Named once, by the name the app imported it by.
     proc.wait_for(r"^devreload: helper\.py changed; restarted in", start=0)
+
+
+@pytest.mark.parametrize(("monitor", "monitor_env"), [(m, m) for m in MONITORS],
+                         indirect=["monitor_env"], ids=MONITORS)
+def test_a_module_replaced_by_a_symlink_restarts_and_its_target_is_followed(
+    project: Path, devreload_run: Start, monitor: str, monitor_env: dict[str, str]
+) -> None:
+    """``ln -sf shared/helper.py helper.py``: the module's name now leads to other code,
+    and that code is watched from then on."""
+    (project / "shared").mkdir()
+    copy_app(["app_basic.py", "helper.py", "ignored_mod.py"], project)
+    target = project / "shared" / "helper.py"
+    target.write_text('TOKEN = "shared"\n')
+    proc = devreload_run("-v", "--monitor", monitor, "app_basic.py", env=monitor_env)
+    assert proc.wait_ready().token == "one"
+    proc.wait_for(r"^devreload: watching \d+ paths?$")
+    module = project / "helper.py"
+    module.unlink()
+    module.symlink_to(target)
+    assert proc.wait_ready().token == "shared"
+    save_like_editor(target, 'TOKEN = "edited"\n', mode="inplace")
+    assert proc.wait_ready().token == "edited"

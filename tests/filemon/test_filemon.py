@@ -237,6 +237,29 @@ def test_monitor_follows_a_tree_with_a_name_that_is_not_utf8(
     seen.wait(app)
 
 
+@pytest.mark.parametrize("how", ["ln -sf", "rename"])
+def test_monitor_sees_a_file_replaced_by_a_symlink(
+    make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path, how: str
+) -> None:
+    """``ln -sf shared/helper.py helper.py`` (remove, then link), or a link made aside and
+    renamed over the file: either way the name now leads to other code."""
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "helper.py"
+    target.write_text('TOKEN = "shared"\n')
+    module = tmp_path / "helper.py"
+    module.write_text('TOKEN = "own"\n')
+    monitor, seen = make_monitor()
+    monitor.add_path(str(module))
+    monitor.start()
+    if how == "ln -sf":
+        module.unlink()
+        module.symlink_to(target)
+    else:
+        (tmp_path / ".helper.py.tmp").symlink_to(target)
+        os.replace(tmp_path / ".helper.py.tmp", module)
+    seen.wait(module)
+
+
 def test_monitor_stops(make_monitor: Callable[[], tuple[Any, Recorder]], tmp_path: Path) -> None:
     monitor, _ = make_monitor()
     monitor.add_path(str(tmp_path / "x.py"))
