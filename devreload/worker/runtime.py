@@ -42,6 +42,8 @@ from devreload.worker.tracebacks import (
 SCAN_INTERVAL = 0.25
 #: The longest the app waits for the monitor to take a report of a file become its own.
 HEARD_TIMEOUT = 1.0
+#: A stop lost where exceptions are ignored comes again this much later.
+RESIGNAL_DELAY = 0.001
 
 
 class _Worker:
@@ -118,6 +120,7 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     # Stopped like Ctrl-C stops a program: finally blocks, atexit handlers and buffered
     # writes run (a server replaces this with its own stop).
     signal.signal(signal.SIGTERM, _leave)
+    sys.unraisablehook = _unraisable
     sys.path[:] = spec.sys_path
     sys.argv[:] = spec.argv
     sockets = [socket.socket(fileno=fd) for fd in socket_fds]
@@ -162,8 +165,26 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     sys.exit(code)
 
 
+class _Stopped(SystemExit):
+    """The monitor's SIGTERM, raised where the app happens to be."""
+
+
 def _leave(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise _Stopped(128 + signum)
+
+
+def _unraisable(hook: Any) -> None:
+    """The stop landed where Python ignores exceptions (a ``__del__``, a weakref callback
+    inside the import system): the signal comes again a moment later, once this hook has
+    returned, to land in the app's code instead of being lost while the monitor waits out
+    ``shutdown_interval``."""
+    if isinstance(hook.exc_value, _Stopped):
+        again = threading.Timer(RESIGNAL_DELAY, signal.pthread_kill,
+                                (threading.main_thread().ident, signal.SIGTERM))
+        again.daemon = True
+        again.start()
+    else:
+        sys.__unraisablehook__(hook)
 
 
 def _report_failure(proxy: ReloaderProxy, exc: BaseException, quiet: bool = False) -> None:

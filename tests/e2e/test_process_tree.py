@@ -148,3 +148,17 @@ def test_a_classic_daemon_ends_when_the_monitor_is_killed(
     daemon = int(proc.wait_for(r"DAEMON pid=(\d+)")[1])
     proc.signal(signal.SIGKILL)
     all_end(proc, [daemon])
+
+
+def test_a_stop_that_lands_where_exceptions_are_ignored_still_stops_the_worker(
+    project: Path, devreload_run: Start
+) -> None:
+    """SIGTERM raised inside ``__del__`` is lost to Python ("Exception ignored"): the
+    worker raises it again, and leaves the normal way (atexit runs), not by SIGKILL."""
+    proc = devreload_run("app_unraisable.py", apps=["app_unraisable.py"])
+    proc.wait_for(r"^IN __del__$")
+    proc.signal(signal.SIGTERM)
+    assert proc.wait_exit() == 0
+    assert "ATEXIT ran" in proc.output
+    assert "Exception ignored" not in proc.output
+
