@@ -105,7 +105,11 @@ def test_a_200_file_checkout_is_one_restart(served: tuple[Proc, int], project: P
         path.write_text('VALUE = "b"\n')
     _wait_body(port, "one b ")
     assert _restarts_until_sentinel(proc, port, project, mark) == 1
-    assert _decisions(proc, mark)[0] == "50", "the burst waited for quiet"
+    # The worker that served was started once the burst had been quiet. (On a busy machine
+    # the first file may look like a single save; the next one joins its restart, whose
+    # worker never answers.)
+    # The last decision is the sentinel's own.
+    assert _decisions(proc, mark)[-2] == "50", "the burst waited for quiet"
 
 
 def test_a_save_then_a_formatter_rewrite_is_one_restart(
