@@ -115,8 +115,8 @@ class ReloadStrategy:
     def restart(self, trigger: Trigger) -> None:
         """Begin a restart: stop the worker now; the new one starts once the change is
         whole: at once after a single save, after a quiet window after a burst. The
-        worker stops accepting before ``before_reload`` runs, however long it takes: no
-        request after a save is answered by the worker from before it."""
+        worker is told to stop before ``before_reload`` runs: however long that takes,
+        the old code answers only what was sent before it stopped accepting."""
         starting = self.worker is not None and not self.worker.ready
         if not self.restarts.add(trigger, self.clock(), starting):
             return
