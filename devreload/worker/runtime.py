@@ -3,6 +3,7 @@ reports of what the app imported and read, and the failure report."""
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import importlib
 import os
@@ -11,6 +12,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, NoReturn
@@ -170,6 +172,9 @@ class _Stopped(SystemExit):
 
 
 def _leave(signum: int, frame: FrameType | None) -> None:
+    if _in_hook(frame):
+        _signal_again()  # this one would be lost like the first: later, once out
+        return
     raise _Stopped(128 + signum)
 
 
@@ -179,12 +184,30 @@ def _unraisable(hook: Any) -> None:
     returned, to land in the app's code instead of being lost while the monitor waits out
     ``shutdown_interval``."""
     if isinstance(hook.exc_value, _Stopped):
-        again = threading.Timer(RESIGNAL_DELAY, signal.pthread_kill,
-                                (threading.main_thread().ident, signal.SIGTERM))
-        again.daemon = True
-        again.start()
+        _signal_again()
     else:
         sys.__unraisablehook__(hook)
+
+
+def _in_hook(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _unraisable.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _signal_again() -> None:
+    """From a thread that the hook does not wait for (``threading.Thread.start`` waits,
+    and a signal coming meanwhile would land in the hook again)."""
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def later() -> None:
+        time.sleep(RESIGNAL_DELAY)
+        signal.pthread_kill(main, signal.SIGTERM)
+
+    _thread.start_new_thread(later, ())
 
 
 def _report_failure(proxy: ReloaderProxy, exc: BaseException, quiet: bool = False) -> None:
