@@ -26,13 +26,7 @@ from dataclasses import dataclass
 
 from devreload import processes
 from devreload.log import Logger, counted
-from devreload.monitor.launch import (
-    WORKER_ARGV,
-    Launcher,
-    Processes,
-    SpawnLauncher,
-    spawn_worker,
-)
+from devreload.monitor.launch import Launcher, Processes, SpawnLauncher, spawn_worker
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import TEMPLATE_ENV
@@ -148,7 +142,6 @@ class TemplateLauncher(Processes):
             return self._started(spawn_worker(channel_end, sockets))
 
     def _spawned(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
-        self.command_lines.add(processes.command_line(WORKER_ARGV))
         pid = self._started(spawn_worker(channel_end, sockets))
         self.mode.started(pid, forked=False)
         return pid
@@ -209,7 +202,6 @@ class TemplateLauncher(Processes):
         if self.ctl is None:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
-            self.command_lines.add(processes.command_line(TEMPLATE_ARGV))
             self.pid = spawn(TEMPLATE_ARGV, [theirs.fileno()], env)
             theirs.close()
             self.ctl = Channel(ours)
@@ -312,6 +304,9 @@ class TemplateLauncher(Processes):
     def _helpers(self) -> list[int]:
         spare = self.spare.pid if self.spare is not None else None
         return [pid for pid in (self.pid, spare) if pid]
+
+    def _command_lines(self) -> set[bytes]:
+        return super()._command_lines() | {processes.command_line(TEMPLATE_ARGV)}
 
     def refresh(self) -> None:
         self._discard()

@@ -67,9 +67,6 @@ class Processes:
         self.janitor: Janitor | None = None
         #: Live workers: never taken for strays.
         self.workers: set[int] = set()
-        #: How the interpreters that run workers were started: a process forked from one
-        #: without exec shows the same command line.
-        self.command_lines: set[bytes] = set()
 
     def _started(self, pid: int) -> int:
         if self.janitor is None:
@@ -116,7 +113,7 @@ class Processes:
         for _ in range(processes.KILL_ROUNDS):
             strays = [p for p in processes.children_of(os.getpid())
                       if p not in own and not self._is_worker(p)
-                      and processes.started_by_a_worker(p, self.command_lines)]
+                      and processes.started_by_a_worker(p, self._command_lines())]
             if not strays:
                 return
             for pid in strays:
@@ -125,6 +122,11 @@ class Processes:
 
     def _helpers(self) -> list[int]:
         return []
+
+    def _command_lines(self) -> set[bytes]:
+        """How the interpreters that run workers are started: a process forked from one
+        without exec shows the same command line."""
+        return {processes.command_line(WORKER_ARGV)}
 
     def _is_worker(self, pid: int) -> bool:
         return pid in self.workers
@@ -151,7 +153,6 @@ class SpawnLauncher(Processes):
     """A fresh interpreter per worker: slower, but always available."""
 
     def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
-        self.command_lines.add(processes.command_line(WORKER_ARGV))
         return self._started(spawn_worker(channel_end, sockets))
 
     def preload(self, modules: Sequence[str]) -> None:
