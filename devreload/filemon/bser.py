@@ -22,6 +22,7 @@ ARRAY, OBJECT, STRING, REAL_TAG, TRUE, FALSE, NULL, TEMPLATE, SKIP = (
 INTS = {0x03: struct.Struct("=b"), 0x04: struct.Struct("=h"), 0x05: struct.Struct("=i"),
         0x06: struct.Struct("=q")}
 REAL = struct.Struct("=d")
+CONSTANTS = {TRUE: True, FALSE: False, NULL: None}
 
 
 class BserError(ValueError):
@@ -138,9 +139,8 @@ def _get(view: memoryview, at: int) -> tuple[Any, int]:
         return _template(view, at + 1)
     if tag == REAL_TAG:
         return REAL.unpack_from(view, at + 1)[0], at + 1 + REAL.size
-    simple = {TRUE: True, FALSE: False, NULL: None}
-    if tag in simple:
-        return simple[tag], at + 1
+    if tag in CONSTANTS:
+        return CONSTANTS[tag], at + 1
     raise BserError(f"unknown tag {tag:#x}")
 
 

@@ -10,7 +10,7 @@ import contextlib
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.filemon.base import Callback, FileMonitor, FileMonitorFactory
@@ -50,7 +50,7 @@ def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonit
     if setting:
         _chosen(log, setting, f"{source}={setting}")
     if setting == "watchman":
-        return _watchman_then(_os_events()[2], log)
+        return _watchman_then(_os_events().factory, log)
     if setting in MONITORS:
         try:
             factory: FileMonitorFactory = import_string(MONITORS[setting])
@@ -65,10 +65,10 @@ def find_default_monitor_factory(log: Any = None, choice: str = "") -> FileMonit
     reason = watchman_asked(os.getcwd())
     if reason is not None:
         _chosen(log, "watchman", reason)
-        return _watchman_then(_os_events()[2], log)
-    name, why, factory = _os_events()
-    _chosen(log, name, why)
-    return factory
+        return _watchman_then(_os_events().factory, log)
+    default = _os_events()
+    _chosen(log, default.name, default.why)
+    return default.factory
 
 
 def _chosen(log: Any, name: str, why: str) -> None:
@@ -77,19 +77,25 @@ def _chosen(log: Any, name: str, why: str) -> None:
         log.debug("file monitor: %s (%s)", name, why)
 
 
-def _os_events() -> tuple[str, str, FileMonitorFactory]:
+class _Default(NamedTuple):
+    name: str
+    why: str
+    factory: FileMonitorFactory
+
+
+def _os_events() -> _Default:
     """The monitor of the OS's own events here, and why it is the default."""
     if sys.platform.startswith("linux"):
         from devreload.filemon.inotify import InotifyFileMonitor
 
-        return "inotify", "the default on Linux", InotifyFileMonitor
+        return _Default("inotify", "the default on Linux", InotifyFileMonitor)
     try:
         from devreload.filemon.watchdog import WatchdogFileMonitor
     except ImportError:
         from devreload.filemon.polling import PollingFileMonitor
 
-        return "polling", "watchdog is not installed", PollingFileMonitor
-    return "watchdog", f"the default on {sys.platform}", WatchdogFileMonitor
+        return _Default("polling", "watchdog is not installed", PollingFileMonitor)
+    return _Default("watchdog", f"the default on {sys.platform}", WatchdogFileMonitor)
 
 
 def _watchman_then(fallback: FileMonitorFactory, log: Any) -> FileMonitorFactory:

@@ -241,11 +241,12 @@ class FolderMonitor:
             inside_tree = any(folder == t or folder.startswith(t + os.sep) for t in self.trees)
             self._watch_folder(folder, inside_tree)
             back = os.path.isdir(folder)
-        self._folder_appeared(folder)
-        if back:
+        looked = self._folder_appeared(folder)
+        if back and folder not in looked:
             self._report_files(folder, inside_tree)
 
-    def _folder_appeared(self, folder: str) -> None:
+    def _folder_appeared(self, folder: str) -> set[str]:
+        """Watch what appeared; the folders whose files were reported."""
         ready: list[tuple[str, bool]] = []
         with self._lock:
             # A folder made inside one that was not watched yet sent no event: look again
@@ -262,6 +263,7 @@ class FolderMonitor:
             self._start_poller()
         for root, recursive in ready:
             self._report_files(root, recursive)
+        return {root for root, _ in ready}
 
     def _report_files(self, root: str, recursive: bool) -> None:
         """Every watched file in ``root``: it appeared while no watch could see it."""
