@@ -20,6 +20,8 @@ from typing import NoReturn
 WORKER_MARK = "DEVRELOAD_WORKER_PID"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+#: The signal that ends a process at once (Windows: TerminateProcess, whatever the number).
+KILL = signal.SIGTERM if sys.platform == "win32" else signal.SIGKILL
 #: Rounds of killing, for processes forked while their tree is being ended.
 KILL_ROUNDS = 5
 
@@ -37,7 +39,9 @@ def prctl(option: int, value: int) -> bool:
 
 def _parents() -> dict[int, int]:
     """pid -> parent pid of every process we can see."""
-    parents = {}
+    parents: dict[int, int] = {}
+    if not os.path.isdir("/proc"):
+        return parents  # macOS: the process groups are what is left to end trees by
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -92,7 +96,15 @@ def descendants(pid: int) -> list[int]:
 def kill_all(pids: Iterable[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, KILL)
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (a worker's: what it started without
+    leaving it). Windows has no groups to kill: job objects end workers' trees there."""
+    if sys.platform != "win32":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def kill_tree(pid: int) -> None:
@@ -108,8 +120,9 @@ def end_own_tree() -> NoReturn:
     """The monitor died: take everything this worker started down with it (the worker is
     a subreaper: what it started is below it however it detached), then the worker."""
     kill_tree(os.getpid())
-    os.killpg(os.getpgrp(), signal.SIGKILL)
-    os._exit(1)  # pragma: no cover - the signal has already ended us
+    if sys.platform != "win32":
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    os._exit(1)
 
 
 def close_on_exec(keep: Iterable[int] = ()) -> None:
@@ -137,6 +150,7 @@ def janitor_main(pipe: int) -> None:
                 workers.discard(int(line[1:]))
     for pid in workers:
         kill_tree(pid)
+        kill_group(pid)
     kill_all(workers)
 
 

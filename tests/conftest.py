@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from serverkit import Clients
 
+from devreload.platforms import PORTABLE_ENV
 from devreload.wire.channel import Channel
 
 
@@ -45,3 +46,9 @@ def pair() -> Iterator[tuple[Channel, Channel]]:
     yield ours, other
     ours.close()
     other.close()
+
+
+@pytest.fixture
+def native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux's own choices, even in the run with ``DEVRELOAD_PORTABLE=1``."""
+    monkeypatch.delenv(PORTABLE_ENV, raising=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from devreload.wire.channel import Channel, ChannelClosed
@@ -54,19 +54,30 @@ class FakeLauncher:
         self.keep_ends = False
         self.ends: dict[int, socket.socket] = {}
 
-    def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
-        assert channel_end.fileno() >= 0, "the worker's channel end is handed over open"
+    def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
+        channel, theirs = Channel.pair()
         pid = FIRST_PID + len(self.started)
         self.started.append(pid)
         if self.keep_ends:
-            self.ends[pid] = channel_end.dup()
-        return pid
+            self.ends[pid] = theirs
+        else:
+            theirs.close()
+        return pid, channel
+
+    def notify_exits(self, notify: Callable[[], None]) -> None:
+        pass  # the tests say when a SIGCHLD comes
 
     def preload(self, modules: Sequence[str]) -> None:
         self.preloaded.append(tuple(modules))
 
     def prepare(self, sockets: Sequence[socket.socket]) -> None:
         self.prepared += 1
+
+    def stop(self, pid: int, channel: Channel) -> None:
+        self.signal(pid, signal.SIGTERM)
+
+    def kill(self, pid: int) -> None:
+        self.signal(pid, signal.SIGKILL)
 
     def signal(self, pid: int, sig: int) -> None:
         assert pid in self.started, f"signal {sig} sent to {pid}, never started here"

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "devreload"
 
 #: The floors, bottom first: a module may import its own floor and the ones below.
 FLOORS = [
-    {"errors", "log", "imports", "processes", "sockets", "values"},
+    {"errors", "log", "imports", "platforms", "processes", "sockets", "values"},
     {"wire"},
     {"filemon"},
     {"worker"},

@@ -12,6 +12,7 @@ import re
 import sys
 from typing import Any, NamedTuple
 
+from devreload import platforms
 from devreload.errors import DevreloadError, MonitorChoiceError
 from devreload.filemon.base import Callback, FileMonitor, FileMonitorFactory
 from devreload.imports import import_string, project_on_path
@@ -85,17 +86,18 @@ class _Default(NamedTuple):
 
 def _os_events() -> _Default:
     """The monitor of the OS's own events here, and why it is the default."""
-    if sys.platform.startswith("linux"):
+    platform = platforms.current()
+    if platform.file_events == "inotify":
         from devreload.filemon.inotify import InotifyFileMonitor
 
-        return _Default("inotify", "the default on Linux", InotifyFileMonitor)
+        return _Default("inotify", f"the default on {platform.name}", InotifyFileMonitor)
     try:
         from devreload.filemon.watchdog import WatchdogFileMonitor
     except ImportError:
         from devreload.filemon.polling import PollingFileMonitor
 
         return _Default("polling", "watchdog is not installed", PollingFileMonitor)
-    return _Default("watchdog", f"the default on {sys.platform}", WatchdogFileMonitor)
+    return _Default("watchdog", f"the default on {platform.name}", WatchdogFileMonitor)
 
 
 def _watchman_then(fallback: FileMonitorFactory, log: Any) -> FileMonitorFactory:

@@ -1,7 +1,8 @@
 """OS file events through watchdog: FSEvents on macOS, ReadDirectoryChangesW on Windows.
 
 On Linux devreload reads inotify itself (:mod:`~devreload.filemon.inotify`); this monitor stays
-for the other systems, and for whoever asks for it with ``DEVRELOAD_MONITOR=watchdog``.
+for the other systems, for ``DEVRELOAD_PORTABLE=1``, and for whoever asks for it with
+``DEVRELOAD_MONITOR=watchdog``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
+from devreload import platforms
 from devreload.filemon.base import Callback, IgnoreRules, WatchLimitReached, limit_error
 from devreload.filemon.folders import FolderMonitor
+from devreload.filemon.roots import Roots
 
 #: Reading a file also produces events (opened, closed_no_write); only these mean a change.
 #: watchdog 7 reports a metadata change as its own event, "attrib" (6 called it "modified").
@@ -41,11 +44,16 @@ class _Overflows(logging.Handler):
 
 
 class WatchdogFileMonitor(FolderMonitor):
-    """A watchdog observer with one watch per folder."""
+    """A watchdog observer with one watch per folder, or, where the OS watches a tree
+    with one stream (``recursive``; the platform's default), one per root."""
 
     def __init__(self, callback: Callback, logger: Any = None,
-                 ignore: IgnoreRules | None = None, **kw: Any) -> None:
+                 ignore: IgnoreRules | None = None, recursive: bool | None = None,
+                 **kw: Any) -> None:
         super().__init__(callback, logger=logger, ignore=ignore, **kw)
+        if recursive is None:
+            recursive = platforms.current().recursive_watches
+        self._roots = Roots(os.path.realpath(os.getcwd())) if recursive else None
         self._handler = _Handler(self)
         try:
             self._observer = Observer()  # watchdog 7 opens its inotify instance here
@@ -60,22 +68,35 @@ class WatchdogFileMonitor(FolderMonitor):
         logging.getLogger(OVERFLOW_LOGGER).addHandler(self._overflows)
 
     def _register(self, folder: str) -> None:
+        replaced: list[str] = []
+        if self._roots is not None:
+            root, replaced = self._roots.cover(folder)
+            if root is None:
+                return
+            folder = root
         try:
-            self._watches[folder] = self._observer.schedule(self._handler, folder,
-                                                            recursive=False)
+            self._watches[folder] = self._observer.schedule(
+                self._handler, folder, recursive=self._roots is not None)
         except OSError as exc:
             if limit_error(exc):
                 raise WatchLimitReached(exc) from exc
             raise
+        for old in replaced:
+            self._unschedule(old)
+
+    def _unschedule(self, folder: str) -> None:
+        watch = self._watches.pop(folder, None)
+        if watch is not None:
+            with contextlib.suppress(KeyError, OSError):
+                self._observer.unschedule(watch)
 
     def _deleted_folder(self, folder: str) -> None:
         """A watched folder was deleted: watch for its return, with a new watch."""
         with self._lock:
-            watch = self._watches.pop(folder, None)
-        if watch is None:
-            return
-        with contextlib.suppress(KeyError, OSError):
-            self._observer.unschedule(watch)
+            if folder not in self.folders:
+                return
+            if self._roots is None or self._roots.drop(folder):
+                self._unschedule(folder)
         self._folder_gone(folder)
 
     def start(self) -> None:

@@ -1,20 +1,19 @@
 """The monitor's side of the changeover from the old worker to the next one.
 
-An old worker is told to stop (SIGTERM) at the first change and has ``shutdown_interval``
-before its group is killed; once it has stopped accepting (a server: the next worker
-serves its successors), ``drain_interval`` to finish the requests under way, unless
-everything stops (``hurry``). The next worker, started meanwhile on the same listening
-sockets, waits at its gate until every old one has *released* them (stopped accepting),
-then gets ``Go``; a gated worker not needed any more gets ``StandDown``. Old workers
-that have stopped are *dismissed* (``Leave``) once the new one serves, so that their
-exit does not share the CPU with its start.
+An old worker is told to stop (SIGTERM, or a message) at the first change and has
+``shutdown_interval`` before its group is killed; once it has stopped accepting (a
+server: the next worker serves its successors), ``drain_interval`` to finish the
+requests under way, unless everything stops (``hurry``). The next worker, started
+meanwhile on the same listening sockets, waits at its gate until every old one has
+*released* them (stopped accepting), then gets ``Go``; a gated worker not needed any
+more gets ``StandDown``. Old workers that have stopped are *dismissed* (``Leave``) once
+the new one serves, so that their exit does not share the CPU with its start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import signal
 
 from devreload.log import Logger
 from devreload.monitor.launch import Launcher
@@ -46,7 +45,7 @@ class Changeover:
     def stop(self, worker: Worker, now: float) -> None:
         self.deadlines[worker.pid] = now + self.shutdown_interval
         self._channels[worker.pid] = worker.channel
-        self.launcher.signal(worker.pid, signal.SIGTERM)
+        self.launcher.stop(worker.pid, worker.channel)
         if worker.gated:
             # At its gate its server has taken SIGTERM over, and waits on: tell it.
             with contextlib.suppress(ChannelClosed):
@@ -112,7 +111,7 @@ class Changeover:
                 self.kill(pid)
 
     def kill(self, pid: int) -> None:
-        self.launcher.signal(pid, signal.SIGKILL)
+        self.launcher.kill(pid)
         if pid in self.deadlines:
             self.deadlines[pid] = math.inf
 

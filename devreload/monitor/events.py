@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,15 +67,29 @@ class EnterPressed:
     """Enter at the terminal after a crash."""
 
 
-Event = Trigger | SignalReceived | WorkerSaid | EnterPressed
+@dataclass(frozen=True)
+class ExitSeen:
+    """A process the launcher started has exited (where no SIGCHLD says so)."""
+
+
+Event = Trigger | SignalReceived | WorkerSaid | EnterPressed | ExitSeen
+
+#: What stops the monitor: Ctrl-C, a polite kill, and on Windows Ctrl-Break.
+STOP_SIGNALS: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)
+if sys.platform == "win32":
+    STOP_SIGNALS += (signal.SIGBREAK,)
 
 
 @contextlib.contextmanager
 def queued_signals(put: Callable[[Event], None]) -> Iterator[None]:
-    """While inside, SIGINT, SIGTERM, SIGHUP and SIGCHLD only queue a ``SignalReceived``
-    (a ``SimpleQueue.put`` is safe in a signal handler); the old handlers come back after."""
+    """While inside, the stop signals, SIGHUP and SIGCHLD (where they exist) only queue a
+    ``SignalReceived`` (a ``SimpleQueue.put`` is safe in a signal handler); the old
+    handlers come back after."""
     previous: dict[int, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+    queued = STOP_SIGNALS
+    if sys.platform != "win32":
+        queued += (signal.SIGHUP, signal.SIGCHLD)
+    for sig in queued:
         previous[sig] = signal.signal(sig, lambda signum, frame: put(SignalReceived(signum)))
     try:
         yield

@@ -19,21 +19,18 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
-import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devreload import processes
 from devreload.log import Logger, counted
-from devreload.monitor.launch import Launcher, Processes, SpawnLauncher, spawn_worker
+from devreload.monitor.launch import Processes, spawn_worker
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import TEMPLATE_ENV
 from devreload.wire.messages import Adopt, Fork, Forked, Preload, Tainted
 
-#: ``DEVRELOAD_WORKER=spawn`` starts every worker as a fresh interpreter.
-LAUNCHER_ENV = "DEVRELOAD_WORKER"
 #: The longest the monitor waits for the template's answer to a fork.
 FORK_TIMEOUT = 30.0
 TEMPLATE_ARGV = python_argv("from devreload.worker.template import main; main()")
@@ -126,7 +123,12 @@ class TemplateLauncher(Processes):
         self.mode = ForkMode()
         self.spare: Spare | None = None
 
-    def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+    def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
+        channel, theirs = Channel.pair()
+        with contextlib.closing(theirs):
+            return self._start(theirs, sockets), channel
+
+    def _start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
         if not self.mode.forks():
             self._drop_spare()
             return self._spawned(channel_end, sockets)
@@ -160,7 +162,7 @@ class TemplateLauncher(Processes):
                 spare.line.send(Adopt(), fds=fds)
                 return spare.pid
             except (ChannelClosed, OSError):
-                self.signal(spare.pid, signal.SIGKILL)
+                self.kill(spare.pid)
                 return None
 
     def prepare(self, sockets: Sequence[socket.socket]) -> None:
@@ -168,7 +170,7 @@ class TemplateLauncher(Processes):
         importing what the last worker reported; its reply is read at the next start."""
         if self.spare is not None or not self.mode.forks() or not self.preloading:
             return
-        line, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        line, theirs = socket.socketpair()
         try:
             self._ensure_template().send(Fork(spare=True), fds=[theirs.fileno()])
             self.spare = Spare(Channel(line))
@@ -196,11 +198,11 @@ class TemplateLauncher(Processes):
         if spare is not None:
             spare.line.close()  # it ends on its own when its line closes
             if spare.pid is not None:
-                self.signal(spare.pid, signal.SIGKILL)
+                self.kill(spare.pid)
 
     def _ensure_template(self) -> Channel:
         if self.ctl is None:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ours, theirs = socket.socketpair()
             env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
             self.pid = spawn(TEMPLATE_ARGV, [theirs.fileno()], env)
             theirs.close()
@@ -286,8 +288,7 @@ class TemplateLauncher(Processes):
             self.ctl.close()
             self.ctl = None
             if self.pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
+                processes.kill_all([self.pid])
 
     def _own_helper(self, pid: int) -> bool:
         if pid != self.pid:
@@ -314,13 +315,3 @@ class TemplateLauncher(Processes):
     def close(self) -> None:
         self._discard()
         self._close_janitor()
-
-
-def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> Launcher:
-    """The template where the monitor can adopt forked workers (Linux), else spawn.
-    ``DEVRELOAD_WORKER=spawn`` forces a fresh interpreter per worker; the monitor adopts
-    what workers leave behind either way."""
-    adopts = processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1)
-    if adopts and os.environ.get(LAUNCHER_ENV) != "spawn":
-        return TemplateLauncher(log, preload, exclude)
-    return SpawnLauncher()

@@ -10,15 +10,17 @@ from a warm template.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from devreload import processes
 from devreload.monitor.janitor import Janitor
 from devreload.monitor.spawn import python_argv, spawn
+from devreload.wire.channel import Channel
 from devreload.wire.contract import FDS_ENV
 
 WORKER_ARGV = python_argv("from devreload.worker.runtime import main; main()")
@@ -27,7 +29,12 @@ WORKER_ARGV = python_argv("from devreload.worker.runtime import main; main()")
 class Launcher(Protocol):
     """Starts worker processes; the monitor owns (and reaps) every pid it returns."""
 
-    def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int: ...
+    def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
+        """A new worker on ``sockets``: its pid, and the monitor's end of its channel."""
+
+    def notify_exits(self, notify: Callable[[], None]) -> None:
+        """Call ``notify`` (from any thread) when a worker may have exited, where no
+        SIGCHLD says so; ``reap`` tells which."""
 
     def preload(self, modules: Sequence[str]) -> None:
         """Library modules the last worker imported; the next may start with them."""
@@ -35,8 +42,12 @@ class Launcher(Protocol):
     def prepare(self, sockets: Sequence[socket.socket]) -> None:
         """The monitor is idle: the launcher may get the next worker ready now."""
 
-    def signal(self, pid: int, sig: int) -> None:
-        """Send ``sig`` to the worker ``pid`` and every process of its group."""
+    def stop(self, pid: int, channel: Channel) -> None:
+        """Ask the worker ``pid`` to stop the graceful way (finally blocks, atexit), and
+        what it started too."""
+
+    def kill(self, pid: int) -> None:
+        """End the worker ``pid`` and what it started, now."""
 
     def reap(self) -> list[tuple[int, int]]:
         """Workers that have exited since the last call, with their exit codes (negative:
@@ -80,11 +91,15 @@ class Processes:
         if self.janitor is not None:
             self.janitor.close()
 
-    def signal(self, pid: int, sig: int) -> None:
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def notify_exits(self, notify: Callable[[], None]) -> None:
+        pass  # SIGCHLD tells
+
+    def stop(self, pid: int, channel: Channel) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+
+    def kill(self, pid: int) -> None:
+        processes.kill_group(pid)
 
     def reap(self) -> list[tuple[int, int]]:
         exited = []
@@ -97,7 +112,7 @@ class Processes:
                 break
             if self._own_helper(pid) or (self.janitor is not None and pid == self.janitor.pid):
                 continue
-            self.signal(pid, signal.SIGKILL)  # the worker's own children end with it
+            self.kill(pid)  # the worker's own children end with it
             self.workers.discard(pid)
             if self.janitor is not None:
                 self.janitor.forget(pid)
@@ -152,8 +167,10 @@ def spawn_worker(channel_end: socket.socket, sockets: Sequence[socket.socket]) -
 class SpawnLauncher(Processes):
     """A fresh interpreter per worker: slower, but always available."""
 
-    def start(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
-        return self._started(spawn_worker(channel_end, sockets))
+    def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
+        channel, theirs = Channel.pair()
+        with contextlib.closing(theirs):
+            return self._started(spawn_worker(theirs, sockets)), channel
 
     def preload(self, modules: Sequence[str]) -> None:
         pass

@@ -13,16 +13,19 @@ import contextlib
 import queue
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from devreload.imports import current_program
 from devreload.log import Logger, default_logger
+from devreload.monitor.choice import choose_launcher
 from devreload.monitor.cooperative import Cooperation
 from devreload.monitor.events import (
     EnterPressed,
     Event,
+    ExitSeen,
     FileChanged,
     ReloadRequested,
     SignalReceived,
@@ -30,7 +33,6 @@ from devreload.monitor.events import (
     WorkerSaid,
     queued_signals,
 )
-from devreload.monitor.forks import choose_launcher
 from devreload.monitor.launch import Launcher
 from devreload.monitor.record import Worker
 from devreload.monitor.restarts import Restarts
@@ -189,6 +191,8 @@ class ReloadStrategy:
             self._on_message(event.worker, event.message, event.fds)
         elif isinstance(event, (FileChanged, ReloadRequested)):
             self._trigger(event)
+        elif isinstance(event, ExitSeen):
+            self._reap()
         elif isinstance(event, EnterPressed) and self.crashed:
             self._trigger_fresh("Enter pressed")
 
@@ -221,9 +225,9 @@ class ReloadStrategy:
         return self.exit_code is None and self.worker is None and not waits
 
     def _on_signal(self, signum: int) -> None:
-        if signum == signal.SIGCHLD:
+        if sys.platform != "win32" and signum == signal.SIGCHLD:
             self._reap()
-        elif signum == signal.SIGHUP:
+        elif sys.platform != "win32" and signum == signal.SIGHUP:
             self._trigger_fresh("SIGHUP")
         elif self.exit_code is not None:
             self.workers.kill_all()

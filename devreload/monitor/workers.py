@@ -19,13 +19,13 @@ from typing import Any
 
 from devreload.log import Logger
 from devreload.monitor.changeover import Changeover
-from devreload.monitor.events import Event
+from devreload.monitor.events import Event, ExitSeen
 from devreload.monitor.launch import Launcher
 from devreload.monitor.parking import ParkedConnections
 from devreload.monitor.record import Worker, read_channel
 from devreload.monitor.restarts import QUICK_EXIT, Restarts
 from devreload.monitor.settings import ReloadSettings
-from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.channel import ChannelClosed
 from devreload.wire.contract import EXIT_RELOAD
 from devreload.wire.messages import Connections, FromWorker, Milestone, Modules, Released, Spec
 
@@ -64,18 +64,15 @@ class Workers:
         #: When to dismiss stopped workers and fork a spare (see SETTLE_AFTER_READY).
         self.tidy_at: float | None = None
         self._log_refused = RefusedLog(log)
+        launcher.notify_exits(lambda: events.put(ExitSeen()))
 
     def start(
         self, worker_path: str | Callable[..., Any], args: Sequence[Any], now: float
     ) -> Worker:
         """Launch the next worker and send it its spec. On the monitor's sockets, while an
         old worker still accepts, it starts gated: it builds the app, then waits for Go."""
-        channel, theirs = Channel.pair()
         born = time.time()
-        try:
-            pid = self.launcher.start(theirs, self.sockets)
-        finally:
-            theirs.close()
+        pid, channel = self.launcher.start(self.sockets)
         worker = Worker(pid, channel, now, born, restart=self.restarts.underway,
                         gated=bool(self.sockets) and self.changeover.accepting())
         self.current = worker

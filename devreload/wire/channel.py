@@ -38,7 +38,7 @@ class Channel:
     @classmethod
     def pair(cls) -> tuple[Channel, socket.socket]:
         """The monitor's end, and the raw socket to hand to the new process."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours, theirs = socket.socketpair()
         return cls(ours), theirs
 
     @classmethod

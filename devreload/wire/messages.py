@@ -69,6 +69,20 @@ class Leave:
 
 
 @dataclass(frozen=True)
+class Stop:
+    """Stop as SIGTERM stops a worker: where the monitor does not signal it (Windows,
+    ``DEVRELOAD_PORTABLE=1``), this is the graceful stop."""
+
+
+@dataclass(frozen=True)
+class SharedSockets:
+    """The listening sockets of a worker spawned where descriptors neither travel nor are
+    inherited (Windows): each as ``socket.share`` made it for this worker; sent first."""
+
+    shares: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
 class RestartPending:
     """A change is waiting: a cooperative worker should exit 75 at its next safe point."""
 
@@ -208,7 +222,7 @@ FromWorker = (
 )
 ToWorker = (
     Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | StandDown
-    | Leave | Hurry | Heard
+    | Leave | Hurry | Heard | Stop | SharedSockets
 )
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, NoReturn
 
-from devreload import processes
+from devreload import platforms, processes
 from devreload.errors import DevreloadError
 from devreload.imports import import_string
 from devreload.wire.channel import Channel, ChannelClosed
@@ -25,8 +25,11 @@ from devreload.wire.contract import FDS_ENV
 from devreload.wire.messages import (
     Failed,
     Modules,
+    Preload,
     Released,
+    SharedSockets,
     Spec,
+    Stop,
 )
 from devreload.worker import preload
 from devreload.worker.changeover import Changeover
@@ -103,7 +106,11 @@ class _Worker:
     def watch_monitor(self, proxy: ReloaderProxy) -> None:
         try:
             while True:
-                proxy._dispatch(*self.channel.recv_with_fds())
+                message, fds = self.channel.recv_with_fds()
+                if isinstance(message, Stop):
+                    _stop_main()
+                else:
+                    proxy._dispatch(message, fds)
         except ChannelClosed:
             processes.end_own_tree()
 
@@ -113,19 +120,22 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     # Only this process holds the listening sockets and the channel: nothing it starts.
     for fd in (channel_fd, *socket_fds):
         os.set_inheritable(fd, False)
-    processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1)
+    if platforms.current().adopts_orphans:
+        processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1)
     os.environ[processes.WORKER_MARK] = str(os.getpid())
     channel = Channel.from_fd(channel_fd)
-    spec = channel.recv()
-    if not isinstance(spec, Spec):
-        raise RuntimeError(f"a worker expects its spec first, not {spec!r}")
+    sockets = [socket.socket(fileno=fd) for fd in socket_fds]
+    spec = _await_spec(channel, sockets)
     # Stopped like Ctrl-C stops a program: finally blocks, atexit handlers and buffered
     # writes run (a server replaces this with its own stop).
     signal.signal(signal.SIGTERM, _leave)
+    if sys.platform == "win32":
+        # The monitor's console break is for what the worker started; the worker itself
+        # is stopped over its channel.
+        signal.signal(signal.SIGBREAK, signal.SIG_IGN)
     sys.unraisablehook = _unraisable
     sys.path[:] = spec.sys_path
     sys.argv[:] = spec.argv
-    sockets = [socket.socket(fileno=fd) for fd in socket_fds]
     imports = preload.observe(library_roots(), PACKAGE_DIR)
     files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix, sys.base_prefix))
     sys.addaudithook(files.hook)
@@ -167,6 +177,27 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     sys.exit(code)
 
 
+def _await_spec(channel: Channel, sockets: list[socket.socket]) -> Spec:
+    """What comes before the spec: a spare worker, spawned ahead, imports the libraries
+    it is told to while it waits; on Windows its listening sockets come as shares. A spare
+    whose line closes before its spec was not needed."""
+    while True:
+        try:
+            message = channel.recv()
+        except ChannelClosed:
+            os._exit(0)
+        if isinstance(message, Spec):
+            return message
+        if isinstance(message, Preload):
+            for name in message.modules:
+                with contextlib.suppress(Exception):  # it fails in the app, visibly
+                    importlib.import_module(name)
+        elif isinstance(message, SharedSockets) and sys.platform == "win32":
+            sockets.extend(socket.fromshare(share) for share in message.shares)
+        else:
+            raise RuntimeError(f"a worker expects its spec first, not {message!r}")
+
+
 class _Stopped(SystemExit):
     """The monitor's SIGTERM, raised where the app happens to be."""
 
@@ -200,14 +231,23 @@ def _in_hook(frame: FrameType | None) -> bool:
 def _signal_again() -> None:
     """From a thread that the hook does not wait for (``threading.Thread.start`` waits,
     and a signal coming meanwhile would land in the hook again)."""
-    main = threading.main_thread().ident
-    assert main is not None
 
     def later() -> None:
         time.sleep(RESIGNAL_DELAY)
-        signal.pthread_kill(main, signal.SIGTERM)
+        _stop_main()
 
     _thread.start_new_thread(later, ())
+
+
+def _stop_main() -> None:
+    """SIGTERM for the main thread, from any thread. Windows delivers no signal to a
+    thread: the handler runs once the main thread next runs Python code."""
+    if sys.platform == "win32":
+        _thread.interrupt_main(signal.SIGTERM)
+    else:
+        main = threading.main_thread().ident
+        assert main is not None
+        signal.pthread_kill(main, signal.SIGTERM)
 
 
 def _report_failure(proxy: ReloaderProxy, exc: BaseException, quiet: bool = False) -> None:

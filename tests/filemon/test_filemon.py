@@ -20,6 +20,7 @@ from devreload.filemon.choice import MONITOR_ENV, find_default_monitor_factory
 from devreload.filemon.inotify import InotifyFileMonitor
 from devreload.filemon.polling import PollingFileMonitor
 from devreload.filemon.watchdog import OVERFLOW_LOGGER, WatchdogFileMonitor
+from devreload.platforms import PORTABLE_ENV
 
 # --------------------------------------------------------------------------- helpers
 
@@ -110,6 +111,7 @@ def test_glob_helpers() -> None:
 # --------------------------------------------------------------------------- choosing
 
 
+@pytest.mark.usefixtures("native")
 def test_default_factory_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(MONITOR_ENV, raising=False)
     monkeypatch.setenv("WATCHMAN_SOCK", str(tmp_path / "no-watchman-here"))
@@ -340,6 +342,7 @@ def test_os_events_file_in_folder_created_later(tmp_path: Path, events: Any) -> 
         monitor.join()
 
 
+@pytest.mark.usefixtures("native")
 def test_watchman_is_chosen_for_a_watchmanconfig_and_falls_back_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -368,11 +371,12 @@ def _nowhere(path: str, final: bool = False) -> None:
 @pytest.mark.parametrize(
     ("env", "choice", "line"),
     [
-        ("", "", "file monitor: inotify (the default on Linux)"),
+        ("", "", "file monitor: inotify (the default on linux)"),
         ("", "polling", "file monitor: polling (monitor=polling)"),
         ("polling", "inotify", f"file monitor: polling ({MONITOR_ENV}=polling)"),
     ],
 )
+@pytest.mark.usefixtures("native")
 def test_the_choice_of_monitor_says_why(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path,
     env: str, choice: str, line: str,
@@ -383,6 +387,19 @@ def test_the_choice_of_monitor_says_why(
     with caplog.at_level(logging.DEBUG, logger=log.name):
         find_default_monitor_factory(log, choice)
     assert [r.getMessage() for r in caplog.records] == [line]
+
+
+def test_the_portable_paths_watch_with_watchdog(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(MONITOR_ENV, raising=False)
+    monkeypatch.setenv(PORTABLE_ENV, "1")
+    monkeypatch.chdir(tmp_path)
+    log = logging.getLogger("test_filemon")
+    with caplog.at_level(logging.DEBUG, logger=log.name):
+        assert find_default_monitor_factory(log) is WatchdogFileMonitor
+    assert [r.getMessage() for r in caplog.records] == [
+        "file monitor: watchdog (the default on linux (portable))"]
 
 
 def test_watchdog_hears_of_lost_events_and_looks_again(tmp_path: Path) -> None:
@@ -407,3 +424,33 @@ def test_watchdog_hears_of_lost_events_and_looks_again(tmp_path: Path) -> None:
         monitor.stop()
         monitor.join()
 
+
+
+def test_recursive_watchdog_covers_a_project_with_one_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the OS watches a tree with one stream (macOS, Windows, the portable paths), a
+    project of 3,000 folders costs watchdog one emitter thread, not one per folder, and a
+    save in the deepest folder is still seen."""
+    monkeypatch.chdir(tmp_path)
+    files = []
+    for i in range(3000):
+        folder = tmp_path / f"pkg{i % 30}" / f"sub{i}"
+        folder.mkdir(parents=True)
+        (folder / "m.py").write_text("x = 1\n")
+        files.append(folder / "m.py")
+    seen = Recorder()
+    before = threading.active_count()
+    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules(), recursive=True)
+    for path in files:
+        monitor.add_path(str(path))
+    monitor.start()
+    try:
+        assert threading.active_count() - before <= 3, (
+            "the observer, one emitter and (on Linux) its inotify reader")
+        assert len(monitor._watches) == 1
+        save_like_editor(files[-1], "x = 2\n")
+        seen.wait(files[-1])
+    finally:
+        monitor.stop()
+        monitor.join()

@@ -383,6 +383,7 @@ def test_not_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         WatchmanFileMonitor(Events())
 
 
+@pytest.mark.usefixtures("native")
 def test_a_running_server_that_watches_the_project_is_not_asked_for(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

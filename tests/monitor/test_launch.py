@@ -83,11 +83,7 @@ class Started:
 
     def start(self, marker: Path) -> int:
         """Start a worker that makes the folder ``marker`` and says Ready."""
-        ours, theirs = Channel.pair()
-        try:
-            pid = self.launcher.start(theirs, [])
-        finally:
-            theirs.close()
+        pid, ours = self.launcher.start([])
         self.pids.append(pid)
         self.ends.append(ours)
         ours.send(Spec(worker_path="os:mkdir", args=(str(marker),), sys_path=tuple(sys.path)))
@@ -117,7 +113,7 @@ def started(records: Records) -> Iterator[Started]:
         yield workers
     finally:
         for pid in workers.pids:
-            launcher.signal(pid, signal.SIGKILL)
+            launcher.kill(pid)
         for end in workers.ends:
             end.close()
         launcher.close()
@@ -181,12 +177,10 @@ def test_a_forked_worker_leads_its_group_before_its_pid_is_known() -> None:
     pids: list[int] = []
     try:
         for _ in range(20):
-            ours, theirs = Channel.pair()
-            pid = launcher.start(theirs, [])
-            theirs.close()
+            pid, ours = launcher.start([])
             pids.append(pid)
             assert os.getpgid(pid) == pid
-            launcher.signal(pid, signal.SIGKILL)
+            launcher.kill(pid)
             ours.close()
 
         def all_reaped() -> bool:
@@ -196,5 +190,5 @@ def test_a_forked_worker_leads_its_group_before_its_pid_is_known() -> None:
         wait_until(all_reaped)
     finally:
         for pid in pids:
-            launcher.signal(pid, signal.SIGKILL)
+            launcher.kill(pid)
         launcher.close()

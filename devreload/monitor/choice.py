@@ -1,0 +1,30 @@
+"""Which launcher starts the workers: the platform's way (:mod:`devreload.platforms`),
+unless ``DEVRELOAD_WORKER`` names another."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from devreload import platforms, processes
+from devreload.log import Logger
+from devreload.monitor.forks import TemplateLauncher
+from devreload.monitor.launch import Launcher, SpawnLauncher
+from devreload.monitor.spares import SpareLauncher, spawner
+
+#: ``DEVRELOAD_WORKER=spawn`` starts every worker as a fresh interpreter.
+LAUNCHER_ENV = "DEVRELOAD_WORKER"
+
+
+def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> Launcher:
+    """Linux: the template, whose forked workers the monitor adopts (a subreaper); the
+    portable paths, macOS and Windows: spawned workers with a spare. ``DEVRELOAD_WORKER=spawn``
+    forces a fresh interpreter per worker."""
+    platform = platforms.current()
+    log.debug("platform: %s", platform.describe())
+    fresh = os.environ.get(LAUNCHER_ENV) == "spawn"
+    if not platform.adopts_orphans:
+        return SpareLauncher(log, spawner(), preload and not fresh, exclude)
+    if processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1) and not fresh:
+        return TemplateLauncher(log, preload, exclude)
+    return SpawnLauncher()
