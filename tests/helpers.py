@@ -28,6 +28,26 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+import pytest
+
+from devreload import platforms
+from devreload.platforms import PORTABLE_ENV
+
+#: How this run works: Linux's own paths, or the portable ones (``DEVRELOAD_PORTABLE=1``).
+PLATFORM = platforms.current()
+#: For tests of the warm template: only Linux forks workers.
+needs_fork = pytest.mark.skipif(
+    not PLATFORM.forks, reason="workers are forked from a template only on Linux")
+#: For tests of children that leave their worker's session: only a subreaper keeps them.
+needs_subreaper = pytest.mark.skipif(
+    not PLATFORM.adopts_orphans,
+    reason="a child that leaves its worker's session (setsid, a daemon) is kept in reach "
+           "only by Linux's subreaper; see the README's table of guarantees")
+#: For tests of inotify's own knowledge (a close after a write).
+needs_inotify = pytest.mark.skipif(
+    PLATFORM.file_events != "inotify",
+    reason="only inotify tells that a file written in place was closed")
+
 T = TypeVar("T")
 P = TypeVar("P", bound="Proc")
 
@@ -542,8 +562,8 @@ def base_env(**extra: str) -> dict[str, str]:
     PYTHONDONTWRITEBYTECODE too: a developer's Python caches bytecode (and a child that
     compiles every module anew costs the suite a minute of CPU).
     """
-    # DEVRELOAD_WORKER=spawn passes through, to run the suite with spawned workers.
-    keep = {"DEVRELOAD_WORKER"}
+    # DEVRELOAD_WORKER=spawn and DEVRELOAD_PORTABLE=1 pass through: the suite runs that way.
+    keep = {"DEVRELOAD_WORKER", PORTABLE_ENV}
     env = {k: v for k, v in os.environ.items() if not k.startswith("DEVRELOAD_") or k in keep}
     env.pop("PYTHONBREAKPOINT", None)
     env.pop("PYTHONUNBUFFERED", None)

@@ -22,9 +22,10 @@ from devreload.filemon.base import Callback, IgnoreRules, WatchLimitReached, lim
 from devreload.filemon.folders import FolderMonitor
 from devreload.filemon.roots import Roots
 
-#: Reading a file also produces events (opened, closed_no_write); only these mean a change.
+#: Reading a file also produces events (opened, closed_no_write); only these mean a change
+#: ("closed": after a write, where the backend says so).
 #: watchdog 7 reports a metadata change as its own event, "attrib" (6 called it "modified").
-CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "attrib"})
+CHANGE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "attrib", "closed"})
 #: Before watchdog 7, "modified" may be a chmod: it counts only when the mtime moved.
 ATTRIB_APART = hasattr(events, "EVENT_TYPE_ATTRIB")
 #: Where watchdog's inotify backend says the kernel dropped events: its only sign of it.
@@ -137,6 +138,8 @@ class _Handler(FileSystemEventHandler):
                                 is_dir=event.is_directory, final=True)
         elif kind == "deleted" and event.is_directory:
             self.monitor._deleted_folder(src)
+        elif kind == "closed":  # written and closed (inotify only): the save is whole
+            self.monitor._event("modified", src, final=True)
         else:
             if kind == "modified" and not ATTRIB_APART:
                 kind = "attrib"

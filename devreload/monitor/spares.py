@@ -148,12 +148,10 @@ class SpareLauncher:
         if self.spare is not None or not self.mode.forks():
             return
         self.spare = spare = self._spawn(sockets)
-        modules = tuple(self.wanted) if self.preloading else ()
-        if modules:
+        if self.wanted:
             with contextlib.suppress(ChannelClosed):
-                spare.channel.send(Preload(modules))
-        self.log.debug("spare worker %d spawned%s", spare.pid,
-                       f" with {counted(len(modules), 'library module')}" if modules else "")
+                spare.channel.send(Preload(tuple(self.wanted)))
+        self.log.debug("spare worker %d spawned", spare.pid)
 
     def _spawn(self, sockets: Sequence[socket.socket]) -> Spawned:
         channel, theirs = Channel.pair()
@@ -163,8 +161,14 @@ class SpareLauncher:
         return Spawned(process, channel)
 
     def preload(self, modules: Sequence[str]) -> None:
-        self.wanted.extend(m for m in modules if m not in self.wanted and not any(
-            m == e or m.startswith(e + ".") for e in self.exclude))
+        new = [m for m in dict.fromkeys(modules) if m not in self.wanted and not any(
+            m == e or m.startswith(e + ".") for e in self.exclude)]
+        if not new or not self.preloading:
+            return
+        shown = ", ".join(new[:8]) + (f" (+{len(new) - 8} more)" if len(new) > 8 else "")
+        self.log.debug("preloading %s in spare workers: %s",
+                       counted(len(new), "more library module"), shown)
+        self.wanted.extend(new)
 
     def stop(self, pid: int, channel: Channel) -> None:
         worker = self.workers.get(pid)

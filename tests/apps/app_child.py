@@ -1,14 +1,13 @@
-"""Spawn a long-running child process (prints CHILD pid=...) and wait: no orphan may survive."""
+"""Starts a child the plain way (no new session): it stays in the worker's process group,
+which is what every platform can end with its worker."""
 
 import os
 import subprocess
 import sys
 import threading
 
-import helper
-
-if __name__ == "__main__":
-    child = subprocess.Popen([sys.executable, "-c", "import threading; threading.Event().wait()"])
-    print(f"CHILD pid={child.pid}", flush=True)
-    print(f"READY pid={os.getpid()} token={helper.TOKEN}", flush=True)
-    threading.Event().wait()
+TOKEN = "one"
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+print(f"CHILD pid={child.pid}", flush=True)
+print(f"READY pid={os.getpid()} token={TOKEN}", flush=True)
+threading.Event().wait()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import APPS, Proc, save_like_editor
+from helpers import APPS, Proc, needs_fork, save_like_editor
 
 EXPECTED = {
     "env": "value=set-by-app",
@@ -70,6 +70,7 @@ def test_a_reloaded_worker_sees_what_a_fresh_one_saw(
         assert not proc.count(r"preloading \d+ more library modules?")
 
 
+@needs_fork
 def test_a_library_that_breaks_when_forked_falls_back_to_fresh_workers_once(
     project: Path, devreload_run: Start
 ) -> None:

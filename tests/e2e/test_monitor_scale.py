@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from helpers import Spawn, save_like_editor, wait_until
+from helpers import PLATFORM, Spawn, save_like_editor, wait_until
 
 BASIC = ["app_basic.py", "helper.py", "ignored_mod.py"]
 RELOAD_LINE = r"changed.*restarted in \d+ ms"
@@ -25,7 +25,7 @@ def test_3000_watched_folders_take_a_few_threads(project: Path, devreload_run: S
         (folder / "f.txt").write_text("1")
     proc = devreload_run("-v", "-w", "tree/**/*.txt", "app_basic.py", apps=BASIC)
     first = proc.wait_ready()
-    proc.wait_for(r"using InotifyFileMonitor", start=0)
+    proc.wait_for(f"using {PLATFORM.file_events.capitalize()}FileMonitor", start=0)
     threads = _status(proc.pid, "Threads")
     rss_kb = _status(proc.pid, "VmRSS")
     print(f"monitor with 3,000 watched folders: {threads} threads, {rss_kb // 1024} MB RSS")

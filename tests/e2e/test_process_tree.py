@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import Proc, pid_alive, pids_alive, save_like_editor, wait_until
+from helpers import Proc, needs_subreaper, pid_alive, pids_alive, save_like_editor, wait_until
 from served import SERVING_RE
 
 Start = Callable[..., Proc]
@@ -29,6 +29,37 @@ def all_end(proc: Proc, pids: list[int]) -> None:
     wait_until(lambda: not pids_alive([*pids, *proc.tree()]), timeout=5)
 
 
+def child(proc: Proc, start: int = 0) -> int:
+    return int(proc.wait_for(r"CHILD pid=(\d+)", start=start)[1])
+
+
+def test_a_child_ends_with_its_worker_on_a_restart(project: Path, devreload_run: Start) -> None:
+    """On every platform's path: a child in the worker's own group ends with it."""
+    proc = devreload_run("app_child.py", apps=["app_child.py"])
+    first = child(proc)
+    proc.wait_ready()
+    mark = proc.mark()
+    app = project / "app_child.py"
+    save_like_editor(app, app.read_text().replace('"one"', '"two"'))
+    second = child(proc, mark)
+    proc.wait_ready()
+    wait_until(lambda: not pid_alive(first), timeout=5)
+    assert pid_alive(second)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_a_child_ends_when_the_monitor_ends(
+    project: Path, devreload_run: Start, how: signal.Signals
+) -> None:
+    """Ctrl-C, a polite kill, or the monitor's SIGKILL (then the janitor ends it)."""
+    proc = devreload_run("app_child.py", apps=["app_child.py"])
+    started = child(proc)
+    worker = proc.wait_ready().pid
+    proc.signal(how)
+    all_end(proc, [worker, started])
+
+
+@needs_subreaper
 def test_detached_children_end_with_their_worker_on_a_restart(
     project: Path, devreload_run: Start
 ) -> None:
@@ -44,6 +75,7 @@ def test_detached_children_end_with_their_worker_on_a_restart(
     assert all(pid_alive(pid) for pid in second)
 
 
+@needs_subreaper
 def test_detached_children_end_when_the_monitor_is_killed(
     project: Path, devreload_run: Start
 ) -> None:
@@ -80,6 +112,7 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+@needs_subreaper
 def test_only_the_monitor_and_the_worker_hold_the_listening_socket(
     project: Path, spawn: Start
 ) -> None:
@@ -116,6 +149,7 @@ def test_only_the_monitor_and_the_worker_hold_the_listening_socket(
         pass  # the port is free again
 
 
+@needs_subreaper
 @pytest.mark.parametrize("launcher", ["fork", "spawn"])
 def test_a_classic_daemon_ends_with_its_worker_and_frees_the_port(
     project: Path, spawn: Start, launcher: str
@@ -139,6 +173,7 @@ def test_a_classic_daemon_ends_with_its_worker_and_frees_the_port(
         pass  # the port is free again
 
 
+@needs_subreaper
 def test_a_classic_daemon_ends_when_the_monitor_is_killed(
     project: Path, spawn: Start
 ) -> None:

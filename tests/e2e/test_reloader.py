@@ -22,6 +22,7 @@ from helpers import (
     Spawn,
     descendants_of,
     gone,
+    needs_fork,
     pids_alive,
     restart_with,
     save_like_editor,
@@ -466,6 +467,7 @@ def test_an_exit_75_loop_backs_off_and_recovers_on_a_change(
     assert proc.wait_ready().token == "fixed"
 
 
+@needs_fork
 def test_sighup_also_renews_the_template(project: Path, devreload_run: Spawn) -> None:
     """A file change forks from the warm template; a restart asked for by hand starts a
     fresh one, so that upgraded libraries are imported anew."""

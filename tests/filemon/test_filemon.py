@@ -425,7 +425,6 @@ def test_watchdog_hears_of_lost_events_and_looks_again(tmp_path: Path) -> None:
         monitor.join()
 
 
-
 def test_recursive_watchdog_covers_a_project_with_one_stream(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
