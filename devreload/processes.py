@@ -21,7 +21,9 @@ WORKER_MARK = "DEVRELOAD_WORKER_PID"
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 #: The signal that ends a process at once (Windows: TerminateProcess, whatever the number).
-KILL = signal.SIGTERM if sys.platform == "win32" else signal.SIGKILL
+KILL = signal.SIGTERM
+if sys.platform != "win32":
+    KILL = signal.SIGKILL
 #: Rounds of killing, for processes forked while their tree is being ended.
 KILL_ROUNDS = 5
 
@@ -99,12 +101,16 @@ def kill_all(pids: Iterable[int]) -> None:
             os.kill(pid, KILL)
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL the process group ``pid`` leads (a worker's: what it started without
-    leaving it). Windows has no groups to kill: job objects end workers' trees there."""
+def signal_group(pid: int, sig: int) -> None:
+    """Send ``sig`` to the process group ``pid`` leads (a worker's: it and what it started
+    without leaving it). Windows has no such groups: job objects end workers' trees there."""
     if sys.platform != "win32":
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, sig)
+
+
+def kill_group(pid: int) -> None:
+    signal_group(pid, KILL)
 
 
 def kill_tree(pid: int) -> None:

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from devreload.errors import AddressError, AddressInUseError
 from devreload.log import LOGGER_NAME
 
+#: The unix socket family; None where Python has none (Windows).
+UNIX: int | None = getattr(socket, "AF_UNIX", None)
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 BACKLOG = 2048
@@ -123,7 +126,7 @@ def mixes_unix_and_ip(places: Iterable[Address | socket.socket]) -> bool:
     """Whether ``places`` (addresses, or bound sockets) hold a unix socket and an IP
     address together, which waitress cannot serve at once."""
     unix = {
-        p.unix_path is not None if isinstance(p, Address) else p.family == socket.AF_UNIX
+        p.unix_path is not None if isinstance(p, Address) else p.family == UNIX
         for p in places
     }
     return len(unix) == 2
@@ -173,13 +176,16 @@ def bind(address: Address) -> socket.socket:
 def _bind_unix(address: Address) -> socket.socket:
     path = address.unix_path
     assert path is not None
+    if UNIX is None:
+        raise AddressError(f"cannot listen on {address}: this system has no unix sockets; "
+                           "listen on 127.0.0.1:PORT")
     if os.path.exists(path):
         if not stat.S_ISSOCK(os.stat(path).st_mode):
             raise AddressError(f"cannot listen on {address}: the path exists and is not a socket")
         if _unix_socket_answers(path):
             raise AddressInUseError(str(address))
         os.unlink(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = socket.socket(UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
         sock.listen(BACKLOG)
@@ -190,7 +196,8 @@ def _bind_unix(address: Address) -> socket.socket:
 
 
 def _unix_socket_answers(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+    assert UNIX is not None
+    with socket.socket(UNIX, socket.SOCK_STREAM) as probe:
         try:
             probe.connect(path)
         except OSError:
@@ -219,7 +226,7 @@ def bind_all(addresses: Iterable[Address]) -> list[socket.socket]:
 
 def describe(sock: socket.socket) -> str:
     """The URL (or unix path) a bound socket answers on, for log lines and the browser."""
-    if sock.family == socket.AF_UNIX:
+    if sock.family == UNIX:
         return f"unix:{sock.getsockname()}"
     host, port = sock.getsockname()[:2]
     host = reachable_host(host)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,29 @@ from serverkit import Clients
 
 from devreload.platforms import PORTABLE_ENV
 from devreload.wire.channel import Channel
+
+#: What a test needs that only some platforms have, and why it skips elsewhere (the
+#: matrix in .github/workflows/tests.yml runs the suite on macOS and Windows too).
+LINUX_ONLY = {
+    "inotify": "inotify is Linux's; macOS and Windows watch with watchdog",
+}
+WINDOWS_SKIPS = {
+    "e2e": "the end-to-end harness drives its processes with POSIX signals (SIGINT, "
+           "SIGKILL, SIGHUP) and process groups; on Windows the pieces are unit-tested",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that cannot apply on this platform skip, each with its reason."""
+    if sys.platform.startswith("linux"):
+        return
+    for item in items:
+        reasons = [why for word, why in LINUX_ONLY.items() if word in item.nodeid]
+        if sys.platform == "win32":
+            reasons += [why for folder, why in WINDOWS_SKIPS.items()
+                        if item.nodeid.startswith(f"tests/{folder}/")]
+        if reasons:
+            item.add_marker(pytest.mark.skip(reason=reasons[0]))
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

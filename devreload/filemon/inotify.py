@@ -32,7 +32,7 @@ IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x1000000
 IN_EXCL_UNLINK = 0x4000000
 IN_ISDIR = 0x40000000
-IN_NONBLOCK = os.O_NONBLOCK
+IN_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)  # (a Linux module: never 0 where it runs)
 IN_CLOEXEC = 0o2000000
 
 #: A write in place (once the writer closes the file: its content is whole then, where

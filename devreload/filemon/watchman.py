@@ -15,6 +15,7 @@ import logging
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -128,7 +129,8 @@ class WatchmanFileMonitor:
                 raise
             raise WatchmanUnavailable(f"watchman stopped ({exc})") from exc
         self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        if sys.platform != "win32":  # (watchman is not used there: see its Connection)
+            os.set_blocking(self._wake_w, False)
         self._thread.start()
 
     def stop(self) -> None:

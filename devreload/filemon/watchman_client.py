@@ -16,6 +16,7 @@ import subprocess
 from typing import Any
 
 from devreload.filemon import bser
+from devreload.sockets import UNIX
 
 #: How long a running server may take to list what it watches, when devreload asks
 #: whether to choose it: a server that hangs is not chosen.
@@ -85,7 +86,9 @@ class Connection:
     they come, so that a command's answer is never taken for one, nor one lost."""
 
     def __init__(self, sockname: str, timeout: float = COMMAND_TIMEOUT) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if UNIX is None:
+            raise WatchmanUnavailable("watchman's named pipe on Windows is not supported yet")
+        self.sock = socket.socket(UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
             self.sock.connect(sockname)

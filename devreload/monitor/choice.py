@@ -4,13 +4,14 @@ unless ``DEVRELOAD_WORKER`` names another."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 
 from devreload import platforms, processes
 from devreload.log import Logger
 from devreload.monitor.forks import TemplateLauncher
 from devreload.monitor.launch import Launcher, SpawnLauncher
-from devreload.monitor.spares import SpareLauncher, spawner
+from devreload.monitor.spares import PosixSpawner, SpareLauncher, Spawner
 
 #: ``DEVRELOAD_WORKER=spawn`` starts every worker as a fresh interpreter.
 LAUNCHER_ENV = "DEVRELOAD_WORKER"
@@ -28,3 +29,12 @@ def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = 
     if processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1) and not fresh:
         return TemplateLauncher(log, preload, exclude)
     return SpawnLauncher()
+
+
+def spawner() -> Spawner:
+    """This platform's way to spawn workers."""
+    if sys.platform == "win32":
+        from devreload.monitor.windows import WindowsSpawner
+
+        return WindowsSpawner()
+    return PosixSpawner(by_message=platforms.current().stops_by_message)

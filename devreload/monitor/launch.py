@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -95,14 +96,15 @@ class Processes:
         pass  # SIGCHLD tells
 
     def stop(self, pid: int, channel: Channel) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+        processes.signal_group(pid, signal.SIGTERM)
 
     def kill(self, pid: int) -> None:
         processes.kill_group(pid)
 
     def reap(self) -> list[tuple[int, int]]:
-        exited = []
+        exited: list[tuple[int, int]] = []
+        if sys.platform == "win32":  # (never used there: workers are not adopted)
+            return exited
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)

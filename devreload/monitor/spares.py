@@ -18,12 +18,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from devreload import platforms, processes
+from devreload import processes
 from devreload.log import Logger, counted
 from devreload.monitor.forks import ForkMode
 from devreload.monitor.janitor import Janitor
@@ -86,8 +85,7 @@ class PosixSpawner:
         if self.by_message:
             stop_message(channel)
         else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGTERM)
+            processes.signal_group(process.pid, signal.SIGTERM)
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         processes.kill_group(process.pid)
@@ -157,6 +155,7 @@ class SpareLauncher:
         channel, theirs = Channel.pair()
         with contextlib.closing(theirs):
             process = self.spawner.spawn(dict(os.environ), channel, theirs, sockets)
+        channel.peer = process.pid
         self.spawner.watch_exit(process, lambda: self._notify())
         return Spawned(process, channel)
 
@@ -225,11 +224,3 @@ class SpareLauncher:
         self._drop_spare()
         self.spawner.close()
 
-
-def spawner() -> Spawner:
-    """This platform's way to spawn workers."""
-    if sys.platform == "win32":
-        from devreload.monitor.windows import WindowsSpawner
-
-        return WindowsSpawner()
-    return PosixSpawner(by_message=platforms.current().stops_by_message)

@@ -19,6 +19,8 @@ def python_argv(code: str) -> list[str]:
 def spawn(argv: list[str], fds: list[int], env: dict[str, str]) -> int:
     """posix_spawn rather than Popen: the monitor reaps its children itself. The new
     process gets ``fds`` and stdio, no other descriptor of the monitor's."""
+    if sys.platform == "win32":
+        raise OSError("posix_spawn is not on Windows")
     processes.close_on_exec(fds)
     for fd in fds:
         os.set_inheritable(fd, True)

@@ -21,7 +21,14 @@ from devreload.servers.choice import check_any
 from devreload.serving.ini import DEVRELOAD_SECTION, IniConfig, checked
 from devreload.serving.options import ServeOptions
 from devreload.serving.serve import open_browser_when_ready, run_monitor, serve_app
-from devreload.sockets import Address, make_address, mixes_unix_and_ip, parse_listen, reachable_host
+from devreload.sockets import (
+    UNIX,
+    Address,
+    make_address,
+    mixes_unix_and_ip,
+    parse_listen,
+    reachable_host,
+)
 from devreload.web.wsgi import LiveReload
 from devreload.worker.proxy import get_reloader, is_active
 
@@ -224,7 +231,9 @@ def _accepts(address: Address) -> bool:
     """Whether a connection to ``address`` (a wildcard host: this machine) succeeds."""
     try:
         if address.unix_path is not None:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            if UNIX is None:
+                return False
+            with socket.socket(UNIX, socket.SOCK_STREAM) as probe:
                 probe.settimeout(1.0)
                 probe.connect(address.unix_path)
             return True

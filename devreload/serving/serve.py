@@ -244,7 +244,7 @@ def announce(bound: Sequence[socket.socket], browser: bool = False) -> None:
     log = default_logger()
     for sock in bound:
         log.info("serving on %s", sockets.describe(sock))
-    if browser and bound and bound[0].family != socket.AF_UNIX:
+    if browser and bound and bound[0].family != sockets.UNIX:
         open_browser_when_ready(sockets.describe(bound[0]))
 
 

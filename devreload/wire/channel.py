@@ -1,19 +1,23 @@
 """The private line between the monitor and one worker.
 
-An AF_UNIX socket pair, never a network port: messages (:mod:`devreload.wire.messages`) are
-pickled with a length prefix, and file descriptors (listening sockets) can travel with
-them. EOF on either side means the other process is gone, which is how a worker notices that its
+A socket pair, never a network port (AF_UNIX; on Windows a loopback pair made by the
+standard library): messages (:mod:`devreload.wire.messages`) are pickled with a length
+prefix, and file descriptors can travel with them where the platform passes them. EOF on
+either side means the other process is gone, which is how a worker notices that its
 monitor died, even by SIGKILL.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Sequence
 
+from devreload import platforms
 from devreload.wire.messages import Connections, Message
 
 HEADER = struct.Struct("!I")
@@ -29,10 +33,12 @@ class ChannelClosed(EOFError):
 
 
 class Channel:
-    """Thread-safe for senders; one thread should receive."""
+    """Thread-safe for senders; one thread should receive. ``peer``: the pid at the other
+    end, where a socket is shared by pid (Windows)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, peer: int = 0) -> None:
         self.sock = sock
+        self.peer = peer
         self._send_lock = threading.Lock()
 
     @classmethod
@@ -43,7 +49,8 @@ class Channel:
 
     @classmethod
     def from_fd(cls, fd: int) -> Channel:
-        return cls(socket.socket(fileno=fd))
+        """The end a process was started with: its peer is its parent."""
+        return cls(socket.socket(fileno=fd), peer=os.getppid())
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -53,6 +60,8 @@ class Channel:
         with self._send_lock:
             try:
                 if fds:
+                    if sys.platform == "win32":
+                        raise OSError("descriptors do not travel on Windows")
                     socket.send_fds(self.sock, [HEADER.pack(len(data))], fds)
                     self.sock.sendall(data)
                 else:
@@ -66,7 +75,11 @@ class Channel:
 
     def recv_with_fds(self) -> tuple[Message, list[int]]:
         try:
-            head, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, MAX_FDS)
+            fds: list[int] = []
+            if sys.platform == "win32":
+                head = self.sock.recv(HEADER.size)
+            else:
+                head, fds, _, _ = socket.recv_fds(self.sock, HEADER.size, MAX_FDS)
             if not head:
                 raise ChannelClosed("the other end closed the channel")
             head += self._read_exactly(HEADER.size - len(head))
@@ -92,21 +105,42 @@ class Channel:
 
 def send_connections(channel: Channel, connections: Sequence[HandedConnection]) -> None:
     """Send connections to the other process, ``MAX_FDS`` to a message, and close them here:
-    the kernel keeps each open while its fd travels, so no client sees it close. On
-    ChannelClosed every one not sent yet is closed too."""
+    the kernel keeps each open while its fd (or its share) travels, so no client sees it
+    close. On ChannelClosed every one not sent yet is closed too."""
+    passes_fds = platforms.current().passes_fds
     try:
         for start in range(0, len(connections), MAX_FDS):
             batch = connections[start : start + MAX_FDS]
-            channel.send(Connections(tuple(data for _, data in batch)),
-                         fds=[sock.fileno() for sock, _ in batch])
+            data = tuple(data for _, data in batch)
+            if passes_fds:
+                channel.send(Connections(data), fds=[sock.fileno() for sock, _ in batch])
+            else:
+                shares = tuple(share(sock, channel.peer) for sock, _ in batch)
+                channel.send(Connections(data, shares))
     finally:
         for sock, _ in connections:
             sock.close()
 
 
 def received_connections(message: Connections, fds: Sequence[int]) -> list[HandedConnection]:
-    """The sockets of ``message`` (its fds, as received), each with its bytes; an fd
-    without bytes (a message cut short) is closed."""
+    """The sockets of ``message`` (its fds as received, or its shares), each with its
+    bytes; an fd without bytes (a message cut short) is closed."""
+    if message.shares:
+        return [(from_share(shared), data) for shared, data in zip(message.shares, message.data,
+                                                                   strict=False)]
     for fd in fds[len(message.data) :]:
         socket.socket(fileno=fd).close()
     return [(socket.socket(fileno=fd), data) for fd, data in zip(fds, message.data, strict=False)]
+
+
+def share(sock: socket.socket, pid: int) -> bytes:
+    """``sock`` as the process ``pid`` can take it (Windows's ``WSADuplicateSocket``)."""
+    if sys.platform != "win32":
+        raise OSError("socket.share is Windows's")
+    return sock.share(pid)
+
+
+def from_share(shared: bytes) -> socket.socket:
+    if sys.platform != "win32":
+        raise OSError("socket.fromshare is Windows's")
+    return socket.fromshare(shared)

@@ -203,11 +203,13 @@ class Milestone:
 @dataclass(frozen=True)
 class Connections:
     """Idle keep-alive connections, their sockets travelling alongside as fds (one per
-    item): a stopping worker hands them to the monitor, the monitor to the next worker
-    once it serves. ``data`` holds, per connection, the bytes of its next request that
-    were read already but not parsed (a partial head), to be fed first."""
+    item), or, where descriptors do not travel (Windows), as ``shares`` (``socket.share``
+    made for the receiver): a stopping worker hands them to the monitor, the monitor to
+    the next worker once it serves. ``data`` holds, per connection, the bytes of its next
+    request that were read already but not parsed (a partial head), to be fed first."""
 
     data: tuple[bytes, ...] = ()
+    shares: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

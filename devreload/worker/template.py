@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from devreload.worker.runtime import run
 def main() -> None:
     """The template process. Returns only inside a freshly forked worker."""
     fd, monitor = (int(x) for x in os.environ.pop(TEMPLATE_ENV).split(","))
-    processes.prctl(processes.PR_SET_PDEATHSIG, signal.SIGKILL)
+    processes.prctl(processes.PR_SET_PDEATHSIG, processes.KILL)
     if os.getppid() != monitor:
         return
     if sys.path and sys.path[0] in ("", os.getcwd()):
@@ -76,6 +75,8 @@ def _fork(ctl: Channel) -> bool:
 
     The worker tells its pid itself, once it leads its own session: the monitor signals
     workers by process group, and a SIGTERM sent to a group not made yet is lost."""
+    if sys.platform == "win32":
+        raise OSError("no fork on Windows")
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()

@@ -9,8 +9,25 @@ from collections.abc import Iterator
 
 import pytest
 
-from devreload.wire.channel import Channel, ChannelClosed
-from devreload.wire.messages import Failed, Fork, Message, Modules, Ready, ReloadAsked, Spec, Watch
+from devreload import platforms
+from devreload.wire import channel as channel_module
+from devreload.wire.channel import (
+    Channel,
+    ChannelClosed,
+    received_connections,
+    send_connections,
+)
+from devreload.wire.messages import (
+    Connections,
+    Failed,
+    Fork,
+    Message,
+    Modules,
+    Ready,
+    ReloadAsked,
+    Spec,
+    Watch,
+)
 
 
 @pytest.fixture
@@ -141,3 +158,35 @@ def test_from_fd_wraps_an_inherited_descriptor() -> None:
     finally:
         ours.close()
         peer.close()
+
+
+def test_where_descriptors_do_not_travel_connections_go_as_shares(
+    pair: tuple[Channel, Channel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows: each connection is shared for the process at the other end, and taken
+    from its share there; no descriptor rides the message. ``share`` and ``fromshare``
+    are Windows's: here a share names a socket kept aside."""
+    kept: dict[bytes, socket.socket] = {}
+
+    def share(sock: socket.socket, pid: int) -> bytes:
+        name = f"{len(kept)}>{pid}".encode()
+        kept[name] = sock.dup()
+        return name
+
+    monkeypatch.setattr(platforms, "current", lambda: platforms.WINDOWS)
+    monkeypatch.setattr(channel_module, "share", share)
+    monkeypatch.setattr(channel_module, "from_share", kept.pop)
+    ours, theirs = pair
+    ours.peer = 4242
+    a, b = socket.socketpair()
+    with b:
+        send_connections(ours, [(a, b"GET /")])
+        assert a.fileno() == -1, "closed here once sent"
+        message, fds = theirs.recv_with_fds()
+        assert isinstance(message, Connections) and fds == []
+        assert message.shares == (b"0>4242",) and message.data == (b"GET /",)
+        [(sock, data)] = received_connections(message, fds)
+        with sock:
+            assert data == b"GET /" and not kept
+            sock.sendall(b"still open")
+            assert b.recv(64) == b"still open"
