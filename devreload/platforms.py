@@ -38,6 +38,8 @@ class Platform:
     file_events: str
     #: Each root is watched with one recursive stream (else one watch per folder).
     recursive_watches: bool
+    #: File names are compared without case (the default of APFS and NTFS).
+    case_insensitive_paths: bool = False
 
     def describe(self) -> str:
         """The line ``-v`` prints."""
@@ -59,10 +61,10 @@ PORTABLE = Platform("linux (portable)", forks=False, adopts_orphans=False, passe
                     recursive_watches=True)
 MACOS = Platform("macOS", forks=False, adopts_orphans=False, passes_fds=True,
                  stops_by_message=False, job_objects=False, file_events="watchdog",
-                 recursive_watches=True)
+                 recursive_watches=True, case_insensitive_paths=True)
 WINDOWS = Platform("Windows", forks=False, adopts_orphans=False, passes_fds=False,
                    stops_by_message=True, job_objects=True, file_events="watchdog",
-                   recursive_watches=True)
+                   recursive_watches=True, case_insensitive_paths=True)
 
 
 def current() -> Platform:

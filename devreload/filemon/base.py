@@ -14,7 +14,12 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from devreload import platforms
 from devreload.filemon.gitignore import GitIgnores
+
+#: A path separator in a pattern's regex, and any other character: Windows takes both
+#: separators.
+SEP, NOT_SEP = (r"[\\/]", r"[^\\/]") if os.sep == "\\" else ("/", "[^/]")
 
 
 class Callback(Protocol):
@@ -98,6 +103,24 @@ class FileMonitorFactory(Protocol):
     def __call__(self, callback: Callback, **kw: Any) -> FileMonitor: ...
 
 
+@functools.cache
+def case_insensitive() -> bool:
+    """Whether file names compare without case here (macOS, Windows)."""
+    return platforms.current().case_insensitive_paths
+
+
+def path_key(path: str) -> str:
+    """What two spellings of one file have in common: the path itself, or, where names
+    compare without case, the path without case (on Windows with one separator too)."""
+    if not case_insensitive():
+        return path
+    return os.path.normcase(path).casefold()
+
+
+def _compiled(regex: str) -> re.Pattern[str]:
+    return re.compile(regex, re.IGNORECASE if case_insensitive() else 0)
+
+
 def is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
@@ -117,17 +140,20 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     out = []
     i = 0
     while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
+        if pattern.startswith("**/", i) or pattern.startswith(f"**{os.sep}", i):
+            out.append(f"(?:.*{SEP})?")
             i += 3
         elif pattern.startswith("**", i):
             out.append(".*")
             i += 2
         elif pattern[i] == "*":
-            out.append("[^/]*")
+            out.append(f"{NOT_SEP}*")
             i += 1
         elif pattern[i] == "?":
-            out.append("[^/]")
+            out.append(NOT_SEP)
+            i += 1
+        elif pattern[i] in ("/", os.sep):
+            out.append(SEP)
             i += 1
         elif pattern[i] == "[":
             end = pattern.find("]", i + 2)
@@ -143,7 +169,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z")
+    return _compiled("".join(out) + r"\Z")
 
 
 class IgnoreRules:
@@ -190,7 +216,10 @@ class IgnoreRules:
 def _one_regex(patterns: Iterable[str]) -> re.Pattern[str]:
     """Shell patterns as one compiled alternation: a large tree asks about every file."""
     alternatives = [f"(?:{fnmatch.translate(p)})" for p in patterns]
-    return re.compile("|".join(alternatives) or r"(?!)")
+    regex = "|".join(alternatives) or r"(?!)"
+    if os.sep == "\\":  # the patterns say "/": either separator matches
+        regex = regex.replace("/", SEP)
+    return _compiled(regex)
 
 
 def _absolute_pattern(pattern: str) -> str:

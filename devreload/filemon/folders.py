@@ -13,7 +13,15 @@ import threading
 import time
 from typing import Any
 
-from devreload.filemon.base import Callback, IgnoreRules, glob_regex, glob_root, is_glob
+from devreload.filemon.base import (
+    Callback,
+    IgnoreRules,
+    case_insensitive,
+    glob_regex,
+    glob_root,
+    is_glob,
+    path_key,
+)
 from devreload.filemon.filesystems import Mount, MountTable, describe
 
 #: A listing of a folder on a network mount costs a round trip; once a second is what
@@ -66,6 +74,9 @@ class FolderMonitor:
         self.ignore = ignore or IgnoreRules(defaults=False, gitignore=False)
         self.mounts = mounts if mounts is not None else MountTable.read()
         self.files: set[str] = set()
+        #: Where names compare without case: each file by its key (``path_key``), so that
+        #: an event under the name on disk reports the name the file was added under.
+        self.keys: dict[str, str] = {}
         self.globs: set[str] = set()
         self.folders: set[str] = set()
         self.trees: set[str] = set()  # roots of recursive globs, followed into new folders
@@ -96,6 +107,8 @@ class FolderMonitor:
                 self._watch_folder(root, recursive)
             elif path not in self.files:
                 self.files.add(path)
+                if case_insensitive():
+                    self.keys[path_key(path)] = path
                 self.mtimes[path] = _mtime(path)
                 self._watch_folder(os.path.dirname(path), False)
             self._start_poller()
@@ -190,6 +203,8 @@ class FolderMonitor:
         attrib = kind == "attrib"
         folder, name = os.path.split(path)
         with self._lock:
+            if self.keys:
+                path = self.keys.get(path_key(path), path)
             aliases = self.aliases.get(folder, ())
             for candidate in [path, *(os.path.join(a, name) for a in aliases)]:
                 if self._wanted(candidate) and self._mtime_moved(candidate, attrib):

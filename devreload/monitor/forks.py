@@ -168,8 +168,8 @@ class TemplateLauncher(Processes):
     def prepare(self, sockets: Sequence[socket.socket]) -> None:
         """Ask the template for a spare without waiting for it: the template may still be
         importing what the last worker reported; its reply is read at the next start."""
-        if self.spare is not None or not self.mode.forks() or not self.preloading:
-            return
+        if self.spare is not None or not self.mode.forks() or not self.preloading or not sockets:
+            return  # only servers get one: a fork costs a program with no sockets little
         line, theirs = socket.socketpair()
         try:
             self._ensure_template().send(Fork(spare=True), fds=[theirs.fileno()])

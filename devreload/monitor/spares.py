@@ -104,6 +104,8 @@ class PosixSpawner:
 class Spawned:
     process: subprocess.Popen[bytes]
     channel: Channel
+    #: It was told to import libraries: its failure may be theirs, not the app's.
+    preloaded: bool = False
 
     @property
     def pid(self) -> int:
@@ -125,6 +127,8 @@ class SpareLauncher:
         self.spare: Spawned | None = None
         #: Workers the monitor knows, by pid.
         self.workers: dict[int, Spawned] = {}
+        #: Spares killed and not yet reaped.
+        self.discarded: list[subprocess.Popen[bytes]] = []
         self._notify: Callable[[], None] = lambda: None
 
     def notify_exits(self, notify: Callable[[], None]) -> None:
@@ -133,7 +137,7 @@ class SpareLauncher:
     def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
         spare, self.spare = self.spare, None
         if spare is not None and spare.process.poll() is None and self.mode.forks():
-            self.mode.started(spare.pid, forked=True)
+            self.mode.started(spare.pid, forked=spare.preloaded)
         else:
             if spare is not None:
                 self._discard(spare)
@@ -149,6 +153,7 @@ class SpareLauncher:
         if self.wanted:
             with contextlib.suppress(ChannelClosed):
                 spare.channel.send(Preload(tuple(self.wanted)))
+                spare.preloaded = True
         self.log.debug("spare worker %d spawned", spare.pid)
 
     def _spawn(self, sockets: Sequence[socket.socket]) -> Spawned:
@@ -188,8 +193,8 @@ class SpareLauncher:
                 self.spawner.ended(worker.process)
                 exited.append((pid, code))
         if self.spare is not None and self.spare.process.poll() is not None:
-            self._discard(self.spare)
-            self.spare = None
+            self._drop_spare()
+        self.discarded = [p for p in self.discarded if p.poll() is None]
         return exited
 
     def failed(self, pid: int) -> bool:
@@ -207,8 +212,7 @@ class SpareLauncher:
                 "from now on (name the library in preload_exclude, or set preload = off)")
 
     def refresh(self) -> None:
-        self._drop_spare()
-        self.wanted.clear()
+        self._drop_spare()  # the next one imports the libraries anew
 
     def _drop_spare(self) -> None:
         spare, self.spare = self.spare, None
@@ -216,9 +220,10 @@ class SpareLauncher:
             self._discard(spare)
 
     def _discard(self, spare: Spawned) -> None:
-        spare.channel.close()  # it ends on its own when its line closes
+        spare.channel.close()
         self.spawner.kill(spare.process)
         self.spawner.ended(spare.process)
+        self.discarded.append(spare.process)
 
     def close(self) -> None:
         self._drop_spare()

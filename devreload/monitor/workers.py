@@ -179,12 +179,12 @@ class Workers:
 
     def tidy(self, now: float) -> None:
         """Once the new worker has settled: dismiss the old ones, and, idle now, have the
-        next server made ready before a change needs it."""
+        next worker made ready before a change needs it."""
         if self.tidy_at is None or now < self.tidy_at:
             return
         self.tidy_at = None
         self.changeover.dismiss()
-        if self.sockets and self.current is not None and self.restarts.pending is None:
+        if self.current is not None and self.restarts.pending is None:
             self.launcher.prepare(self.sockets)
 
     def give_parked(self) -> bool:

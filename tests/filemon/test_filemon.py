@@ -8,13 +8,15 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import Recorder, save_like_editor, wait_until
 
+from devreload import platforms
+from devreload.filemon import base
 from devreload.filemon.base import IgnoreRules, glob_regex, glob_root
 from devreload.filemon.choice import MONITOR_ENV, find_default_monitor_factory
 from devreload.filemon.inotify import InotifyFileMonitor
@@ -453,3 +455,46 @@ def test_recursive_watchdog_covers_a_project_with_one_stream(
     finally:
         monitor.stop()
         monitor.join()
+
+
+@pytest.fixture
+def names_without_case(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """macOS's and Windows's way of comparing names, on this Linux machine."""
+    monkeypatch.setattr(platforms, "current", lambda: platforms.MACOS)
+    base.case_insensitive.cache_clear()
+    base.glob_regex.cache_clear()
+    yield
+    base.case_insensitive.cache_clear()
+    base.glob_regex.cache_clear()
+
+
+@pytest.mark.usefixtures("names_without_case")
+def test_a_save_is_seen_whatever_the_case_the_module_was_imported_under(
+    tmp_path: Path,
+) -> None:
+    """On APFS and NTFS ``Views.py`` imported as ``views.py`` is one file, and the OS
+    reports its events under the name on disk: the monitor reports the name it was given."""
+    (tmp_path / "app").mkdir()
+    on_disk = tmp_path / "app" / "Views.py"
+    on_disk.write_text("x = 1\n")
+    imported = str(tmp_path / "app" / "views.py")
+    seen = Recorder()
+    monitor = WatchdogFileMonitor(seen, ignore=IgnoreRules(), recursive=True)
+    monitor.add_path(imported)
+    monitor.start()
+    try:
+        save_like_editor(on_disk, "x = 2\n")
+        seen.wait(imported)
+        assert not seen.seen(on_disk)
+    finally:
+        monitor.stop()
+        monitor.join()
+
+
+@pytest.mark.usefixtures("names_without_case")
+def test_globs_and_ignores_match_without_case() -> None:
+    assert glob_regex("/p/**/*.TXT").match("/P/a/b.txt")
+    assert not glob_regex("/p/*.txt").match("/p/a/b.txt"), "a * stays in one folder"
+    rules = IgnoreRules(["/p/Build/*"])
+    assert rules("/p/.GIT/config") and rules("/p/build/out.py")
+    assert not rules("/p/app.py")

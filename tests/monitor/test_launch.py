@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,11 +126,15 @@ def started(records: Records) -> Iterator[Started]:
         wait_until(all_gone)
 
 
-def test_a_spare_forked_ahead_is_the_next_worker(started: Started, tmp_path: Path) -> None:
+def test_a_spare_forked_ahead_is_the_next_worker(
+    started: Started, tmp_path: Path, listening: socket.socket
+) -> None:
     launcher = started.launcher
     started.start(tmp_path / "first")
     started.said(Ready)
     launcher.prepare([])
+    assert launcher.spare is None, "a program without the monitor's sockets gets none"
+    launcher.prepare([listening])
     assert launcher.spare is not None and launcher.spare.pid is None, "not waited for"
     launcher._collect_spare()
     spare = launcher.spare.pid
@@ -153,7 +158,7 @@ def test_without_its_template_the_launcher_spawns_a_fresh_worker(
 
 
 def test_a_forked_failure_is_verified_by_a_fresh_worker(
-    started: Started, tmp_path: Path, records: Records
+    started: Started, tmp_path: Path, records: Records, listening: socket.socket
 ) -> None:
     launcher = started.launcher
     forked = started.start(tmp_path / "forked")
@@ -166,7 +171,7 @@ def test_a_forked_failure_is_verified_by_a_fresh_worker(
     assert records.messages("starting fresh workers from now on")
     later = started.start(tmp_path / "later")
     assert later not in launcher.mode.forked
-    launcher.prepare([])
+    launcher.prepare([listening])
     assert launcher.spare is None, "no spare once forking is given up"
 
 

@@ -108,8 +108,9 @@ def test_a_failed_spare_is_verified_by_a_fresh_worker(
     started: Started, tmp_path: Path, records: Records
 ) -> None:
     launcher = started.launcher
+    launcher.preload(["json"])
     launcher.prepare([])
-    assert launcher.spare is not None
+    assert launcher.spare is not None and launcher.spare.preloaded
     spare = started.start("os:mkdir", str(tmp_path / "one"))
     assert launcher.failed(spare), "a spare's failure may be the preloading's: retry fresh"
     launcher.prepare([])
@@ -119,6 +120,13 @@ def test_a_failed_spare_is_verified_by_a_fresh_worker(
     launcher.succeeded(fresh)
     assert launcher.mode.mode is Mode.SPAWN_ONLY
     assert records.messages("starting fresh workers from now on")
+
+
+def test_a_spare_without_libraries_is_a_fresh_worker(started: Started, tmp_path: Path) -> None:
+    """Nothing preloaded: its failure is the app's, as a fresh worker's would be."""
+    started.launcher.prepare([])
+    spare = started.start("os:mkdir", str(tmp_path / "one"))
+    assert not started.launcher.failed(spare)
 
 
 def test_workers_a_spare_launcher_reaps_are_its_own(started: Started) -> None:
