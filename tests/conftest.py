@@ -6,6 +6,8 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from serverkit import Clients
@@ -30,11 +32,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in items:
         reasons = [why for word, why in LINUX_ONLY.items() if word in item.nodeid]
-        if sys.platform == "win32":
-            reasons += [why for folder, why in WINDOWS_SKIPS.items()
-                        if item.nodeid.startswith(f"tests/{folder}/")]
         if reasons:
             item.add_marker(pytest.mark.skip(reason=reasons[0]))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """On Windows a whole folder whose modules use POSIX signals at import is not
+    collected; the summary says which, and why."""
+    if sys.platform == "win32" and collection_path.name in WINDOWS_SKIPS:
+        return True
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if sys.platform == "win32":
+        for folder, why in WINDOWS_SKIPS.items():
+            terminalreporter.write_line(f"SKIPPED tests/{folder}/: {why}")
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -150,3 +150,16 @@ def test_unix_socket_bind_replaces_a_stale_file_and_detects_a_live_one(tmp_path:
     with pytest.raises(AddressError, match="not a socket"):
         socks.bind(address)
     os.unlink(path)
+
+
+def test_a_unix_address_where_there_are_no_unix_sockets_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows's Python has no AF_UNIX: the address is refused with what to do instead."""
+    monkeypatch.setattr(socks, "UNIX", None)
+    address = socks.parse_address(f"unix:{tmp_path}/app.sock")
+    with pytest.raises(AddressError) as caught:
+        socks.bind(address)
+    assert str(caught.value) == (f"cannot listen on unix:{tmp_path}/app.sock: this system has "
+                                 "no unix sockets; listen on 127.0.0.1:PORT")
+    assert not socks.mixes_unix_and_ip([socks.parse_address("127.0.0.1:0")])
