@@ -135,7 +135,8 @@ def close_on_exec(keep: Iterable[int] = ()) -> None:
     """Mark every descriptor but stdio and ``keep`` close-on-exec: a listening socket or an
     inotify instance must not travel into the processes started from here."""
     kept = {0, 1, 2, *keep}
-    for name in os.listdir("/proc/self/fd"):
+    listing = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    for name in os.listdir(listing):
         fd = int(name)
         if fd not in kept:
             with contextlib.suppress(OSError):

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import sys
 
-from devreload import processes
+from devreload import platforms, processes
 from devreload.monitor.spawn import spawn
+
+#: How long the monitor waits for its janitor to end the workers and exit, at the end.
+JANITOR_EXIT = 2.0
 
 
 class Janitor:
@@ -22,7 +26,14 @@ class Janitor:
     def __init__(self) -> None:
         read, self.pipe = os.pipe()
         argv = [sys.executable, "-I", "-S", processes.__file__, "janitor", str(read)]
-        self.pid = spawn(argv, [read], dict(os.environ))
+        self.process: subprocess.Popen[bytes] | None = None
+        if platforms.current().adopts_orphans:
+            self.pid = spawn(argv, [read], dict(os.environ))  # reaped with the workers
+        else:
+            # Where workers are spawned with Popen, so is it, in a session of its own so
+            # that the terminal's Ctrl-C is the monitor's to decide.
+            self.process = subprocess.Popen(argv, pass_fds=[read], start_new_session=True)
+            self.pid = self.process.pid
         os.close(read)
 
     def _say(self, line: str) -> None:
@@ -42,3 +53,6 @@ class Janitor:
         if pipe >= 0:
             with contextlib.suppress(OSError):
                 os.close(pipe)
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(JANITOR_EXIT)
