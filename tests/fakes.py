@@ -44,6 +44,9 @@ class FakeLauncher:
         self.refreshed = 0
         self.prepared = 0
         self.obeys_sigterm = True
+        #: Exits are told through ``notify_exits`` (where there is no SIGCHLD).
+        self.notifies = False
+        self._notify: Callable[[], None] = lambda: None
         self.retry_failures = False
         self.failures: list[int] = []
         self.successes: list[int] = []
@@ -65,7 +68,8 @@ class FakeLauncher:
         return pid, channel
 
     def notify_exits(self, notify: Callable[[], None]) -> None:
-        pass  # the tests say when a SIGCHLD comes
+        """Called only with ``notifies`` (Windows's way); else a test sends SIGCHLD."""
+        self._notify = notify
 
     def preload(self, modules: Sequence[str]) -> None:
         self.preloaded.append(tuple(modules))
@@ -90,6 +94,8 @@ class FakeLauncher:
         if pid not in self._dead:
             self._dead.add(pid)
             self._exited.append((pid, code))
+            if self.notifies:
+                self._notify()
 
     def reap(self) -> list[tuple[int, int]]:
         exited, self._exited = self._exited, []

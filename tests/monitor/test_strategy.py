@@ -23,6 +23,7 @@ from fakes import FakeClock, FakeLauncher, RecordingLogger
 
 from devreload.monitor.events import (
     EnterPressed,
+    ExitSeen,
     FileChanged,
     ReloadRequested,
     SignalReceived,
@@ -183,6 +184,22 @@ def test_before_reload_runs_once_the_old_worker_no_longer_accepts(
                                      before_reload=lambda: told.append(list(loop.launcher.signals)))
     loop.send(FileChanged("app/views.py"))
     assert told == [[(first, signal.SIGTERM)]]
+
+
+def test_an_exit_told_without_sigchld_reaches_the_loop(make: Callable[..., Loop]) -> None:
+    """Windows has no SIGCHLD: the launcher's word that a worker exited is an event on the
+    loop's queue like any other, and the restart goes on from it."""
+    loop = make()
+    loop.launcher.notifies = True
+    first = loop.pid
+    loop.send(FileChanged("app/views.py", final=True))
+    assert loop.strategy.worker is None, "told to stop"
+    event = loop.strategy.events.get_nowait()
+    assert isinstance(event, ExitSeen) and loop.strategy.workers.changeover
+    loop.send(event)
+    assert not loop.strategy.workers.changeover, "reaped"
+    loop.tick(ReloadSettings.reload_interval)
+    assert loop.starts == 2 and loop.pid != first
 
 
 def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> None:
