@@ -43,6 +43,10 @@ needs_subreaper = pytest.mark.skipif(
     not PLATFORM.adopts_orphans,
     reason="a child that leaves its worker's session (setsid, a daemon) is kept in reach "
            "only by Linux's subreaper; see the README's table of guarantees")
+#: Linux lists processes in /proc; elsewhere (macOS) the harness asks ``ps``.
+HAS_PROC = os.path.isdir("/proc/self")
+#: For tests that read what only Linux's /proc shows (a thread count, a socket's inode).
+needs_proc = pytest.mark.skipif(not HAS_PROC, reason="reads /proc, which only Linux has")
 #: For tests of inotify's own knowledge (a close after a write).
 needs_inotify = pytest.mark.skipif(
     PLATFORM.file_events != "inotify",
@@ -89,8 +93,38 @@ def wait_until(
         time.sleep(interval)
 
 
-def _proc_stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, ppid, session id) of ``pid`` from /proc, or None when it is gone."""
+Stat = tuple[str, int, int]
+
+
+def _ps_table() -> dict[int, Stat]:
+    """pid -> (state, ppid, session id) of every process, from ``ps``."""
+    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,sess=,stat="], capture_output=True,
+                         text=True, check=True).stdout
+    table: dict[int, Stat] = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            sess = fields[2]
+            table[int(fields[0])] = (fields[3][0], int(fields[1]),
+                                     int(sess, 16) if not sess.isdigit() else int(sess))
+    return table
+
+
+def _table() -> dict[int, Stat]:
+    if not HAS_PROC:
+        return _ps_table()
+    table: dict[int, Stat] = {}
+    for pid in all_pids():
+        stat = _proc_stat(pid)
+        if stat is not None:
+            table[pid] = stat
+    return table
+
+
+def _proc_stat(pid: int) -> Stat | None:
+    """(state, ppid, session id) of ``pid``, or None when it is gone."""
+    if not HAS_PROC:
+        return _ps_table().get(pid)
     try:
         data = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -120,15 +154,16 @@ def pids_alive(pids: Iterable[int]) -> list[int]:
 
 
 def all_pids() -> list[int]:
+    if not HAS_PROC:
+        return list(_ps_table())
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
 def descendants_of(pid: int) -> list[int]:
     """Every live process below ``pid`` in the process tree."""
     table: dict[int, list[int]] = {}
-    for candidate in all_pids():
-        stat = _proc_stat(candidate)
-        if stat is not None and stat[0] not in ("Z", "X"):
+    for candidate, stat in _table().items():
+        if stat[0] not in ("Z", "X"):
             table.setdefault(stat[1], []).append(candidate)
     found: list[int] = []
     todo = [pid]
@@ -141,20 +176,15 @@ def descendants_of(pid: int) -> list[int]:
 
 def in_session(sid: int) -> list[int]:
     """Every live process whose session id is ``sid``."""
-    out = []
-    for candidate in all_pids():
-        stat = _proc_stat(candidate)
-        if stat is not None and stat[2] == sid and stat[0] not in ("Z", "X"):
-            out.append(candidate)
-    return out
+    return [candidate for candidate, stat in _table().items()
+            if stat[2] == sid and stat[0] not in ("Z", "X")]
 
 
 def reap_orphans() -> None:
     """Reap zombie orphans re-parented to us (we are a subreaper); leave Popen's own children."""
     me = os.getpid()
-    for candidate in all_pids():
-        stat = _proc_stat(candidate)
-        if stat is not None and stat[1] == me and stat[0] == "Z" and candidate not in _OWNED:
+    for candidate, stat in _table().items():
+        if stat[1] == me and stat[0] == "Z" and candidate not in _OWNED:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(candidate, os.WNOHANG)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from helpers import PLATFORM, Spawn, save_like_editor, wait_until
+from helpers import PLATFORM, Spawn, needs_proc, save_like_editor, wait_until
 
 BASIC = ["app_basic.py", "helper.py", "ignored_mod.py"]
 RELOAD_LINE = r"changed.*restarted in \d+ ms"
@@ -18,6 +18,7 @@ def _status(pid: int, field: str) -> int:
     return int(match[1])
 
 
+@needs_proc
 def test_3000_watched_folders_take_a_few_threads(project: Path, devreload_run: Spawn) -> None:
     for i in range(3000):
         folder = project / "tree" / f"d{i}"

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import Proc, descendants_of, gone, save_like_editor
+from helpers import Proc, descendants_of, gone, needs_proc, save_like_editor
 
 Start = Callable[..., Proc]
 APP = ["app_exit_path.py"]
@@ -27,6 +27,7 @@ def _janitors(monitor: int) -> list[int]:
     return found
 
 
+@needs_proc
 def test_sighup_twice_keeps_the_janitor_and_clean_exits(
     project: Path, devreload_run: Start
 ) -> None:

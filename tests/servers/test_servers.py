@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import APPS, Proc, base_env, wait_until
+from helpers import APPS, Proc, base_env, needs_proc, wait_until
 
 from devreload import sockets as socks
 from devreload.errors import AppImportError, ServerOptionError
@@ -182,6 +182,7 @@ def test_serves_on_a_prebound_socket_and_stops_accepting_at_once(
             served.wait_for(r"^LIFESPAN shutdown", start=0)
 
 
+@needs_proc
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
 def test_sigterm_drains_the_request_in_progress_but_accepts_nothing_new(
     kind: str, bound: socket.socket
