@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 LOGGER_NAME = "devreload"
@@ -68,6 +69,12 @@ def display_path(path: str) -> str:
     """A path relative to the current folder when it is below it, absolute otherwise."""
     rel = os.path.relpath(path)
     return path if rel.startswith("..") else rel
+
+
+def first_names(names: Sequence[str], shown: int = 8) -> str:
+    """``a, b, c (+5 more)``: a long list of names in a log line that stays one line."""
+    more = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def counted(number: int, noun: str) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devreload import processes
-from devreload.log import Logger, counted
+from devreload.log import Logger, counted, first_names
 from devreload.monitor.launch import Processes, spawn_worker
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.channel import Channel, ChannelClosed
@@ -34,6 +34,11 @@ from devreload.wire.messages import Adopt, Fork, Forked, Preload, Tainted
 #: The longest the monitor waits for the template's answer to a fork.
 FORK_TIMEOUT = 30.0
 TEMPLATE_ARGV = python_argv("from devreload.worker.template import main; main()")
+
+
+def excluded(module: str, exclude: Sequence[str]) -> bool:
+    """Whether ``preload_exclude`` names ``module`` or a package it is in."""
+    return any(module == e or module.startswith(e + ".") for e in exclude)
 
 
 class Mode(enum.Enum):
@@ -266,21 +271,17 @@ class TemplateLauncher(Processes):
     def preload(self, modules: Sequence[str]) -> None:
         new = [
             m for m in modules
-            if m not in self.excluded and m not in self.wanted and not self._is_excluded(m)
+            if m not in self.excluded and m not in self.wanted and not excluded(m, self.exclude)
         ]
         if not new or not self.preloading or self.mode.mode is Mode.SPAWN_ONLY:
             return
-        shown = ", ".join(new[:8]) + (f" (+{len(new) - 8} more)" if len(new) > 8 else "")
         self.log.debug("preloading %s in the worker template: %s",
-                       counted(len(new), "more library module"), shown)
+                       counted(len(new), "more library module"), first_names(new))
         self.wanted.extend(new)
         try:
             self._ensure_template().send(Preload(tuple(new)))
         except (ChannelClosed, OSError):
             self._discard()
-
-    def _is_excluded(self, module: str) -> bool:
-        return any(module == e or module.startswith(e + ".") for e in self.exclude)
 
     def _discard(self) -> None:
         self._drop_spare()

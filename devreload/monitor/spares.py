@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from devreload import processes
-from devreload.log import Logger, counted
-from devreload.monitor.forks import ForkMode
+from devreload.log import Logger, counted, first_names
+from devreload.monitor.forks import ForkMode, excluded
 from devreload.monitor.janitor import Janitor
 from devreload.monitor.launch import WORKER_ARGV
 from devreload.wire.channel import Channel, ChannelClosed
@@ -165,13 +165,12 @@ class SpareLauncher:
         return Spawned(process, channel)
 
     def preload(self, modules: Sequence[str]) -> None:
-        new = [m for m in dict.fromkeys(modules) if m not in self.wanted and not any(
-            m == e or m.startswith(e + ".") for e in self.exclude)]
+        new = [m for m in dict.fromkeys(modules)
+               if m not in self.wanted and not excluded(m, self.exclude)]
         if not new or not self.preloading:
             return
-        shown = ", ".join(new[:8]) + (f" (+{len(new) - 8} more)" if len(new) > 8 else "")
         self.log.debug("preloading %s in spare workers: %s",
-                       counted(len(new), "more library module"), shown)
+                       counted(len(new), "more library module"), first_names(new))
         self.wanted.extend(new)
 
     def stop(self, pid: int, channel: Channel) -> None:

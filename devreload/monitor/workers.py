@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from devreload.log import Logger
+from devreload.log import Logger, first_names
 from devreload.monitor.changeover import Changeover
 from devreload.monitor.events import Event, ExitSeen
 from devreload.monitor.launch import Launcher
@@ -228,5 +228,4 @@ class RefusedLog:
                 self.seen.add(name)
                 by_reason.setdefault(reason, []).append(name)
         for reason, names in by_reason.items():
-            more = f" (+{len(names) - 8} more)" if len(names) > 8 else ""
-            self.log.debug("not preloading %s: %s", ", ".join(names[:8]) + more, reason)
+            self.log.debug("not preloading %s: %s", first_names(names), reason)
