@@ -484,10 +484,15 @@ class Proc:
             raw = raw[os.write(self.master_fd, raw) :]
 
     def wait_exit(self, timeout: float = DEFAULT_TIMEOUT) -> int:
-        """Wait for the process to exit; return its code (negative: killed by that signal)."""
+        """Wait for the process to exit; return its code (negative: killed by that signal).
+        One still running is aborted, so that its stacks (faulthandler) show why."""
         try:
             code = self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.popen.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(3)
+            self._reader.join(2.0)
             raise AssertionError(
                 f"process {self.pid} still running after {timeout} s; output:\n{self.output}"
             ) from None
@@ -591,6 +596,8 @@ def base_env(**extra: str) -> dict[str, str]:
     the monitor's log lines land in the middle of the app's lines on the shared pipe.
     PYTHONDONTWRITEBYTECODE too: a developer's Python caches bytecode (and a child that
     compiles every module anew costs the suite a minute of CPU).
+    PYTHONFAULTHANDLER is set: a child that hangs is sent SIGABRT, and its threads' stacks
+    end up in the output the failing test prints.
     """
     # DEVRELOAD_WORKER=spawn and DEVRELOAD_PORTABLE=1 pass through: the suite runs that way.
     keep = {"DEVRELOAD_WORKER", PORTABLE_ENV}
@@ -598,6 +605,7 @@ def base_env(**extra: str) -> dict[str, str]:
     env.pop("PYTHONBREAKPOINT", None)
     env.pop("PYTHONUNBUFFERED", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONFAULTHANDLER"] = "1"
     env.update(extra)
     return env
 

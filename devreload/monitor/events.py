@@ -1,15 +1,17 @@
 """The events the monitor's one loop decides on.
 
-Signal handlers, file monitor threads, the channel readers and the terminal only put
-one of these on the monitor's queue (a ``SimpleQueue``, safe to use from a signal
-handler); ``ReloadStrategy.run`` takes them off one at a time.
+Signals, file monitor threads, the channel readers and the terminal only put one of
+these on the monitor's queue (a ``SimpleQueue``, safe to use from any thread);
+``ReloadStrategy.run`` takes them off one at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -83,16 +85,39 @@ if sys.platform == "win32":
 @contextlib.contextmanager
 def queued_signals(put: Callable[[Event], None]) -> Iterator[None]:
     """While inside, the stop signals, SIGHUP and SIGCHLD (where they exist) only queue a
-    ``SignalReceived`` (a ``SimpleQueue.put`` is safe in a signal handler); the old
-    handlers come back after."""
-    previous: dict[int, Any] = {}
+    ``SignalReceived``; the old handlers come back after.
+
+    The kernel may hand a signal to any thread, and Python runs its handler only when the
+    main thread next runs bytecode: a main thread asleep in ``SimpleQueue.get`` would not
+    wake. So the C handler's wakeup byte, written from whichever thread took the signal,
+    is what queues the event, from a thread of its own; the Python handlers do nothing."""
     queued = STOP_SIGNALS
     if sys.platform != "win32":
         queued += (signal.SIGHUP, signal.SIGCHLD)
-    for sig in queued:
-        previous[sig] = signal.signal(sig, lambda signum, frame: put(SignalReceived(signum)))
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = {sig: signal.signal(sig, _only_wake) for sig in queued}
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    thread = threading.Thread(target=_read_wakeups, args=(reader, put), daemon=True,
+                              name="devreload-signals")
+    thread.start()
     try:
         yield
     finally:
+        signal.set_wakeup_fd(previous_fd)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        writer.shutdown(socket.SHUT_RDWR)
+        writer.close()
+        thread.join()
+        reader.close()
+
+
+def _only_wake(signum: int, frame: Any) -> None:
+    """Installed so that the C handler writes the wakeup byte; the byte is the event."""
+
+
+def _read_wakeups(reader: socket.socket, put: Callable[[Event], None]) -> None:
+    while data := reader.recv(512):
+        for signum in data:
+            put(SignalReceived(signum))

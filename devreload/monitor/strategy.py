@@ -85,9 +85,8 @@ class ReloadStrategy:
         self.log: Logger = logger or default_logger()
         #: The listening sockets the monitor holds; every worker accepts on them.
         self.sockets = list(sockets)
-        self.launcher = launcher or choose_launcher(
-            self.log, settings.preload, settings.preload_exclude
-        )
+        self.launcher = launcher or choose_launcher(self.log, settings.preload,
+                                                    settings.preload_exclude)
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.restarts = Restarts(self.log, settings.reload_interval)
         self.workers = Workers(self.launcher, settings, self.log, self.events, self.sockets,
@@ -232,6 +231,7 @@ class ReloadStrategy:
         elif self.exit_code is not None:
             self.workers.kill_all()
         else:
+            self.log.debug("%s: stopping", signal.Signals(signum).name)
             self._exit(0)
 
     def _exit(self, code: int) -> None:

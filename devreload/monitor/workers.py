@@ -204,6 +204,7 @@ class Workers:
 
     def kill_all(self) -> None:
         """A second Ctrl-C: no more waiting for anyone."""
+        self.log.debug("stopping again: killing every worker")
         for pid in [*self.changeover.deadlines, *([self.current.pid] if self.current else [])]:
             self.changeover.kill(pid)
 
