@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from devreload import processes
 from devreload.log import Logger, counted, first_names
-from devreload.monitor.launch import Processes, spawn_worker
+from devreload.monitor.launch import ExitPool, Processes, spawn_worker
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import TEMPLATE_ENV
@@ -116,8 +116,9 @@ class TemplateLauncher(Processes):
     names, their submodules too), and none at all unless ``preload``.
     """
 
-    def __init__(self, log: Logger, preload: bool = True, exclude: Sequence[str] = ()) -> None:
-        super().__init__()
+    def __init__(self, log: Logger, preload: bool = True, exclude: Sequence[str] = (),
+                 exits: ExitPool | None = None, output: int | None = None) -> None:
+        super().__init__(exits, output)
         self.log = log
         self.preloading = preload
         self.exclude = tuple(exclude)
@@ -146,10 +147,10 @@ class TemplateLauncher(Processes):
         except (ChannelClosed, OSError) as exc:
             self.log.debug("worker template unavailable (%s); spawning instead", exc)
             self._discard()
-            return self._started(spawn_worker(channel_end, sockets))
+            return self._started(spawn_worker(channel_end, sockets, self.output))
 
     def _spawned(self, channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
-        pid = self._started(spawn_worker(channel_end, sockets))
+        pid = self._started(spawn_worker(channel_end, sockets, self.output))
         self.mode.started(pid, forked=False)
         return pid
 
@@ -209,7 +210,7 @@ class TemplateLauncher(Processes):
         if self.ctl is None:
             ours, theirs = socket.socketpair()
             env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
-            self.pid = spawn(TEMPLATE_ARGV, [theirs.fileno()], env)
+            self.pid = spawn(TEMPLATE_ARGV, [theirs.fileno()], env, self.output)
             theirs.close()
             self.ctl = Channel(ours)
             self.ctl.sock.settimeout(FORK_TIMEOUT)

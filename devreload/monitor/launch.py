@@ -68,17 +68,58 @@ class Launcher(Protocol):
     def close(self) -> None: ...
 
 
+class ExitPool:
+    """The monitor's children that have exited, reaped once (``waitpid(-1)``) and handed to
+    whichever launcher owns each: in a stack, several launchers share one monitor, and
+    none may take another's exits, or its workers for strays."""
+
+    def __init__(self) -> None:
+        self.owners: list[Callable[[int], bool]] = []
+        self.pending: dict[int, int] = {}
+
+    def join(self, owns: Callable[[int], bool]) -> None:
+        self.owners.append(owns)
+
+    def owned(self, pid: int) -> bool:
+        return any(owns(pid) for owns in self.owners)
+
+    def take(self, owns: Callable[[int], bool]) -> list[tuple[int, int]]:
+        """The exits (pid, wait status) of the processes ``owns`` claims; the exits of
+        processes nobody owns (strays) are dropped."""
+        while sys.platform != "win32":  # (never used there: workers are not adopted)
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if self.owned(pid):
+                self.pending[pid] = status
+        mine = [(pid, status) for pid, status in self.pending.items() if owns(pid)]
+        for pid, _ in mine:
+            del self.pending[pid]
+        return mine
+
+
 class Processes:
     """Workers are real processes, each leading its own session, reaped by the monitor.
 
     When a worker exits, whatever it left running (it is a subreaper, so its detached
-    descendants come back to the monitor) is ended too.
+    descendants come back to the monitor) is ended too. ``output``: the descriptor the
+    workers write to, if not the monitor's stdout and stderr.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exits: ExitPool | None = None, output: int | None = None) -> None:
         self.janitor: Janitor | None = None
         #: Live workers: never taken for strays.
         self.workers: set[int] = set()
+        self.exits = exits or ExitPool()
+        self.exits.join(self._owns)
+        self.output = output
+
+    def _owns(self, pid: int) -> bool:
+        return (pid in self.workers or pid in self._helpers()
+                or (self.janitor is not None and pid == self.janitor.pid))
 
     def _started(self, pid: int) -> int:
         if self.janitor is None:
@@ -103,15 +144,7 @@ class Processes:
 
     def reap(self) -> list[tuple[int, int]]:
         exited: list[tuple[int, int]] = []
-        if sys.platform == "win32":  # (never used there: workers are not adopted)
-            return exited
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
+        for pid, status in self.exits.take(self._owns):
             if self._own_helper(pid) or (self.janitor is not None and pid == self.janitor.pid):
                 continue
             self.kill(pid)  # the worker's own children end with it
@@ -126,10 +159,9 @@ class Processes:
     def _end_strays(self) -> None:
         """Processes re-parented to the monitor that are none of its own: what exited
         workers left behind (a daemon, a ``setsid`` child)."""
-        own = {self.janitor.pid if self.janitor else 0, *self._helpers()}
         for _ in range(processes.KILL_ROUNDS):
             strays = [p for p in processes.children_of(os.getpid())
-                      if p not in own and not self._is_worker(p)
+                      if not self.exits.owned(p)
                       and processes.started_by_a_worker(p, self._command_lines())]
             if not strays:
                 return
@@ -145,9 +177,6 @@ class Processes:
         without exec shows the same command line."""
         return {processes.command_line(WORKER_ARGV)}
 
-    def _is_worker(self, pid: int) -> bool:
-        return pid in self.workers
-
     def _own_helper(self, pid: int) -> bool:
         """True when ``pid`` was the launcher's own helper process (now reaped)."""
         return False
@@ -159,11 +188,12 @@ class Processes:
         pass
 
 
-def spawn_worker(channel_end: socket.socket, sockets: Sequence[socket.socket]) -> int:
+def spawn_worker(channel_end: socket.socket, sockets: Sequence[socket.socket],
+                 output: int | None = None) -> int:
     """A fresh interpreter that runs a worker on ``channel_end`` and ``sockets``."""
     fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
     env = dict(os.environ, **{FDS_ENV: ",".join(map(str, fds))})
-    return spawn(WORKER_ARGV, fds, env)
+    return spawn(WORKER_ARGV, fds, env, output)
 
 
 class SpawnLauncher(Processes):
@@ -172,7 +202,7 @@ class SpawnLauncher(Processes):
     def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
         channel, theirs = Channel.pair()
         with contextlib.closing(theirs):
-            return self._started(spawn_worker(theirs, sockets)), channel
+            return self._started(spawn_worker(theirs, sockets, self.output)), channel
 
     def preload(self, modules: Sequence[str]) -> None:
         pass

@@ -7,6 +7,7 @@ static files pushed instead of restarting, and the error page while the app is b
 from __future__ import annotations
 
 import os
+import queue
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -65,9 +66,10 @@ class Reloader(ReloadStrategy):
         logger: Logger | None = None,
         sockets: Sequence[socket.socket] = (),
         launcher: Launcher | None = None,
+        events: queue.SimpleQueue[Event] | None = None,
     ) -> None:
         super().__init__(worker_path, settings, logger=logger, sockets=sockets,
-                         launcher=launcher)
+                         launcher=launcher, events=events)
         self.ignore = IgnoreRules(self.settings.ignore_files, gitignore=self.settings.gitignore)
         self.static = [_static_pattern(p) for p in self.settings.static_files]
         self.pushes = StaticPushes(self.settings.reload_interval)
@@ -129,15 +131,15 @@ class Reloader(ReloadStrategy):
                     self._fall_back_to_polling(exc)
         super().handle(event)
 
-    def _timeout(self) -> float | None:
-        timeout, push = super()._timeout(), self.pushes.deadline()
+    def time_to_wait(self) -> float | None:
+        timeout, push = super().time_to_wait(), self.pushes.deadline()
         if push is None:
             return timeout
         wait = max(0.0, push - self.clock())
         return wait if timeout is None else min(timeout, wait)
 
-    def _advance(self) -> None:
-        super()._advance()
+    def advance(self) -> None:
+        super().advance()
         for path in self.pushes.due(self.clock()):
             self._push_static(path)
 
@@ -246,11 +248,12 @@ class ServingReloader(Reloader):
         logger: Logger | None = None,
         sockets: Sequence[socket.socket] = (),
         launcher: Launcher | None = None,
+        events: queue.SimpleQueue[Event] | None = None,
         show_errors: bool = True,
         allowed_hosts: Sequence[str] = (),
     ) -> None:
         super().__init__(worker_path, settings, logger=logger, sockets=sockets,
-                         launcher=launcher)
+                         launcher=launcher, events=events)
         self.error_page = ErrorPage(self.sockets, show_errors, allowed_hosts)
         #: The worker's last failure report, with the frames the page shows.
         self.failed = Failed("")

@@ -64,15 +64,17 @@ class PosixSpawner:
     """A session (and process group) per worker; the janitor ends the groups of the
     workers alive when the monitor dies, however it dies."""
 
-    def __init__(self, by_message: bool) -> None:
+    def __init__(self, by_message: bool, output: int | None = None) -> None:
         self.by_message = by_message
+        self.output = output
         self.janitor: Janitor | None = None
 
     def spawn(self, env: dict[str, str], channel: Channel, channel_end: socket.socket,
               sockets: Sequence[socket.socket]) -> subprocess.Popen[bytes]:
         fds = [channel_end.fileno(), *(s.fileno() for s in sockets)]
         env[FDS_ENV] = ",".join(map(str, fds))
-        process = subprocess.Popen(WORKER_ARGV, env=env, pass_fds=fds, start_new_session=True)
+        process = subprocess.Popen(WORKER_ARGV, env=env, pass_fds=fds, start_new_session=True,
+                                   stdout=self.output, stderr=self.output)
         if self.janitor is None:
             self.janitor = Janitor()
         self.janitor.watch(process.pid)

@@ -57,16 +57,14 @@ RUN_PROGRAM = "devreload.worker.runtime:run_program"
 
 
 class ReloadStrategy:
-    """The monitor's decisions, one loop over queued events.
+    """The monitor's decisions, one loop over queued events (``run``, or a stack's loop
+    through ``handle``, ``advance`` and ``time_to_wait``).
 
     Subclass it for another trigger: call ``request_reload()`` from any thread (a timer,
     a message queue, a webhook) and override ``should_restart`` to veto. ``startup``,
-    ``restart`` and ``shutdown`` may be extended; call the base method.
-
-    With ``settings.cooperative`` the worker is not stopped on a change: it is told, and
-    leaves at a safe point of its own by exiting 75 (``devreload.should_restart()`` says
-    when), or is stopped after ``settings.cooperative_timeout`` seconds when that is set.
-    """
+    ``restart`` and ``shutdown`` may be extended; call the base method. With
+    ``settings.cooperative`` the worker is told of a change and leaves at a safe point by
+    exiting 75, or is stopped after ``settings.cooperative_timeout`` seconds if set."""
 
     #: The clock every deadline is read from (a test may drive the loop with its own).
     clock: Callable[[], float] = staticmethod(time.monotonic)
@@ -79,6 +77,7 @@ class ReloadStrategy:
         logger: Logger | None = None,
         sockets: Sequence[socket.socket] = (),
         launcher: Launcher | None = None,
+        events: queue.SimpleQueue[Event] | None = None,
     ) -> None:
         self.settings = settings = settings or ReloadSettings()
         self.worker_path, self.worker_args = _worker_entry(worker_path, settings.worker_args)
@@ -87,13 +86,12 @@ class ReloadStrategy:
         self.sockets = list(sockets)
         self.launcher = launcher or choose_launcher(self.log, settings.preload,
                                                     settings.preload_exclude)
-        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[Event] = events or queue.SimpleQueue()
         self.restarts = Restarts(self.log, settings.reload_interval)
         self.workers = Workers(self.launcher, settings, self.log, self.events, self.sockets,
                                self.restarts)
         self.cooperation = Cooperation(settings, self.log)
-        self.crashed = False
-        self.last_error = ""
+        self.crashed, self.last_error = False, ""
         self.exit_code: int | None = None
         self._terminal = Terminal()
 
@@ -159,20 +157,22 @@ class ReloadStrategy:
         with queued_signals(self.events.put):
             try:
                 self.startup()
-                while not (self.exit_code is not None and self.worker is None
-                           and not self.workers.changeover):
+                while not self.finished():
                     try:
-                        event: Event | None = self.events.get(timeout=self._timeout())
+                        event: Event | None = self.events.get(timeout=self.time_to_wait())
                     except queue.Empty:
                         event = None
                     if event is not None:
                         self.handle(event)
-                    self._advance()
+                    self.advance()
             finally:
                 self.shutdown()
         return self.exit_code or 0
 
-    def _timeout(self) -> float | None:
+    def finished(self) -> bool:  # its worker is gone for good, and no old one stops
+        return self.exit_code is not None and self.worker is None and not self.workers.changeover
+
+    def time_to_wait(self) -> float | None:
         deadlines = [self.workers.changeover.next_deadline(), self.cooperation.deadline(),
                      self.workers.tidy_at]
         if self.restarts.pending is not None and self._may_start():
@@ -205,7 +205,7 @@ class ReloadStrategy:
         self.launcher.refresh()
         self._trigger(ReloadRequested(reason))
 
-    def _advance(self) -> None:
+    def advance(self) -> None:
         now = self.clock()
         self.workers.changeover.kill_overdue(now)
         self.workers.tidy(now)

@@ -65,8 +65,8 @@ class _ExtendedLimits(ctypes.Structure):
 class WinApi(Protocol):
     """The Windows calls the spawner makes."""
 
-    def popen(self, argv: list[str], env: dict[str, str],
-              inherit: int) -> subprocess.Popen[bytes]: ...
+    def popen(self, argv: list[str], env: dict[str, str], inherit: int,
+              output: int | None = None) -> subprocess.Popen[bytes]: ...
 
     def create_job(self) -> int:
         """A job object that kills its processes once its last handle closes."""
@@ -84,12 +84,14 @@ class WinApi(Protocol):
 class Kernel32:
     """The real calls (``subprocess`` and kernel32 through ctypes)."""
 
-    def popen(self, argv: list[str], env: dict[str, str],
-              inherit: int) -> subprocess.Popen[bytes]:
+    def popen(self, argv: list[str], env: dict[str, str], inherit: int,
+              output: int | None = None) -> subprocess.Popen[bytes]:
         if sys.platform != "win32":
             raise OSError("a Windows call")
+        # Popen adds the standard handles to the handle list itself.
         info = subprocess.STARTUPINFO(lpAttributeList={"handle_list": [inherit]})
         return subprocess.Popen(argv, env=env, startupinfo=info, close_fds=True,
+                                stdout=output, stderr=output,
                                 creationflags=subprocess.CREATE_NEW_PROCESS_GROUP)
 
     def _kernel32(self) -> ctypes.CDLL:
@@ -144,8 +146,9 @@ class Kernel32:
 class WindowsSpawner:
     """Workers in a process group and a job object each."""
 
-    def __init__(self, api: WinApi | None = None) -> None:
+    def __init__(self, api: WinApi | None = None, output: int | None = None) -> None:
         self.api: WinApi = api or Kernel32()
+        self.output = output
         #: Each live worker's job, by pid.
         self.jobs: dict[int, int] = {}
 
@@ -155,7 +158,7 @@ class WindowsSpawner:
         env[FDS_ENV] = str(channel_end.fileno())
         job = self.api.create_job()
         try:
-            process = self.api.popen(WORKER_ARGV, env, channel_end.fileno())
+            process = self.api.popen(WORKER_ARGV, env, channel_end.fileno(), self.output)
         except BaseException:
             self.api.close(job)
             raise

@@ -49,7 +49,7 @@ class Monitor:
 
     def send(self, event: object) -> None:
         self.strategy.handle(event)  # type: ignore[arg-type]
-        self.strategy._advance()
+        self.strategy.advance()
 
     def change(self) -> None:
         """A file changes: the worker is told to stop."""
@@ -62,7 +62,7 @@ class Monitor:
         self.launcher.exit(self.stopped.pid, -signal.SIGTERM)
         self.send(SignalReceived(signal.SIGCHLD))
         self.strategy.clock.advance(INTERVAL)  # type: ignore[attr-defined]
-        self.strategy._advance()
+        self.strategy.advance()
 
     def close(self) -> None:
         for end in self.ends:
@@ -182,7 +182,7 @@ def test_while_broken_the_error_page_answers_held_connections(clients: Clients) 
         assert _response(clients.clients[2]).startswith(b"HTTP/1.1 500 ")
         monitor.send(FileChanged("app.py"))  # the fix
         monitor.strategy.clock.advance(INTERVAL)  # type: ignore[attr-defined]
-        monitor.strategy._advance()
+        monitor.strategy.advance()
         assert [data for _, data in monitor.strategy.workers.parked] == [b""], "the idle one, back"
         fixed = monitor.wire()
         monitor.send(WorkerSaid(monitor.strategy.worker, Ready()))

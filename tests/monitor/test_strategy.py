@@ -2,7 +2,7 @@
 
 ``ReloadStrategy`` is the real class; only the launcher (no processes are started or
 signalled) and the clock (no waiting) are fakes. A test feeds events with ``handle``
-and moves time with ``_advance`` after moving the clock, the way ``run`` does between
+and moves time with ``advance`` after moving the clock, the way ``run`` does between
 two events, so timing rules (quiet window, kill deadline, backoff) are checked exactly
 and the whole file runs in milliseconds.
 """
@@ -111,13 +111,13 @@ class Loop:
     def tick(self, seconds: float = 0.0) -> None:
         """Let ``seconds`` pass with no event, then let the loop act on its deadlines."""
         self.clock.advance(seconds)
-        self.strategy._advance()
+        self.strategy.advance()
         self.note_worker()
 
     def send(self, event: Any) -> None:
-        """One event through the loop: ``handle`` then ``_advance``, as in ``run``."""
+        """One event through the loop: ``handle`` then ``advance``, as in ``run``."""
         self.strategy.handle(event)
-        self.strategy._advance()
+        self.strategy.advance()
         self.note_worker()
 
     def exits(self, pid: int, code: int) -> None:
@@ -219,7 +219,7 @@ def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> 
     loop.send(FileChanged("app/models.py"))
     loop.tick(ReloadSettings.reload_interval - 0.03 + EPS)  # the first change's window is over
     assert loop.starts == 1, "started while files were still changing"
-    assert loop.strategy._timeout() == pytest.approx(0.03 - EPS)
+    assert loop.strategy.time_to_wait() == pytest.approx(0.03 - EPS)
 
     loop.tick(0.03 - 2 * EPS)
     assert loop.starts == 1
@@ -227,7 +227,7 @@ def test_quiet_window_counts_from_the_last_change(make: Callable[..., Loop]) -> 
     assert loop.starts == 2
     assert loop.strategy.worker is not None and loop.pid == loop.launcher.started[1]
     assert loop.strategy.restarts.pending is None
-    assert loop.strategy._timeout() is None, "idle: wait for events only"
+    assert loop.strategy.time_to_wait() is None, "idle: wait for events only"
     assert loop.before_reload == [loop.before_reload[0]], "before_reload once per restart"
 
 
@@ -277,7 +277,7 @@ def test_a_crash_waits_for_a_change(make: Callable[..., Loop]) -> None:
     assert s.crashed and s.worker is None and s.exit_code is None
     assert s.crashes == ["The app exited with code 1."]
     assert loop.log.lines("error") == ["worker exited with code 1; waiting for a change"]
-    assert s._timeout() is None, "nothing to wait for but an event"
+    assert s.time_to_wait() is None, "nothing to wait for but an event"
 
     loop.tick(60.0)
     assert loop.starts == 1 and loop.launcher.signals == []
@@ -383,7 +383,7 @@ def _quick_exit_75(loop: Loop) -> float:
     loop.exits(loop.pid, EXIT_RELOAD)
     if loop.starts > before:
         return 0.0
-    wait = loop.strategy._timeout()
+    wait = loop.strategy.time_to_wait()
     assert wait is not None and wait > 0
     loop.tick(wait - EPS)
     assert loop.starts == before, f"started before its {wait:.3f} s backoff"
@@ -475,7 +475,7 @@ def test_no_busy_wait_while_the_old_worker_stops(make: Callable[..., Loop]) -> N
     loop.launcher.obeys_sigterm = False
     loop.send(FileChanged("app/views.py"))
     loop.tick(ReloadSettings.reload_interval + EPS)
-    assert loop.strategy._timeout() == pytest.approx(
+    assert loop.strategy.time_to_wait() == pytest.approx(
         ReloadSettings.shutdown_interval - ReloadSettings.reload_interval - EPS
     )
 
@@ -644,7 +644,7 @@ def test_a_cooperative_worker_is_told_not_stopped(make: Callable[..., Loop]) -> 
     first = loop.pid
     loop.send(FileChanged("app/views.py"))
     assert loop.launcher.signals == [] and loop.pid == first
-    assert loop.strategy._timeout() is None, "nothing to wait for but the worker"
+    assert loop.strategy.time_to_wait() is None, "nothing to wait for but the worker"
     loop.tick(30.0)
     assert loop.starts == 1 and loop.launcher.signals == []
     loop.exits(first, 75)
@@ -658,7 +658,7 @@ def test_a_cooperative_worker_that_never_leaves_is_stopped_after_its_timeout(
     loop = make(cooperative=True, cooperative_timeout=2.0)
     first = loop.pid
     loop.send(FileChanged("app/views.py"))
-    assert loop.strategy._timeout() == pytest.approx(2.0)
+    assert loop.strategy.time_to_wait() == pytest.approx(2.0)
     loop.tick(2.0 - EPS)
     assert loop.launcher.signals == []
     loop.tick(2 * EPS)

@@ -42,8 +42,8 @@ class FakeWinApi:
         self.fail_popen = False
         self.worker_ends: list[Channel] = []
 
-    def popen(self, argv: list[str], env: dict[str, str],
-              inherit: int) -> subprocess.Popen[bytes]:
+    def popen(self, argv: list[str], env: dict[str, str], inherit: int,
+              output: int | None = None) -> subprocess.Popen[bytes]:
         self.calls.append(("popen", inherit))
         assert env[FDS_ENV] == str(inherit), "the worker finds the one handle it inherits"
         assert os.get_inheritable(inherit)
