@@ -1,5 +1,5 @@
 """The ``devreload`` command: ``run`` for any program, ``serve`` for a PasteDeploy ini or
-an app import string.
+an app import string, ``up`` for a whole stack.
 
 Only this layer turns errors into a line and an exit code.
 """
@@ -23,6 +23,8 @@ from devreload.serving.importapp import is_app_target, serve_import_string
 from devreload.serving.ini import IniConfig
 from devreload.serving.options import ServeOptions
 from devreload.serving.paste import serve_ini
+from devreload.serving.serve import InStack
+from devreload.serving.up import add_up_parser, run_up
 from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
 from devreload.values import seconds
 
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.set_defaults(run_parser=run)
     _add_serve_parser(commands)
+    add_up_parser(commands)
     return parser
 
 
@@ -168,6 +171,9 @@ def _main(args: list[str]) -> int:
             options.run_parser.error("a SCRIPT or -m MODULE is required")
         return _run(options, program)
     options = parser.parse_args(args)
+    if options.command == "up":
+        return run_up(options, lambda words, in_stack: _run_serve(
+            parser.parse_args(["serve", *words]), in_stack))
     if options.config_uri is None:  # argparse would ask for name=value too
         options.serve_parser.error("an INI file or a MODULE:APP is required")
     return _run_serve(options)
@@ -300,7 +306,7 @@ class UsageError(DevreloadError):
     """A command line that does not parse."""
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def _run_serve(args: argparse.Namespace, in_stack: InStack | None = None) -> int:
     """Run ``devreload serve``; errors become one line on stderr and a non-zero code."""
     try:
         more, variables = _split_vars(list(args.config_vars))
@@ -312,7 +318,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             value = [*getattr(args, key), *value]
         setattr(args, key, value)
     if is_app_target(args.config_uri):
-        return _serve_app(args, variables)
+        return _serve_app(args, variables, in_stack)
     given = [f"--{key}" for key in ADDRESS_OPTIONS if getattr(args, key) is not None]
     if given:
         print(f"devreload serve: {', '.join(given)}: only for an app import string "
@@ -332,7 +338,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             **_watch_options(args),
         ),
     )
-    return _one_line_errors(lambda: serve_ini(config, reload=args.reload, browser=args.browser))
+    return _one_line_errors(lambda: serve_ini(config, args.reload, args.browser, in_stack))
 
 
 def _watch_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -359,7 +365,8 @@ def _one_line_errors(serve: Callable[[], int]) -> int:
         return 130
 
 
-def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
+def _serve_app(args: argparse.Namespace, variables: dict[str, str],
+               in_stack: InStack | None = None) -> int:
     """``devreload serve MODULE:APP``: errors become one line and a non-zero code."""
     if variables:
         print(f"devreload serve: name=value variables ({', '.join(variables)}) are for an ini, "
@@ -388,6 +395,6 @@ def _serve_app(args: argparse.Namespace, variables: dict[str, str]) -> int:
             allowed_hosts=tuple(args.allowed_hosts),
             **_watch_options(args),
         )
-        return serve_import_string(args.config_uri, options)
+        return serve_import_string(args.config_uri, options, in_stack)
 
     return _one_line_errors(serve)

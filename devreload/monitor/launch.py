@@ -86,15 +86,16 @@ class ExitPool:
     def take(self, owns: Callable[[int], bool]) -> list[tuple[int, int]]:
         """The exits (pid, wait status) of the processes ``owns`` claims; the exits of
         processes nobody owns (strays) are dropped."""
-        while sys.platform != "win32":  # (never used there: workers are not adopted)
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            if self.owned(pid):
-                self.pending[pid] = status
+        if sys.platform != "win32":  # (never used there: workers are not adopted)
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                if self.owned(pid):
+                    self.pending[pid] = status
         mine = [(pid, status) for pid, status in self.pending.items() if owns(pid)]
         for pid, _ in mine:
             del self.pending[pid]

@@ -51,6 +51,10 @@ class ReloadSettings:
     cooperative_timeout: float | None = None
     #: The file monitor's factory; None: the best this machine has.
     monitor_factory: FileMonitorFactory | None = None
+    #: The worker's ``sys.argv`` and environment; None: the monitor's (a stack's process
+    #: has its own).
+    argv: tuple[str, ...] | None = None
+    environ: Mapping[str, str] | None = None
     #: Files or globs watched from the start, besides what the worker imports and reads.
     watch_files: tuple[str, ...] = ()
     #: Patterns of paths whose changes never restart anything.

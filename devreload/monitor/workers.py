@@ -82,11 +82,12 @@ class Workers:
             args=tuple(args),
             kwargs=dict(self.settings.worker_kwargs),
             sys_path=tuple(sys.path),
-            argv=tuple(sys.argv),
+            argv=tuple(sys.argv if self.settings.argv is None else self.settings.argv),
             announce_ready=self.settings.worker_announces_ready,
             warm=tuple(self.warm),
             quiet_failure=self.retrying,
             gated=worker.gated,
+            environ=None if self.settings.environ is None else dict(self.settings.environ),
         )
         self.retrying = False
         with contextlib.suppress(ChannelClosed):

@@ -16,7 +16,7 @@ from devreload.errors import AppImportError
 from devreload.servers.choice import choose
 from devreload.serving.apps import load_app
 from devreload.serving.options import ServeOptions
-from devreload.serving.serve import prepared, run_monitor, serve_app
+from devreload.serving.serve import InStack, prepared, run_monitor, serve_app
 from devreload.web.kinds import is_asgi
 
 #: ``pkg.module:app`` or ``pkg.module:factory()``.
@@ -35,17 +35,17 @@ def is_app_target(arg: str) -> bool:
     return APP_TARGET.match(arg.strip()) is not None and not os.path.exists(arg)
 
 
-def serve_import_string(target: str, options: ServeOptions) -> int:
-    """Serve the app ``target`` names: with ``options.reload`` become the monitor of
-    workers that import it; else import and serve it here. The exit code."""
+def serve_import_string(target: str, options: ServeOptions,
+                        in_stack: InStack | None = None) -> int:
+    """Serve the app ``target`` names: with ``options.reload`` (always in a stack) become
+    the monitor of workers that import it; else import and serve it here. The exit code."""
     if not APP_TARGET.match(target.strip()):
         raise AppImportError(
             f"bad import string {target!r}: expected 'pkg.module:app' or 'pkg.module:factory()'"
         )
-    if options.reload:
-        return run_monitor(
-            options, WORKER_ENTRY, (target, options), show_errors_hint=SHOW_ERRORS_HINT
-        )
+    if options.reload or in_stack:
+        return run_monitor(options, WORKER_ENTRY, (target, options),
+                           show_errors_hint=SHOW_ERRORS_HINT, in_stack=in_stack)
     # Prepared before the address is announced: Django's checks fail here, not after.
     app = load_app(target)
     asgi = is_asgi(app)

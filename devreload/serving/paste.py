@@ -20,7 +20,7 @@ from devreload.log import default_logger, display_path
 from devreload.servers.choice import check_any
 from devreload.serving.ini import DEVRELOAD_SECTION, IniConfig, checked
 from devreload.serving.options import ServeOptions
-from devreload.serving.serve import open_browser_when_ready, run_monitor, serve_app
+from devreload.serving.serve import InStack, open_browser_when_ready, run_monitor, serve_app
 from devreload.sockets import (
     UNIX,
     Address,
@@ -64,13 +64,15 @@ def server_runner(wsgi_app: Any, global_conf: Mapping[str, Any], **kw: Any) -> N
 # --------------------------------------------------------------------------- serving an ini
 
 
-def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False) -> int:
+def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False,
+              in_stack: InStack | None = None) -> int:
     """``devreload serve``: serve the ini here, or with ``reload`` (or the server section's
-    ``reload = true``) become the monitor of workers that serve it; the exit code."""
+    ``reload = true``) become the monitor of workers that serve it; the exit code. In a
+    stack it is always reloaded."""
     config.setup_logging()
     context = config.server_context()
     options = config.serve_options(context).but(browser=browser)
-    if not (reload or options.reload):
+    if not (reload or options.reload or in_stack):
         _serve(config, context, options)
         return 0
     ours = config.holds_sockets(context)
@@ -96,6 +98,7 @@ def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False) ->
         worker_announces_ready=True,
         before_reload=_address_edits(config, options.addresses) if ours else None,
         show_errors_hint=_show_errors_hint(config, context),
+        in_stack=in_stack,
     )
 
 

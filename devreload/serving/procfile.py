@@ -18,7 +18,7 @@ import re
 import shlex
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from devreload.errors import ConfigError
@@ -31,6 +31,8 @@ ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 #: are expanded for a program too, as honcho's shell would).
 SHELL_SYNTAX = re.compile(r"[|&;<>()`]")
 PYTHON = re.compile(r"python(\d+(\.\d+)?)?(\.exe)?\Z")
+#: ``$NAME`` or ``${NAME}`` in a command line.
+VARIABLE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
 class StackError(ConfigError):
@@ -59,6 +61,36 @@ class Process:
     @property
     def argv(self) -> list[str]:
         return shlex.split(self.command)
+
+    def words(self, env: Mapping[str, str]) -> list[str]:
+        """The command line without its leading assignments, ``$NAME`` expanded from
+        ``env`` as the shell would."""
+        words = self.argv
+        while words and ASSIGNMENT.match(words[0]):
+            words.pop(0)
+        return [VARIABLE.sub(lambda m: env.get(m[1] or m[2], ""), word) for word in words]
+
+    def serve_words(self, env: Mapping[str, str]) -> list[str]:
+        """A ``devreload serve`` line: what comes after ``serve``."""
+        words = self.words(env)
+        return words[words.index("serve") + 1 :]
+
+    def python_program(self, env: Mapping[str, str]) -> tuple[str, str, list[str]]:
+        """A Python line as ``devreload run`` takes it: ``("module", name, argv)`` or
+        ``("path", script, argv)``; a console script is the script pip wrote."""
+        words = self.words(env)
+        if PYTHON.match(os.path.basename(words[0]).lower()):
+            rest = words[1:]
+            while rest and rest[0].startswith("-") and rest[0] != "-m":
+                if rest.pop(0) in ("-X", "-W") and rest:
+                    rest.pop(0)
+            if rest[:1] == ["-m"] and len(rest) > 1:
+                return "module", rest[1], rest[1:]
+            if not rest or rest[0] == "-m":
+                raise StackError(self.source, None, "runs python without a script or -m module")
+            return "path", rest[0], rest
+        script = words[0] if os.path.isfile(words[0]) else shutil.which(words[0]) or words[0]
+        return "path", script, [script, *words[1:]]
 
 
 def read_procfile(path: str) -> list[Process]:
@@ -183,8 +215,8 @@ def kind_of(command: str, argv: Sequence[str]) -> Kind:
         if words[1:3] == ["-m", "devreload"] and words[3:4] == ["serve"]:
             return Kind.SERVE
         return Kind.PYTHON
-    if program in ("devreload", "devreload.exe") and words[1:2] == ["serve"]:
-        return Kind.SERVE
+    if program in ("devreload", "devreload.exe"):  # its other commands are monitors of their own
+        return Kind.SERVE if words[1:2] == ["serve"] else Kind.OTHER
     if program.endswith(".py") or _is_python_script(words[0]):
         return Kind.PYTHON
     return Kind.OTHER

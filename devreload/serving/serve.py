@@ -12,20 +12,25 @@ so :func:`serve_app` is the one place that asks which side this is.
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 import webbrowser
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from devreload import sockets
 from devreload.errors import DevreloadError
+from devreload.filemon.base import FileMonitorFactory
 from devreload.filemon.choice import find_default_monitor_factory
 from devreload.imports import current_program
-from devreload.log import default_logger
+from devreload.log import Logger, default_logger
+from devreload.monitor.events import Event
+from devreload.monitor.launch import Launcher
 from devreload.monitor.reloader import ServingReloader
 from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.servers.base import ReadyCallback
@@ -134,6 +139,21 @@ def serve_app(
         serve_here(app, options)
 
 
+@dataclass
+class InStack:
+    """A served app that is one process of a stack (``devreload up``): its reloader joins
+    the stack's loop, with the stack's file monitor, output and environment."""
+
+    log: Logger
+    events: queue.SimpleQueue[Event]
+    monitor_factory: FileMonitorFactory
+    argv: tuple[str, ...]
+    environ: Mapping[str, str]
+    launcher: Callable[[bool, Sequence[str]], Launcher]
+    #: Takes the reloader and the sockets it holds (the stack closes them at its end).
+    join: Callable[[ServingReloader, list[socket.socket]], None]
+
+
 def run_monitor(
     options: ServeOptions,
     worker_path: str,
@@ -143,6 +163,7 @@ def run_monitor(
     worker_announces_ready: bool | None = None,
     before_reload: Callable[[], None] | None = None,
     show_errors_hint: str = SERVE_SHOW_ERRORS,
+    in_stack: InStack | None = None,
 ) -> int:
     """The monitor side: run ``worker_path(*worker_args)`` in a worker and replace it on
     every change; the exit code. With ``hold_sockets`` the addresses are bound here, once,
@@ -150,13 +171,15 @@ def run_monitor(
     error page answers on them; without, the worker binds by itself (another server).
     ``worker_announces_ready`` (default: ``hold_sockets``) makes the monitor wait for the
     worker's Ready before it reports a restart done. ``before_reload`` runs in the monitor
-    before each restart; ``show_errors_hint`` says where the user sets ``show_errors``."""
-    log = default_logger()
+    before each restart; ``show_errors_hint`` says where the user sets ``show_errors``.
+    ``in_stack``: the reloader joins a stack's loop instead of running its own."""
+    log = in_stack.log if in_stack else default_logger()
     # A bad DEVRELOAD_MONITOR is one line before anything is bound or announced.
-    monitor_factory = find_default_monitor_factory(log, options.monitor)
+    monitor_factory = (in_stack.monitor_factory if in_stack
+                       else find_default_monitor_factory(log, options.monitor))
     bound = sockets.bind_all(options.addresses) if hold_sockets else []
     try:
-        announce(bound, options.browser)
+        announce(bound, options.browser, log)
         show_errors = options.shows_errors(bound)
         if options.show_errors is None and not show_errors:
             log.warning("the error page hides tracebacks on a public address; to show "
@@ -168,10 +191,19 @@ def run_monitor(
             worker_announces_ready=(
                 bool(bound) if worker_announces_ready is None else worker_announces_ready
             ),
+            **({"argv": in_stack.argv, "environ": in_stack.environ} if in_stack else {}),
         )
-        reloader = ServingReloader(worker_path, settings, logger=log, sockets=bound,
-                                   show_errors=show_errors, allowed_hosts=options.allowed_hosts)
-        return reloader.run()
+        reloader = ServingReloader(
+            worker_path, settings, logger=log, sockets=bound, show_errors=show_errors,
+            allowed_hosts=options.allowed_hosts,
+            launcher=in_stack.launcher(options.preload, options.preload_exclude)
+            if in_stack else None,
+            events=in_stack.events if in_stack else None)
+        if in_stack is None:
+            return reloader.run()
+        in_stack.join(reloader, bound)
+        bound = []
+        return 0
     finally:
         sockets.close_all(bound)
 
@@ -238,10 +270,11 @@ def prepared(app: Any, name: str, show_errors: bool, allowed_hosts: Sequence[str
         raise load_failure(f"preparing {name}", exc) from exc
 
 
-def announce(bound: Sequence[socket.socket], browser: bool = False) -> None:
+def announce(bound: Sequence[socket.socket], browser: bool = False,
+             log: Logger | None = None) -> None:
     """One line per listening socket, the first thing a user looks for; with ``browser``,
     open the first one in a web browser once the app answers."""
-    log = default_logger()
+    log = log or default_logger()
     for sock in bound:
         log.info("serving on %s", sockets.describe(sock))
     if browser and bound and bound[0].family != sockets.UNIX:

@@ -31,6 +31,8 @@ class Spec:
     quiet_failure: bool = False
     #: The previous worker may still accept: build the app, but wait at the gate for Go.
     gated: bool = False
+    #: Its whole environment, when it is not the one it started with (a stack's process).
+    environ: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,9 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     channel = Channel.from_fd(channel_fd)
     sockets = [socket.socket(fileno=fd) for fd in socket_fds]
     spec = _await_spec(channel, sockets)
+    if spec.environ is not None:
+        os.environ.clear()
+        os.environ.update(spec.environ, **{processes.WORKER_MARK: str(os.getpid())})
     # Stopped like Ctrl-C stops a program: finally blocks, atexit handlers and buffered
     # writes run (a server replaces this with its own stop).
     signal.signal(signal.SIGTERM, _leave)

@@ -431,14 +431,14 @@ def test_the_monitor_gives_them_to_its_error_page(monkeypatch: pytest.MonkeyPatc
 
     class Recorded(ServingReloader):
         def __init__(self, *args: Any, **kw: Any) -> None:
-            super().__init__(*args, launcher=SpawnLauncher(), **kw)  # no template, no reaper
+            super().__init__(*args, **{**kw, "launcher": SpawnLauncher()})  # no template
 
         def run(self) -> int:
             made["page"] = self.error_page
             return 0
 
     monkeypatch.setattr(serving, "ServingReloader", Recorded)
-    monkeypatch.setattr(serving, "announce", lambda bound, browser=False: None)
+    monkeypatch.setattr(serving, "announce", lambda bound, browser=False, log=None: None)
     options = ServeOptions(addresses=(sockets.make_address("127.0.0.1", 0),),
                            allowed_hosts=("myapp.test",))
     assert serving.run_monitor(options, "nowhere:main") == 0

@@ -1,0 +1,3 @@
+"""Imported by the worker only."""
+
+VERSION = "j1"

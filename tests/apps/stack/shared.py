@@ -1,0 +1,3 @@
+"""Imported by both the web app and the worker."""
+
+TOKEN = "s1"
