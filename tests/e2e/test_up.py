@@ -4,6 +4,7 @@ its own files change, the web app answering throughout, everything ended togethe
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -168,3 +169,45 @@ def test_a_bad_procfile_is_one_line_and_exit_2(
     assert proc.wait_exit() == 2
     assert len(proc.lines) == 1, proc.output
     proc.wait_for(line, start=0)
+
+
+def test_a_crashed_process_waits_for_its_fix_while_the_others_run_on(
+    spawn: Start, project: Path
+) -> None:
+    (project / "Procfile").write_text(
+        "broken: python broken.py\nloop: python loop.py\n")
+    (project / "broken.py").write_text("raise RuntimeError('not yet')\n")
+    (project / "loop.py").write_text(
+        "import os, time\nprint(f'LOOP pid={os.getpid()}', flush=True)\ntime.sleep(60)\n")
+    proc = spawn([sys.executable, "-m", "devreload", "up"])
+    loop = int(proc.wait_for(r"loop +\| LOOP pid=(\d+)", start=0)[1])
+    proc.wait_for(r"devreload \| broken: worker exited with code 1; waiting for a change",
+                  start=0)
+    save_like_editor(project / "broken.py", "print('FIXED', flush=True)\n")
+    proc.wait_for(r"broken +\| FIXED", start=0)
+    proc.wait_for(r"devreload \| broken: broken\.py changed; restarted", start=0)
+    assert pid_alive(loop) and proc.count(r"LOOP pid=", 0) == 1
+    proc.signal(signal.SIGINT)
+    assert proc.wait_exit(timeout=5) == 0
+    assert not pid_alive(loop)
+
+
+def test_a_supervised_process_restarts_on_the_globs_it_names(
+    spawn: Start, project: Path
+) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.devreload.processes]\n"
+        'assets = {command = "echo BUILT pid=$$; exec sleep 60", watch = ["assets/*.css"]}\n'
+        'web = "python -c \\"import time; time.sleep(60)\\""\n')
+    (project / "assets").mkdir()
+    (project / "assets" / "site.css").write_text("body {}\n")
+    proc = spawn([sys.executable, "-m", "devreload", "up"])
+    first = int(proc.wait_for(r"assets +\| BUILT pid=(\d+)", start=0)[1])
+    save_like_editor(project / "assets" / "site.css", "body { color: red }\n")
+    proc.wait_for(r"devreload \| assets: assets/site\.css changed; restarted", start=0)
+    wait_until(lambda: proc.count(r"BUILT pid=", 0) == 2)
+    second = int(re.findall(r"BUILT pid=(\d+)", proc.output)[1])
+    assert second != first and not pid_alive(first) and pid_alive(second)
+    proc.signal(signal.SIGTERM)
+    assert proc.wait_exit(timeout=5) == 0
+    wait_until(lambda: not pid_alive(second), timeout=5)
