@@ -15,7 +15,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from devreload import processes
@@ -82,6 +82,19 @@ class ExitPool:
 
     def owned(self, pid: int) -> bool:
         return any(owns(pid) for owns in self.owners)
+
+    def end_strays(self, command_lines: Collection[bytes] = ()) -> None:
+        """Processes re-parented to the monitor that nobody owns: what exited workers
+        left behind (a daemon, a ``setsid`` child); ``command_lines``: how a process
+        forked from a worker without exec shows."""
+        for _ in range(processes.KILL_ROUNDS):
+            strays = [p for p in processes.children_of(os.getpid())
+                      if not self.owned(p) and processes.started_by_a_worker(p, command_lines)]
+            if not strays:
+                return
+            for pid in strays:
+                processes.kill_tree(pid)
+            processes.kill_all(strays)
 
     def take(self, owns: Callable[[int], bool]) -> list[tuple[int, int]]:
         """The exits (pid, wait status) of the processes ``owns`` claims; the exits of
@@ -158,17 +171,7 @@ class Processes:
         return exited
 
     def _end_strays(self) -> None:
-        """Processes re-parented to the monitor that are none of its own: what exited
-        workers left behind (a daemon, a ``setsid`` child)."""
-        for _ in range(processes.KILL_ROUNDS):
-            strays = [p for p in processes.children_of(os.getpid())
-                      if not self.exits.owned(p)
-                      and processes.started_by_a_worker(p, self._command_lines())]
-            if not strays:
-                return
-            for pid in strays:
-                processes.kill_tree(pid)
-            processes.kill_all(strays)
+        self.exits.end_strays(self._command_lines())
 
     def _helpers(self) -> list[int]:
         return []

@@ -175,6 +175,7 @@ class Supervised:
         if code is None:
             return
         processes.kill_group(process.pid)
+        self.exits.end_strays()  # what it left running, detached
         if self.janitor is not None:
             self.janitor.forget(process.pid)
         self.process, self.kill_at = None, None

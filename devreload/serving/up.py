@@ -52,7 +52,7 @@ def add_up_parser(subparsers: Any) -> None:
 
 def run_up(options: argparse.Namespace, serve_line: ServeLine) -> int:
     """Read the stack and run it; a bad Procfile or .env is one line and exit code 2."""
-    folder = os.getcwd()
+    folder = ""  # the current folder, named as the user would: "Procfile:3"
     try:
         processes = read_stack(folder, options.procfile)
         processes = chosen(processes, options.names, processes[0].source.split(":")[0])
@@ -126,8 +126,8 @@ class _Build:
         finally:
             logging.getLogger("devreload").setLevel(self.level)
         if process.name not in self.stack.members:
-            raise StackError(process.source, None, f"{process.name!r} could not be served "
-                                                   f"(exit code {code}; see above)")
+            raise StackError(process.source, None, f"{process.name!r} cannot be served (the "
+                                                   f"line above; exit code {code})")
 
     def _joined(self, process: Process, reloader: ServingReloader,
                 bound: list[socket.socket]) -> None:
