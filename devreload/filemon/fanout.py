@@ -4,8 +4,10 @@ only the changes under the paths it added itself."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import time
 from typing import Any
 
 from devreload.filemon.base import (
@@ -16,13 +18,15 @@ from devreload.filemon.base import (
     is_glob,
     path_key,
 )
+from devreload.log import Logger, display_path
 
 
 class View:
     """What one reloader of the stack sees of the shared monitor."""
 
-    def __init__(self, fanout: FanOut, callback: Callback, ignore: Any) -> None:
+    def __init__(self, fanout: FanOut, callback: Callback, ignore: Any, name: str = "") -> None:
         self.fanout = fanout
+        self.name = name
         self.callback = callback
         self.ignore = ignore
         self.paths: set[str] = set()
@@ -81,24 +85,34 @@ class _EveryView:
 
 
 class FanOut:
-    """The shared monitor, built with the first view's settings; its own ``stop`` ends it."""
+    """The shared monitor, built with the first view's settings; its own ``stop`` ends it.
+    A change that reaches several processes is said once, with their names, on ``log``."""
 
-    def __init__(self, factory: FileMonitorFactory) -> None:
+    #: One save may come as several events: the line about it is said once this long.
+    SAID_FOR = 1.0
+
+    def __init__(self, factory: FileMonitorFactory, log: Logger | None = None) -> None:
         self.factory = factory
+        self.log = log
         self.views: list[View] = []
         self.monitor: FileMonitor | None = None
         self._lock = threading.Lock()
         self._started = False
+        self._said: dict[tuple[str, tuple[str, ...]], float] = {}
 
     def view_factory(self, callback: Callback, **kw: Any) -> View:
         """A :class:`FileMonitorFactory`: each reloader's ``monitor_factory``."""
-        view = View(self, callback, kw.get("ignore"))
+        view = View(self, callback, kw.get("ignore"), kw.pop("name", ""))
         with self._lock:
             self.views.append(view)
         if self.monitor is None:
             kw["ignore"] = _EveryView(self.views)
             self.monitor = self.factory(self._changed, **kw)
         return view
+
+    def for_process(self, name: str) -> FileMonitorFactory:
+        """The factory of the process ``name``'s view."""
+        return functools.partial(self.view_factory, name=name)
 
     def add_path(self, path: str) -> None:
         assert self.monitor is not None
@@ -117,8 +131,20 @@ class FanOut:
     def _changed(self, path: str, final: bool = False) -> None:
         with self._lock:
             views = [view for view in self.views if view.wants(path)]
+        users = tuple(view.name for view in views
+                      if not (view.ignore is not None and view.ignore(path)))
+        if len(users) > 1:
+            self._say(path, users)
         for view in views:
             view.callback(path, final)
+
+    def _say(self, path: str, names: tuple[str, ...]) -> None:
+        now = time.monotonic()
+        if self.log is None or now < self._said.get((path, names), 0.0):
+            return
+        self._said[(path, names)] = now + self.SAID_FOR
+        self.log.info("%s changed, used by %s: each restarts", display_path(path),
+                      " and ".join(names))
 
     def stop(self) -> None:
         if self.monitor is not None:

@@ -90,7 +90,7 @@ class _Build:
         self.level = level
         self.serve_line = serve_line
         self.exits = ExitPool()
-        self.fanout = FanOut(find_default_monitor_factory(stack.log, ""))
+        self.fanout = FanOut(find_default_monitor_factory(stack.log, ""), stack.log)
         self.bound: list[socket.socket] = []
         stack.closers += [self.fanout.stop, lambda: sockets.close_all(self.bound), output.close]
 
@@ -103,20 +103,20 @@ class _Build:
             return choose_launcher(log, preload, exclude, exits=self.exits, output=pipe)
 
         if process.kind is Kind.SERVE:
-            self._serve(process, env, InStack(log, events, self.fanout.view_factory,
+            self._serve(process, env, InStack(log, events, self.fanout.for_process(process.name),
                                               tuple(process.words(env)), env, launcher,
                                               lambda r, bound: self._joined(process, r, bound)))
         elif process.kind is Kind.PYTHON:
             kind, target, argv = process.python_program(env)
             settings = ReloadSettings(worker_args=(kind, target), argv=tuple(argv), environ=env,
-                                      monitor_factory=self.fanout.view_factory,
+                                      monitor_factory=self.fanout.for_process(process.name),
                                       watch_files=process.watch)
             self.stack.add(process.name, Reloader(RUN_PROGRAM, settings, logger=log,
                                                   launcher=launcher(), events=events))
         else:
             self.stack.add(process.name, Supervised(
                 process.command, env, log, output=pipe, exits=self.exits, events=events,
-                watch=process.watch, monitor_factory=self.fanout.view_factory))
+                watch=process.watch, monitor_factory=self.fanout.for_process(process.name)))
 
     def _serve(self, process: Process, env: dict[str, str], in_stack: InStack) -> None:
         try:

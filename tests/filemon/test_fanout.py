@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from helpers import Recorder
+
 from devreload.filemon.base import Callback, IgnoreRules
 from devreload.filemon.fanout import FanOut
-from helpers import Recorder
+from devreload.log import display_path
 
 
 class Real:
@@ -82,3 +84,23 @@ def test_the_real_monitor_ignores_only_what_every_view_ignores(tmp_path: Path) -
     built = str(tmp_path / "build" / "out.js")
     assert not real.ignore(built), "the second view wants it"
     assert real.ignore(str(tmp_path / "x.swp"))
+
+
+def test_a_change_two_processes_use_is_said_once_with_their_names(tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg: str, *args: Any) -> None:
+            lines.append(msg % args)
+
+        error = warning = debug = info
+
+    fanout = FanOut(Real, Log())
+    shared = str(tmp_path / "shared.py")
+    for name in ("web", "worker"):
+        fanout.for_process(name)(Recorder(), ignore=IgnoreRules()).add_path(shared)
+    real = fanout.monitor
+    assert isinstance(real, Real)
+    real.callback(shared, False)
+    real.callback(shared, True)  # the same save, seen twice
+    assert lines == [f"{display_path(shared)} changed, used by web and worker: each restarts"]
