@@ -14,6 +14,7 @@ import pytest
 
 from devreload.serving.procfile import (
     Kind,
+    Process,
     StackError,
     chosen,
     kind_of,
@@ -155,3 +156,31 @@ def test_processes_chosen_by_name(tmp_path: Path) -> None:
         chosen(processes, ["wrker"], str(procfile))
     assert str(caught.value) == (f"{procfile}: no process named 'wrker' (it has: web, "
                                  "worker, beat)")
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("python worker.py --queue high", ("path", "worker.py", ["worker.py", "--queue", "high"])),
+        ("python3 -u -X dev -m app.consumer -c 2",
+         ("module", "app.consumer", ["app.consumer", "-c", "2"])),
+        ("DEBUG=1 python app.py --port $PORT", ("path", "app.py", ["app.py", "--port", "5100"])),
+        ("python app.py ${PORT}x", ("path", "app.py", ["app.py", "5100x"])),
+    ],
+)
+def test_a_python_line_as_devreload_run_takes_it(
+    command: str, expected: tuple[str, str, list[str]]
+) -> None:
+    process = Process("worker", command, Kind.PYTHON, "Procfile:2")
+    assert process.python_program({"PORT": "5100"}) == expected
+
+
+def test_python_without_a_program_is_one_line() -> None:
+    with pytest.raises(StackError, match=r"^Procfile:2: runs python without a script"):
+        Process("worker", "python -u", Kind.PYTHON, "Procfile:2").python_program({})
+
+
+def test_a_serve_line_gives_what_follows_serve() -> None:
+    process = Process("web", "python -m devreload serve dev.ini --reload port=$PORT", Kind.SERVE,
+                      "Procfile:1")
+    assert process.serve_words({"PORT": "5000"}) == ["dev.ini", "--reload", "port=5000"]
