@@ -12,6 +12,7 @@ restarted only on the globs its table entry names under ``watch``.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import re
@@ -57,6 +58,10 @@ class Process:
     source: str
     #: Globs that restart it (for a supervised process: the only ones).
     watch: tuple[str, ...] = ()
+    #: A Python program told of a change leaves at a safe point (``should_restart()``),
+    #: or is stopped anyway after ``cooperative_timeout`` seconds when that is set.
+    cooperative: bool = False
+    cooperative_timeout: float | None = None
 
     @property
     def argv(self) -> list[str]:
@@ -121,23 +126,31 @@ def read_procfile(path: str) -> list[Process]:
 
 
 def read_table(path: str, table: dict[str, object]) -> list[Process]:
-    """The ``[tool.devreload.processes]`` table: ``name = "command"``, or
-    ``name = {command = "...", watch = ["glob", ...]}``."""
+    """The ``[tool.devreload.processes]`` table: ``name = "command"``, or ``name = {command
+    = "...", watch = ["glob", ...], cooperative = true | SECONDS}``."""
     processes = []
     for name, value in table.items():
         where = f"{path}: [tool.devreload.processes] {name}"
         if not NAME.match(name):
             raise StackError(where, None, "is not a process name (letters, digits, - and _)")
-        watch: object = ()
-        if isinstance(value, dict):
-            command, watch = value.get("command"), value.get("watch", ())
-        else:
-            command = value
+        entry = value if isinstance(value, dict) else {"command": value}
+        unknown = sorted(set(entry) - {"command", "watch", "cooperative"})
+        if unknown:
+            raise StackError(where, None, f"unknown key {unknown[0]!r} (command, watch and "
+                                          "cooperative are known)")
+        command, watch = entry.get("command"), entry.get("watch", ())
+        cooperative = entry.get("cooperative", False)
         if not isinstance(command, str) or not command.strip():
             raise StackError(where, None, "needs a command (a string)")
         if not isinstance(watch, (list, tuple)) or not all(isinstance(g, str) for g in watch):
             raise StackError(where, None, "watch must be a list of globs")
-        processes.append(_process(name, command.strip(), where, tuple(watch)))
+        if not isinstance(cooperative, (bool, int, float)) or cooperative < 0:
+            raise StackError(where, None, "cooperative must be true, false, or the seconds "
+                                          "to wait before stopping it anyway")
+        process = _process(name, command.strip(), where, tuple(watch))
+        processes.append(dataclasses.replace(
+            process, cooperative=cooperative is not False,
+            cooperative_timeout=None if isinstance(cooperative, bool) else float(cooperative)))
     if not processes:
         raise StackError(f"{path}: [tool.devreload.processes]", None, "names no process")
     return processes

@@ -110,7 +110,9 @@ class _Build:
             kind, target, argv = process.python_program(env)
             settings = ReloadSettings(worker_args=(kind, target), argv=tuple(argv), environ=env,
                                       monitor_factory=self.fanout.for_process(process.name),
-                                      watch_files=process.watch)
+                                      watch_files=process.watch,
+                                      cooperative=process.cooperative,
+                                      cooperative_timeout=process.cooperative_timeout)
             self.stack.add(process.name, Reloader(RUN_PROGRAM, settings, logger=log,
                                                   launcher=launcher(), events=events))
         else:

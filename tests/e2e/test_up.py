@@ -213,3 +213,24 @@ def test_a_supervised_process_restarts_on_the_globs_it_names(
     proc.signal(signal.SIGTERM)
     assert proc.wait_exit(timeout=5) == 0
     wait_until(lambda: not pid_alive(second), timeout=5)
+
+
+def test_a_cooperative_process_finishes_its_job_before_it_restarts(
+    spawn: Start, project: Path
+) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.devreload.processes]\n"
+        'jobs = {command = "python app_cooperative.py", cooperative = true}\n')
+    proc = spawn([sys.executable, "-m", "devreload", "up"], apps=["app_cooperative.py"])
+    first = int(proc.wait_for(r"jobs +\| READY pid=(\d+) token=one", start=0)[1])
+    proc.wait_for(r"JOB 1 start", start=0)
+    app = project / "app_cooperative.py"
+    save_like_editor(app, app.read_text().replace('"one"', '"two"'))
+    proc.wait_for(r"jobs +\| READY pid=(\d+) token=two", start=0)
+    own = [line for line in proc.lines if f"pid={first}" in line and line.startswith("jobs")]
+    leaving = next(i for i, line in enumerate(own) if "LEAVING" in line)
+    assert "done" in own[leaving - 1], "it left after a whole job, not in the middle"
+    assert proc.count(rf"JOB \d+ start pid={first}", 0) == proc.count(
+        rf"JOB \d+ done pid={first}", 0)
+    proc.signal(signal.SIGINT)
+    assert proc.wait_exit(timeout=5) == 0

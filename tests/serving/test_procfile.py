@@ -114,10 +114,14 @@ def test_the_processes_table_of_pyproject(tmp_path: Path) -> None:
         "[tool.devreload.processes]\n"
         'web = "devreload serve app:app"\n'
         'css = {command = "tailwindcss --watch", watch = ["tailwind.config.js"]}\n'
+        'jobs = {command = "python jobs.py", cooperative = 30}\n'
+        'mail = {command = "python mail.py", cooperative = true}\n'
     )
-    web, css = read_stack(str(tmp_path))
-    assert (web.name, web.kind) == ("web", Kind.SERVE)
+    web, css, jobs, mail = read_stack(str(tmp_path))
+    assert (web.name, web.kind, web.cooperative) == ("web", Kind.SERVE, False)
     assert (css.kind, css.watch) == (Kind.OTHER, ("tailwind.config.js",))
+    assert (jobs.cooperative, jobs.cooperative_timeout) == (True, 30.0)
+    assert (mail.cooperative, mail.cooperative_timeout) == (True, None)
     (tmp_path / "Procfile").write_text("only: python a.py\n")
     assert [p.name for p in read_stack(str(tmp_path))] == ["only"], "a Procfile comes first"
 
@@ -129,6 +133,10 @@ def test_the_processes_table_of_pyproject(tmp_path: Path) -> None:
         ('css = {command = "x", watch = "a"}\n',
          "[tool.devreload.processes] css: watch must be a list of globs"),
         ('"a b" = "python a.py"\n', "[tool.devreload.processes] a b: is not a process name"),
+        ('w = {command = "x", wacth = ["a"]}\n',
+         "[tool.devreload.processes] w: unknown key 'wacth'"),
+        ('w = {command = "x", cooperative = "yes"}\n',
+         "[tool.devreload.processes] w: cooperative must be true, false, or the seconds"),
     ],
 )
 def test_a_bad_table_is_one_line_naming_its_key(tmp_path: Path, table: str, message: str) -> None:
