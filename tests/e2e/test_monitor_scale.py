@@ -30,7 +30,9 @@ def test_3000_watched_folders_take_a_few_threads(project: Path, devreload_run: S
     threads = _status(proc.pid, "Threads")
     rss_kb = _status(proc.pid, "VmRSS")
     print(f"monitor with 3,000 watched folders: {threads} threads, {rss_kb // 1024} MB RSS")
-    assert threads <= 5
+    # main, the signals' reader, the channel's reader, and the file monitor's (watchdog on
+    # the portable paths: its observer, an emitter and an event buffer)
+    assert threads <= 6
     save_like_editor(project / "tree" / "d2999" / "f.txt", "2")
     assert proc.wait_ready().pid != first.pid
 
