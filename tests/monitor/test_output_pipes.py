@@ -6,13 +6,25 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Iterator
 
+import pytest
 from helpers import wait_until
 
 from devreload.monitor.output import Output, Prefixes
 
 
-def test_a_process_lines_and_devreload_lines_come_out_whole() -> None:
+@pytest.fixture
+def own_logger() -> Iterator[None]:
+    """``Output.logger(None)`` takes over the ``devreload`` logger, as ``devreload up``
+    does for its whole process: given back after the test."""
+    log = logging.getLogger("devreload")
+    saved = log.handlers[:], log.level, log.propagate
+    yield
+    log.handlers[:], log.level, log.propagate = saved
+
+
+def test_a_process_lines_and_devreload_lines_come_out_whole(own_logger: None) -> None:
     stream = io.StringIO()
     output = Output(Prefixes(["web", "worker"], colour=False), stream)
     pipe = output.pipe("worker")
