@@ -1,7 +1,11 @@
 """What a devreload worker adds to an app's own imports: a generated tree of modules
 imported by a plain interpreter and by a worker of ``devreload run``, and the ratio.
 
-    python benchmarks/import_cost.py [--modules 2000] [--repeat 5]
+    python benchmarks/import_cost.py [--modules 2000] [--repeat 5] [--parts]
+
+``--parts`` also imports the tree in a plain interpreter with one of the worker's
+mechanisms installed at a time (the import observer, the audit hook of files read, the
+module scanner's thread), to say what each costs.
 
 Not a test: a measurement, printed. Bytecode is compiled once before the rounds, as a
 developer's tree has it, so the rounds measure importing, not compiling.
@@ -19,6 +23,29 @@ import tempfile
 from pathlib import Path
 
 PACKAGES = 20
+#: One mechanism of the worker at a time, installed in a plain interpreter before the tree
+#: is imported (then ``measure.py`` runs as the worker would run it).
+PARTS = {
+    "observer": "from devreload.worker import preload\n"
+                "from devreload.worker.modules import library_roots\n"
+                "from devreload.worker.tracebacks import PACKAGE_DIR\n"
+                "preload.observe(library_roots(), PACKAGE_DIR)\n",
+    "audit hook": "import os, sys\n"
+                  "from devreload.worker.modules import library_roots\n"
+                  "from devreload.worker.reads import ReadFiles\n"
+                  "files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix))\n"
+                  "sys.addaudithook(files.hook)\n",
+    "scanner": "import threading\n"
+               "from devreload.worker.modules import ModuleScanner\n"
+               "scanner = ModuleScanner()\n"
+               "def scan():\n"
+               "    while True:\n"
+               "        threading.Event().wait(0.25)\n"
+               "        scanner.scan()\n"
+               "threading.Thread(target=scan, daemon=True).start()\n",
+}
+RUN_MEASURE = ("import runpy, sys\nsys.argv = ['measure.py']\n"
+               "runpy.run_path('measure.py', run_name='__main__')\n")
 MEASURE = """\
 import time
 start = time.perf_counter()
@@ -56,11 +83,14 @@ def make_tree(root: Path, modules: int) -> None:
     for p in range(PACKAGES):
         package = root / f"pkg{p}"
         package.mkdir()
-        (package / "__init__.py").write_text("")
+        # In order, so that each module's import of the one before finds it loaded: the
+        # import depth stays at two, as in real packages.
+        (package / "__init__.py").write_text(
+            "".join(f"from . import m{m}\n" for m in range(per_package)))
         (package / "m0.py").write_text('"""The first module of its package."""\n')
         for m in range(1, per_package):
             (package / f"m{m}.py").write_text(MODULE.format(n=m, previous=f"m{m - 1}"))
-        lines.append(f"import pkg{p}.m{per_package - 1}")
+        lines.append(f"import pkg{p}")
     (root / "entry.py").write_text("\n".join(lines) + "\n")
     (root / "measure.py").write_text(MEASURE)
 
@@ -79,22 +109,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modules", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--parts", action="store_true", help="each mechanism on its own too")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         make_tree(root, options.modules)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(root)], check=True)
-        plain_argv = [sys.executable, "measure.py"]
-        worker_argv = [sys.executable, "-m", "devreload", "run", "-q", "measure.py"]
-        plain, worker = [], []
-        for _ in range(options.repeat):  # alternated, so that load hits both alike
-            plain.append(seconds(plain_argv, root))
-            worker.append(seconds(worker_argv, root))
-    p, w = statistics.median(plain), statistics.median(worker)
-    print(f"{options.modules} modules, median of {options.repeat}: plain {p * 1000:.0f} ms, "
-          f"devreload worker {w * 1000:.0f} ms, ratio {w / p:.2f} "
-          f"(plain {min(plain) * 1000:.0f}-{max(plain) * 1000:.0f} ms, "
-          f"worker {min(worker) * 1000:.0f}-{max(worker) * 1000:.0f} ms)")
+        runs = {"plain": [sys.executable, "measure.py"],
+                "devreload worker": [sys.executable, "-m", "devreload", "run", "-q",
+                                     "measure.py"]}
+        if options.parts:
+            runs.update({f"plain + {part}": [sys.executable, "-c", prelude + RUN_MEASURE]
+                         for part, prelude in PARTS.items()})
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(options.repeat):  # alternated, so that load hits all alike
+            for name, argv in runs.items():
+                times[name].append(seconds(argv, root))
+    plain, fastest = statistics.median(times["plain"]), min(times["plain"])
+    print(f"{options.modules} modules imported, median of {options.repeat} (min-max):")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"  {name:<22} {median * 1000:6.0f} ms  x{median / plain:.2f}  "
+              f"(min {min(samples) * 1000:.0f} ms, x{min(samples) / fastest:.2f}; "
+              f"max {max(samples) * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -92,10 +92,19 @@ class ReadFiles:
         self.starting = False
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        """Called for every audited event of the process (tens of thousands while a big
+        app imports): what is neither an open nor a removal returns after a comparison or
+        two, and so do the import system's own opens (bytecode)."""
+        if event == "open":
+            path = args[0]
+            if path.__class__ is str and "__pycache__" in path:
+                return
+        elif event != "os.remove" and event != "os.rename":
+            return
         try:
             if event == "open":
                 self._opened(*args)
-            elif event in ("os.remove", "os.rename"):
+            else:
                 for path in (args[0], args[1]) if event == "os.rename" else (args[0],):
                     self._owned(self._project_path(path))
         except Exception:  # an audit hook that raises would fail the app's open()
