@@ -159,6 +159,17 @@ def all_pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
+def inotify_instances(pid: int | str = "self") -> int:
+    """How many inotify instances the process ``pid`` holds (Linux)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
+        except OSError:
+            continue
+    return count
+
+
 def descendants_of(pid: int) -> list[int]:
     """Every live process below ``pid`` in the process tree."""
     table: dict[int, list[int]] = {}

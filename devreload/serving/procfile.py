@@ -227,6 +227,11 @@ def kind_of(command: str, argv: Sequence[str]) -> Kind:
     if PYTHON.match(program.lower()):
         if words[1:3] == ["-m", "devreload"] and words[3:4] == ["serve"]:
             return Kind.SERVE
+        for word in words[1:]:
+            if word == "-c":
+                return Kind.OTHER  # a program in the line: no file to run as a worker
+            if word == "-m" or not word.startswith("-"):
+                break
         return Kind.PYTHON
     if program in ("devreload", "devreload.exe"):  # its other commands are monitors of their own
         return Kind.SERVE if words[1:2] == ["serve"] else Kind.OTHER

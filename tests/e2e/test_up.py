@@ -3,7 +3,6 @@ its own files change, the web app answering throughout, everything ended togethe
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sys
@@ -14,7 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import HAS_PROC, Proc, needs_subreaper, pid_alive, save_like_editor, wait_until
+from helpers import (
+    HAS_PROC,
+    Proc,
+    inotify_instances,
+    needs_subreaper,
+    pid_alive,
+    save_like_editor,
+    wait_until,
+)
 from served import SERVING_RE, wait_body
 
 Start = Callable[..., Proc]
@@ -60,16 +67,6 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def web_pid(url: str, pattern: str = "") -> int:
     return int(wait_body(url, pattern).split()[2])
-
-
-def inotify_instances(pid: int) -> int:
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
-        except OSError:
-            continue
-    return count
 
 
 def test_each_process_restarts_only_when_its_own_files_change(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Recorder, save_like_editor, wait_until
+from helpers import Recorder, inotify_instances, save_like_editor, wait_until
 
 from devreload.filemon.base import IgnoreRules
 from devreload.filemon.filesystems import MountTable
@@ -31,16 +31,6 @@ def monitors() -> Iterator[list[InotifyFileMonitor]]:
         monitor.join()
 
 
-def _inotify_fds() -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify"
-        except OSError:
-            continue
-    return count
-
-
 def test_thousands_of_folders_one_thread_one_instance(
     tmp_path: Path, monitors: list[InotifyFileMonitor]
 ) -> None:
@@ -50,7 +40,7 @@ def test_thousands_of_folders_one_thread_one_instance(
         folder.mkdir()
         (folder / "mod.py").write_text("x = 1\n")
         files.append(folder / "mod.py")
-    threads, instances = threading.active_count(), _inotify_fds()
+    threads, instances = threading.active_count(), inotify_instances()
     seen = Recorder()
     monitor = InotifyFileMonitor(seen, ignore=IgnoreRules())
     monitors.append(monitor)
@@ -58,7 +48,7 @@ def test_thousands_of_folders_one_thread_one_instance(
         monitor.add_path(str(path))
     monitor.start()
     assert threading.active_count() - threads == 1
-    assert _inotify_fds() - instances == 1
+    assert inotify_instances() - instances == 1
     assert len(monitor._watches) == 3000
     save_like_editor(files[-1], "x = 2\n")
     seen.wait(files[-1])

@@ -40,6 +40,7 @@ def kind(command: str) -> Kind:
         ("DEBUG=1 python worker.py", Kind.PYTHON),
         ("python app.py --port $PORT", Kind.PYTHON),
         ("devreload run app.py", Kind.OTHER),
+        ("python -u -c pass", Kind.OTHER),
         ("npm run dev", Kind.OTHER),
         ("while true; do date; sleep 1; done", Kind.OTHER),
         ("python worker.py | tee log.txt", Kind.OTHER),
