@@ -30,6 +30,8 @@ class FileChanged:
     path: str
     final: bool = field(default=False, compare=False)
     seen: float = field(default_factory=time.time, compare=False)
+    #: Where a change not seen by the file monitor comes from (the ``-v`` timeline says).
+    why: str = field(default="", compare=False)
 
     def describe(self) -> str:
         return display_path(self.path)

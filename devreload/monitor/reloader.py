@@ -214,7 +214,8 @@ class Reloader(ReloadStrategy):
             except OSError as exc:
                 self._fall_back_to_polling(exc)
             if at is not None and _modified_since(path, at):
-                self._changed(path)
+                self.events.put(FileChanged(self.links.get(path, path),
+                                            why="changed since the worker read it"))
         self.log.debug("watching %s", counted(len(self.watched), "path"))
 
     def _follow_link(self, path: str) -> None:

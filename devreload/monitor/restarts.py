@@ -153,7 +153,8 @@ class Restarts:
         pending, self.pending = self.pending, None
         if pending is not None:
             self.underway = pending
-            self.mark(pending, f"restart decided (quiet for {pending.window * 1000:.0f} ms)")
+            self.mark(pending, f"restart decided (quiet for {pending.window * 1000:.0f} ms)"
+                      + _not_whole(pending.triggers[-1]))
 
     def retry(self, origin: Restart | None, now: float) -> None:
         """The same restart once more, another way (a forked worker failed)."""
@@ -189,3 +190,10 @@ class Restarts:
         if restart is not None and restart.saved:
             at = time.time() if at is None else at
             self.log.debug("timeline %+7.1f ms  %s", (at - restart.saved) * 1000, phase)
+
+
+def _not_whole(last: Trigger) -> str:
+    """Why the quiet window was waited out in full: the last change was not a whole save."""
+    if not isinstance(last, FileChanged) or last.final:
+        return ""
+    return f": {last.describe()} was not known whole ({last.why or 'not closed or renamed'})"
