@@ -93,6 +93,10 @@ class FakeLauncher:
         """The worker ``pid`` ends with ``code`` (a zombie until reaped)."""
         if pid not in self._dead:
             self._dead.add(pid)
+            if pid in self.ends:
+                # Its writes end with it: the monitor's reader sees the line close (what
+                # the monitor sent it stays readable to ``told``).
+                self.ends[pid].shutdown(socket.SHUT_WR)
             self._exited.append((pid, code))
             if self.notifies:
                 self._notify()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 from dataclasses import dataclass, field
 
 from devreload.monitor.events import Event, WorkerSaid
 from devreload.monitor.restarts import Restart
 from devreload.wire.channel import Channel, ChannelClosed
-from devreload.wire.messages import Connections, ConnectionsTaken, FromWorker
+from devreload.wire.messages import Connections, ConnectionsTaken, FromWorker, Ready
 
 
 @dataclass
@@ -23,11 +24,15 @@ class Worker:
     started: float
     #: Wall-clock start, to compare with file mtimes.
     born: float = field(default_factory=time.time)
+    #: It has said Ready: set by its reader as the message arrives, so that an exit the
+    #: loop handles before the message still knows the worker served.
     ready: bool = False
     #: The restart that started it (None for the first worker).
     restart: Restart | None = None
     #: Started while the previous worker still accepted: it waits at its gate for Go.
     gated: bool = False
+    #: The thread that reads its channel (``read_channel``).
+    reader: threading.Thread | None = None
 
 
 def read_channel(worker: Worker, events: queue.SimpleQueue[Event]) -> None:
@@ -43,6 +48,8 @@ def read_channel(worker: Worker, events: queue.SimpleQueue[Event]) -> None:
                 continue
             for fd in fds:
                 os.close(fd)
+            if isinstance(message, Ready):
+                worker.ready = True
             if isinstance(message, FromWorker):
                 events.put(WorkerSaid(worker, message))
     except ChannelClosed:

@@ -33,6 +33,10 @@ from devreload.wire.messages import Connections, FromWorker, Milestone, Modules,
 #: (the browser reloads them now) before the old worker exits and a spare is forked.
 SETTLE_AFTER_READY = 0.2
 
+#: How long a worker's exit waits for its reader to have read all it said (Ready may be
+#: in the line still): a child it forked may hold the line open past its exit.
+LINE_END_TIMEOUT = 0.5
+
 
 class Workers:
     """Starts, stops and reaps the workers of one monitor."""
@@ -92,8 +96,9 @@ class Workers:
         self.retrying = False
         with contextlib.suppress(ChannelClosed):
             channel.send(spec)
-        threading.Thread(target=read_channel, args=(worker, self.events), daemon=True,
-                         name=f"devreload-channel-{pid}").start()
+        worker.reader = threading.Thread(target=read_channel, args=(worker, self.events),
+                                         daemon=True, name=f"devreload-channel-{pid}")
+        worker.reader.start()
         self.log.debug("worker %d started", pid)
         return worker
 
@@ -115,6 +120,9 @@ class Workers:
                 self._open_gate()
             elif self.current is not None and pid == self.current.pid:
                 worker, self.current = self.current, None
+                if worker.reader is not None:
+                    # Its process is gone and its strays killed: the line ends at once.
+                    worker.reader.join(LINE_END_TIMEOUT)
                 worker.channel.close()
                 self.changeover.dismiss()
                 exits.append((worker, code))
@@ -127,9 +135,9 @@ class Workers:
         lived = now - worker.started
         early = not worker.ready or (not self.settings.worker_announces_ready
                                      and lived < QUICK_EXIT)
-        if code in (0, EXIT_RELOAD):
+        if code in (0, EXIT_RELOAD) or not early:
             self.launcher.succeeded(worker.pid)
-        elif early and self.launcher.failed(worker.pid):
+        elif self.launcher.failed(worker.pid):
             self.retrying = True
             self.restarts.retry(worker.restart, now)
             return True

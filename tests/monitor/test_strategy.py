@@ -35,6 +35,7 @@ from devreload.monitor.restarts import MAX_BACKOFF, QUICK_EXIT, SINGLE_SAVE_WIND
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.monitor.workers import SETTLE_AFTER_READY
+from devreload.wire.channel import Channel
 from devreload.wire.contract import EXIT_RELOAD
 from devreload.wire.messages import (
     Failed,
@@ -325,6 +326,23 @@ def test_a_worker_that_served_is_a_success(make: Callable[..., Loop]) -> None:
     second = loop.pid
     loop.exits(second, 1)
     assert loop.launcher.failures == [second], "it crashed before it was ready"
+
+
+def test_a_worker_that_said_ready_then_died_served_though_the_loop_had_not_heard(
+    make: Callable[..., Loop],
+) -> None:
+    """Ready and the exit come by different threads: a worker that served one request and
+    died may be reaped before its Ready is handled. It served, so it is no failed start,
+    and a fresh worker is no help: the crash waits for a change."""
+    loop = make(worker_announces_ready=True)
+    loop.launcher.retry_failures = True
+    first = loop.pid
+    Channel(loop.launcher.ends[first]).send(Ready())
+    loop.exits(first, 3)
+    assert loop.launcher.failures == [] and loop.launcher.successes == [first]
+    assert loop.strategy.crashed
+    loop.tick(60.0)
+    assert loop.starts == 1
 
 
 def test_crash_report_reaches_on_crash(make: Callable[..., Loop]) -> None:
