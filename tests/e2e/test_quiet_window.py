@@ -56,6 +56,10 @@ def served(spawn: Spawn, project: Path) -> tuple[Proc, int]:
                   "--port", "0"])
     port = int(proc.wait_for(SERVING_RE)[1])
     _wait_body(port, "one a ")
+    # The worker serves as soon as it has said what it imported; on a busy machine the
+    # monitor may watch those files only after a save the test makes at once. That save is
+    # still seen (changed since the worker read it) but cannot be known whole.
+    proc.wait_for(r"worker \d+ ready in \d+ ms")
     return proc, port
 
 
