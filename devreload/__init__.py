@@ -5,22 +5,53 @@ runs a WSGI or ASGI app with reload, holding the listening socket in the monitor
 no request is refused while the app restarts.
 """
 
-from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules
-from devreload.monitor.events import FileChanged, ReloadRequested, Trigger
-from devreload.monitor.reloader import Reloader, start_reloader
-from devreload.monitor.settings import ReloadSettings
-from devreload.monitor.strategy import ReloadStrategy
-from devreload.serving.options import ServeOptions
-from devreload.serving.serve import serve
-from devreload.wire.contract import EXIT_RELOAD
-from devreload.worker.proxy import (
-    ReloaderProxy,
-    get_reloader,
-    is_active,
-    should_restart,
-    trigger_reload,
-    watch_files,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules
+    from devreload.monitor.events import FileChanged, ReloadRequested, Trigger
+    from devreload.monitor.reloader import Reloader, start_reloader
+    from devreload.monitor.settings import ReloadSettings
+    from devreload.monitor.strategy import ReloadStrategy
+    from devreload.serving.options import ServeOptions
+    from devreload.serving.serve import serve
+    from devreload.wire.contract import EXIT_RELOAD
+    from devreload.worker.proxy import (
+        ReloaderProxy,
+        get_reloader,
+        is_active,
+        should_restart,
+        trigger_reload,
+        watch_files,
+    )
+
+#: The module each public name comes from, imported on first use: every worker and the
+#: worker template import some of devreload's modules, and so this package first; they
+#: must not pay for the monitor's and the server's imports at every start.
+_HOMES = {
+    "FileMonitor": "devreload.filemon.base",
+    "FileMonitorFactory": "devreload.filemon.base",
+    "IgnoreRules": "devreload.filemon.base",
+    "FileChanged": "devreload.monitor.events",
+    "ReloadRequested": "devreload.monitor.events",
+    "Trigger": "devreload.monitor.events",
+    "Reloader": "devreload.monitor.reloader",
+    "start_reloader": "devreload.monitor.reloader",
+    "ReloadSettings": "devreload.monitor.settings",
+    "ReloadStrategy": "devreload.monitor.strategy",
+    "ServeOptions": "devreload.serving.options",
+    "serve": "devreload.serving.serve",
+    "EXIT_RELOAD": "devreload.wire.contract",
+    "ReloaderProxy": "devreload.worker.proxy",
+    "get_reloader": "devreload.worker.proxy",
+    "is_active": "devreload.worker.proxy",
+    "should_restart": "devreload.worker.proxy",
+    "trigger_reload": "devreload.worker.proxy",
+    "watch_files": "devreload.worker.proxy",
+}
 
 __all__ = [
     "EXIT_RELOAD",
@@ -43,3 +74,16 @@ __all__ = [
     "trigger_reload",
     "watch_files",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'devreload' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

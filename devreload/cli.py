@@ -7,7 +7,6 @@ Only this layer turns errors into a line and an exit code.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -47,11 +46,17 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("devreload")
-    except importlib.metadata.PackageNotFoundError:
-        return "(not installed)"
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked: importlib.metadata costs every start."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("devreload")
+        except PackageNotFoundError:
+            found = "(not installed)"
+        parser.exit(message=f"devreload {found}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="devreload",
         description="Restart a Python program or web app whenever its code or config changes.",
     )
-    parser.add_argument("--version", action="version", version=f"devreload {_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -82,7 +87,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run.add_argument("--cooperative-timeout", type=_interval, default=None, metavar="S",
                      help="with --cooperative, stop the program anyway after this many "
                      "seconds (default: never)")
-    _add_preload_options(run)
+    _add_preload_options(run, lambda value: value)
     loudness = run.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="only report errors")
     loudness.add_argument("-v", "--verbose", action="store_true", help="explain every decision")
@@ -107,13 +112,15 @@ def _add_watch_options(parser: argparse.ArgumentParser,
                         "seconds (default: %(default)s)")
 
 
-def _add_preload_options(parser: argparse.ArgumentParser) -> None:
+def _add_preload_options(parser: argparse.ArgumentParser,
+                         default: Callable[[object], object]) -> None:
     parser.add_argument("--no-preload", dest="preload", action="store_false",
-                        help="start workers without libraries imported ahead of time")
-    parser.add_argument("--preload-exclude", action="append", default=[], metavar="MODULE",
-                        help="never import this library module (and its submodules) ahead "
-                        "of time (repeatable)")
-    _add_monitor_options(parser, lambda value: value)
+                        default=default(True), help="start workers without libraries "
+                        "imported ahead of time")
+    parser.add_argument("--preload-exclude", action="append", default=default([]),
+                        metavar="MODULE", help="never import this library module (and its "
+                        "submodules) ahead of time (repeatable)")
+    _add_monitor_options(parser, default)
 
 
 def _add_monitor_options(parser: argparse.ArgumentParser,
@@ -247,19 +254,13 @@ def _add_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None
     parser.add_argument("--listen", default=default(None), metavar="ADDR",
                         help="MODULE:APP only: host:port, [::1]:port or unix:/path (several "
                         "separated by spaces), instead of --host/--port")
-    parser.add_argument("--no-preload", dest="preload", action="store_false",
-                        default=default(True),
-                        help="start workers without libraries imported ahead of time")
-    parser.add_argument("--preload-exclude", action="append", default=default([]),
-                        metavar="MODULE", help="never import this library module (and its "
-                        "submodules) ahead of time (repeatable)")
     parser.add_argument("--allowed-host", dest="allowed_hosts", action="append",
                         default=default([]), metavar="NAME",
                         help="a name devreload's own pages (error page, live-reload stream) "
                         "answer besides localhost and IP addresses; .example.com or "
                         "*.example.com for subdomains (repeatable)")
     _add_watch_options(parser, default)
-    _add_monitor_options(parser, default)
+    _add_preload_options(parser, default)
     parser.add_argument("-v", "--verbose", action="store_const", const=2,
                         dest="verbosity", default=default(1), help="explain every decision")
     parser.add_argument("-q", "--quiet", action="store_const", const=0,
@@ -278,12 +279,8 @@ def _add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     _add_options(parser)
     parser.add_argument("config_uri", metavar="INI|MODULE:APP", nargs="?",
                         help="the ini file, or the app: 'pkg.module:app', 'pkg:factory()'")
-    parser.add_argument(
-        "config_vars",
-        nargs=argparse.REMAINDER,
-        metavar="name=value",
-        help="variables that override the ini's [DEFAULT]",
-    )
+    parser.add_argument("config_vars", nargs=argparse.REMAINDER, metavar="name=value",
+                        help="variables that override the ini's [DEFAULT]")
     parser.set_defaults(serve_parser=parser)
     return parser
 

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
-from pathspec import GitIgnoreSpec
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 #: How long a read ``.gitignore`` is trusted before its mtime is looked at again: a walk
 #: over a large tree asks about every file, an edit of the ignore file is rare.
 RECHECK_SECONDS = 1.0
 
-Rules = list[tuple[str, GitIgnoreSpec]]
+Rules = list[tuple[str, "GitIgnoreSpec"]]
 
 
 def _read_spec(path: str) -> GitIgnoreSpec | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return GitIgnoreSpec.from_lines(f.read().splitlines())
+            lines = f.read().splitlines()
     except OSError:
         return None
+    # Imported with the first ignore file: pathspec costs a monitor without one its start.
+    from pathspec import GitIgnoreSpec
+
+    return GitIgnoreSpec.from_lines(lines)
 
 
 def _mtime(path: str) -> int | None:

@@ -16,9 +16,6 @@ import queue
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
-import webbrowser
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +34,6 @@ from devreload.servers.base import ReadyCallback
 from devreload.servers.choice import check, choose, serve_on_sockets
 from devreload.serving.apps import load_app, load_failure
 from devreload.serving.options import ServeOptions
-from devreload.web.asgi import LiveReloadASGI
 from devreload.web.frameworks import prepare
 from devreload.web.kinds import is_asgi
 from devreload.web.static import static_folders
@@ -242,8 +238,7 @@ def _serve(
                       options.shows_errors(listening), options.allowed_hosts, asgi)
     chosen = choose(asgi, options.server, options.server_options, listening)
     if live_reload:
-        wrapper = LiveReloadASGI if asgi else LiveReload
-        loaded = wrapper(loaded, allowed_hosts=options.allowed_hosts)
+        loaded = LiveReload(loaded, allowed_hosts=options.allowed_hosts)
     if on_ready is not None:
         loaded = first_response_told(loaded, asgi)
         milestone("app built")
@@ -283,6 +278,10 @@ def announce(bound: Sequence[socket.socket], browser: bool = False,
 
 def open_browser_when_ready(url: str, deadline: float = BROWSER_DEADLINE) -> None:
     """Open ``url`` in a web browser, from a background thread, once the app answers it."""
+    # Imported here: a monitor that opens no browser starts without them.
+    import urllib.error
+    import urllib.request
+    import webbrowser
 
     def wait_then_open() -> None:
         give_up = time.monotonic() + deadline

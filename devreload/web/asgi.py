@@ -21,6 +21,7 @@ from devreload.web.livereload import (
     KEEPALIVE,
     KEEPALIVE_INTERVAL,
     MAX_BUFFER,
+    OWN_PREFIX,
     SSE_HEADERS,
     EventHub,
     hello,
@@ -28,8 +29,6 @@ from devreload.web.livereload import (
 )
 from devreload.wire.contract import EVENTS_PATH
 
-#: Everything devreload serves itself lives here: only allowed hosts get it.
-OWN_PREFIX = EVENTS_PATH.rsplit("/", 1)[0] + "/"
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -26,6 +26,9 @@ from devreload.web.hosts import host_allowed
 from devreload.wire.contract import EVENTS_PATH
 from devreload.worker import proxy
 
+#: Everything devreload serves itself lives here: only allowed hosts get it.
+OWN_PREFIX = EVENTS_PATH.rsplit("/", 1)[0] + "/"
+
 #: A comment line every so often keeps proxies and the server's idle timeout away.
 KEEPALIVE_INTERVAL = 15.0
 #: Largest HTML body (by its Content-Length) read into memory to inject the script.

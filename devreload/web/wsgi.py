@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from devreload.web.asgi import OWN_PREFIX, LiveReloadASGI
 from devreload.web.hosts import REFUSAL_HEADERS, refusal_body
 from devreload.web.injection import (
     content_length,
@@ -29,6 +28,7 @@ from devreload.web.livereload import (
     KEEPALIVE,
     KEEPALIVE_INTERVAL,
     MAX_BUFFER,
+    OWN_PREFIX,
     SSE_HEADERS,
     EventHub,
     hello,
@@ -85,6 +85,8 @@ class LiveReload:
     def __new__(cls, app: Any, hub: EventHub | None = None,
                 allowed_hosts: Iterable[str] = ()) -> Any:
         if cls is LiveReload and is_asgi(app):
+            from devreload.web.asgi import LiveReloadASGI  # asyncio: not for a WSGI app
+
             return LiveReloadASGI(app, hub, allowed_hosts)
         return super().__new__(cls)
 
