@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from devreload import platforms, processes
 from devreload.log import Logger
+from devreload.monitor.ahead import LAUNCHER_ENV, end_ahead
 from devreload.monitor.forks import TemplateLauncher
 from devreload.monitor.launch import ExitPool, Launcher, SpawnLauncher
 from devreload.monitor.spares import PosixSpawner, SpareLauncher, Spawner
 
 #: ``DEVRELOAD_WORKER=spawn`` starts every worker as a fresh interpreter.
-LAUNCHER_ENV = "DEVRELOAD_WORKER"
 
 
 def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = (), *,
@@ -30,6 +30,7 @@ def choose_launcher(log: Logger, preload: bool = True, exclude: Sequence[str] = 
         return SpareLauncher(log, spawner(output), preload and not fresh, exclude)
     if processes.prctl(processes.PR_SET_CHILD_SUBREAPER, 1) and not fresh:
         return TemplateLauncher(log, preload, exclude, exits, output)
+    end_ahead()
     return SpawnLauncher(exits, output)
 
 

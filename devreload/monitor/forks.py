@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from devreload import processes
 from devreload.log import Logger, counted, first_names
+from devreload.monitor.ahead import TEMPLATE_ARGV, spawn_template, take_ahead
 from devreload.monitor.launch import ExitPool, Processes, spawn_worker
-from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.channel import Channel, ChannelClosed
-from devreload.wire.contract import TEMPLATE_ENV
 from devreload.wire.messages import Adopt, Fork, Forked, Preload, Tainted
 
 #: The longest the monitor waits for the template's answer to a fork.
 FORK_TIMEOUT = 30.0
-TEMPLATE_ARGV = python_argv("from devreload.worker.template import main; main()")
 
 
 def excluded(module: str, exclude: Sequence[str]) -> bool:
@@ -208,16 +205,16 @@ class TemplateLauncher(Processes):
 
     def _ensure_template(self) -> Channel:
         if self.ctl is None:
-            ours, theirs = socket.socketpair()
-            env = dict(os.environ, **{TEMPLATE_ENV: f"{theirs.fileno()},{os.getpid()}"})
-            self.pid = spawn(TEMPLATE_ARGV, [theirs.fileno()], env, self.output)
-            theirs.close()
-            self.ctl = Channel(ours)
+            modules = tuple(m for m in self.wanted if m not in self.excluded)
+            ahead = take_ahead(modules, self.output)
+            if ahead is not None:
+                self.pid, line = ahead.pid, ahead.line
+                self.log.debug("worker template %d started ahead, with the monitor", self.pid)
+            else:
+                self.pid, line = spawn_template(modules, self.output)
+                self.log.debug("worker template %d started", self.pid)
+            self.ctl = Channel(line)
             self.ctl.sock.settimeout(FORK_TIMEOUT)
-            self.log.debug("worker template %d started", self.pid)
-            modules = [m for m in self.wanted if m not in self.excluded]
-            if modules:
-                self.ctl.send(Preload(tuple(modules)))
         return self.ctl
 
     def _fork(self, request: Fork, fds: list[int]) -> int:

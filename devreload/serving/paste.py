@@ -32,6 +32,8 @@ from devreload.sockets import (
 from devreload.web.wsgi import LiveReload
 from devreload.worker.proxy import get_reloader, is_active
 
+#: What every worker of an ini runs.
+WORKER_ENTRY = "devreload.serving.paste:serve_ini_worker"
 #: How long a worker waits for another server runner to accept before it says Ready anyway.
 FOREIGN_READY_DEADLINE = 30.0
 FOREIGN_PROBE_INTERVAL = 0.02
@@ -92,7 +94,7 @@ def serve_ini(config: IniConfig, reload: bool = False, browser: bool = False,
     # Another runner's worker says Ready too, once its server accepts (_serve).
     return run_monitor(
         options.but(browser=browser and ours),
-        "devreload.serving.paste:serve_ini_worker",
+        WORKER_ENTRY,
         (config,),
         hold_sockets=ours,
         worker_announces_ready=True,

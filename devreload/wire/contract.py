@@ -5,7 +5,8 @@ variables and the one URL both of them serve."""
 EXIT_RELOAD = 75
 #: How a spawned worker finds its channel and listening sockets: their fds, comma-separated.
 FDS_ENV = "DEVRELOAD_WORKER_FDS"
-#: How the template finds its control channel: ``<fd>,<monitor pid>``.
+#: How the template finds its control channel, and what it imports before it reads it:
+#: ``<fd>,<monitor pid>[,<module>...]``.
 TEMPLATE_ENV = "DEVRELOAD_TEMPLATE_FD"
 #: Where pages listen for reloads: served by the worker's live-reload wrapper, and by the
 #: monitor's error page while the app is broken.

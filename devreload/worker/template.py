@@ -24,14 +24,16 @@ from devreload.worker.runtime import run
 
 def main() -> None:
     """The template process. Returns only inside a freshly forked worker."""
-    fd, monitor = (int(x) for x in os.environ.pop(TEMPLATE_ENV).split(","))
+    fd, monitor, *modules = os.environ.pop(TEMPLATE_ENV).split(",")
     processes.prctl(processes.PR_SET_PDEATHSIG, processes.KILL)
-    if os.getppid() != monitor:
+    if os.getppid() != int(monitor):
         return
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
+    ctl = Channel.from_fd(int(fd))
+    _preload(ctl, modules)
     scan_ahead()
-    fds, spare = _serve_forks(Channel.from_fd(fd), scan_ahead)
+    fds, spare = _serve_forks(ctl, scan_ahead)
     if spare:
         # Forked ahead of time: the restart that needs it sends the real channel.
         line = Channel.from_fd(fds[0])

@@ -56,6 +56,8 @@ def test_a_reloaded_worker_sees_what_a_fresh_one_saw(
     proc = devreload_run(*options, script, case, apps=[script], env=env)
     first = proc.wait_ready()
     assert first.rest.split() == ["pure", EXPECTED[case]]
+    # The first worker too came from a template, the one started with the command.
+    proc.wait_for(r"worker template \d+ started ahead, with the monitor", start=0)
     for token in ("two", "three", "four"):
         reload(proc, project, token, script)
         again = proc.wait_ready()
