@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import signal
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from devreload import platforms
+from devreload import platforms, processes
 from devreload.monitor.spawn import python_argv, spawn
 from devreload.wire.contract import TEMPLATE_ENV
 
@@ -62,7 +61,7 @@ class Ahead:
     def end(self) -> None:
         self.line.close()
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, processes.KILL)
             os.waitpid(self.pid, 0)
         except (ChildProcessError, ProcessLookupError):
             pass
