@@ -4,6 +4,7 @@ module loaded so far (the monitor watches the user's, the template preloads libr
 from __future__ import annotations
 
 import functools
+import importlib.machinery
 import importlib.util
 import os
 import site
@@ -27,6 +28,17 @@ class ModuleScanner:
     def __init__(self) -> None:
         self.roots = library_roots()
         self.seen: set[tuple[str, Any]] = set()
+        #: Each folder's real path: thousands of modules live in a few dozen folders.
+        self._real_folders: dict[str, str] = {}
+
+    def _in_library(self, path: str) -> bool:
+        """By the real path of its folder, looked up once per folder: a scan runs beside
+        the app's imports, and every system call it makes hands the GIL back and forth."""
+        folder = os.path.dirname(path)
+        real = self._real_folders.get(folder)
+        if real is None:
+            real = self._real_folders[folder] = os.path.join(os.path.realpath(folder), "")
+        return real.startswith(self.roots)
 
     def scan(self) -> tuple[list[str], list[str]]:
         """New user source files, and new library module names (for the template to preload)."""
@@ -43,7 +55,7 @@ class ModuleScanner:
             if path is None:
                 if _is_builtin(module):
                     libraries.append(name)
-            elif os.path.realpath(path).startswith(self.roots):
+            elif self._in_library(path):
                 if name != "__main__":
                     libraries.append(name)
             else:
@@ -66,6 +78,8 @@ def _source_of(module: Any) -> str | None:
         except ValueError:
             return None
     path = os.path.abspath(path)
+    if isinstance(getattr(module, "__loader__", None), importlib.machinery.SourceFileLoader):
+        return path  # read from there just now (no stat: see ModuleScanner._in_library)
     return path if os.path.isfile(path) else None
 
 

@@ -110,6 +110,32 @@ def test_scanner_reports_user_modules_once_and_late_imports(
         sys.modules.pop(name, None)
 
 
+def test_a_folder_linked_to_a_library_root_holds_libraries(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Whether a module is a library goes by its folder's real path: a project folder
+    that is a link into site-packages (a vendored checkout) holds libraries, and a link
+    from a library root out to the project does not make the project a library."""
+    site = tmp_path / "site-packages"
+    (site / "dr_vendored").mkdir(parents=True)
+    (site / "dr_vendored" / "__init__.py").write_text("")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "dr_own.py").write_text("")
+    (tmp_path / "project" / "vendor").symlink_to(site)
+    monkeypatch.syspath_prepend(str(tmp_path / "project"))
+    monkeypatch.syspath_prepend(str(tmp_path / "project" / "vendor"))
+    scanner = modules.ModuleScanner()
+    scanner.roots = (*scanner.roots, str(site) + os.sep)
+    scanner.scan()
+    importlib.import_module("dr_vendored")
+    importlib.import_module("dr_own")
+    files, libraries = scanner.scan()
+    assert files == [str(tmp_path / "project" / "dr_own.py")]
+    assert "dr_vendored" in libraries
+    for name in ("dr_vendored", "dr_own"):
+        sys.modules.pop(name, None)
+
+
 def test_traceback_files_name_the_broken_file(tmp_path: Path, monkeypatch: Any) -> None:
     (tmp_path / "dr_raises.py").write_text("raise RuntimeError('boom')\n")
     (tmp_path / "dr_syntax.py").write_text("def broken(:\n")
