@@ -1,8 +1,10 @@
 // devreload's live-reload client, injected into HTML pages by the LiveReload wrappers.
 // The tag that carries it says which worker made the page (data-boot) and where the
 // event stream is (data-url). A page made by an older worker reloads once, as soon as
-// the new worker answers; a changed stylesheet is swapped in place. A worker that stops
-// for a restart says "reloading" first, and the page asks the next one at once.
+// the new worker answers: when the new page has the same <head> and neither page runs a
+// script of its own, only its <body> is swapped in (scroll kept), else the tab reloads. A
+// changed stylesheet is swapped in place. A worker that stops for a restart says
+// "reloading" first, and the page asks the next one at once.
 (function () {
   "use strict";
   // One client per page: a second copy (an HTML fragment that htmx or jQuery swapped in
@@ -20,12 +22,56 @@
   var failingSince = 0;
   var source = null;
   var channel = window.BroadcastChannel ? new BroadcastChannel("devreload " + url) : null;
+  // The <head> as the server made it (the tag ends the body: the head is whole), before
+  // any stylesheet swap changes it.
+  var servedHead = document.head ? document.head.innerHTML : null;
 
   function reload() {
     if (source) {
       source.close();
     }
     location.reload();
+  }
+
+  function runsScripts(doc) {
+    return Array.prototype.some.call(doc.scripts, function (script) {
+      return script !== tag;
+    });
+  }
+
+  // The new page's body in place of the old one: no navigation, no stylesheet fetched
+  // again, the stream kept. The fetched page has no tag (only a page navigated to gets
+  // one): this one moves into the new body, now for ``newBoot``. Anything else (another
+  // head, a script of the page's own, an error, a redirect) is a full reload.
+  function refresh(newBoot) {
+    if (servedHead === null || runsScripts(document)) {
+      reload();
+      return;
+    }
+    fetch(location.href, { cache: "no-store", credentials: "same-origin" })
+      .then(function (response) {
+        var type = response.headers.get("Content-Type") || "";
+        if (!response.ok || response.redirected || type.indexOf("text/html") !== 0) {
+          throw new Error("not a page to swap in");
+        }
+        return response.text();
+      })
+      .then(function (text) {
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        if (doc.head.innerHTML !== servedHead || runsScripts(doc)) {
+          throw new Error("not the same page");
+        }
+        var x = window.scrollX;
+        var y = window.scrollY;
+        var body = document.adoptNode(doc.body);
+        body.appendChild(tag);
+        document.body.replaceWith(body);
+        window.scrollTo(x, y);
+        boot = newBoot;
+        tag.setAttribute("data-boot", boot);
+        tag.setAttribute("data-connected", boot);
+      })
+      .catch(reload);
   }
 
   function swapCss(path) {
@@ -57,9 +103,11 @@
         return;
       }
       sessionStorage.setItem(key, data.boot);
-      reload();
+      refresh(data.boot);
     } else if (event === "css") {
       swapCss(data.path);
+    } else if (event === "reload") {
+      refresh(boot);
     } else {
       reload();
     }
