@@ -3,7 +3,9 @@
 An editor's save is several events (vim: the file renamed to a backup, made anew,
 written, its mode set back); pushing on each swaps the stylesheet as often, the first
 time with the file missing or half written. A push waits for a quiet window after the
-file's last event, and a file that is as it was at its last push is not pushed again.
+file's last event (next to none after an event that says the file is whole: written and
+closed, or renamed into place), and a file that is as it was at its last push is not
+pushed again.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import os
 class StaticPushes:
     """The static files changed and not yet pushed, each with when it may be."""
 
-    def __init__(self, window: float) -> None:
-        self.window = window
+    def __init__(self) -> None:
         self._due: dict[str, float] = {}
         #: What each file was (mtime, size, inode) when it was last pushed.
         self._pushed: dict[str, tuple[int, int, int]] = {}
 
-    def changed(self, path: str, now: float) -> None:
-        self._due[path] = now + self.window
+    def changed(self, path: str, due: float) -> None:
+        """A new event for ``path``: it may be pushed at ``due`` if no other comes."""
+        self._due[path] = due
 
     def deadline(self) -> float | None:
         return min(self._due.values(), default=None)

@@ -20,6 +20,7 @@ from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.events import Event, FileChanged, Trigger, WorkerSaid
 from devreload.monitor.launch import Launcher
 from devreload.monitor.pushes import StaticPushes
+from devreload.monitor.restarts import quiet_window
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
@@ -72,7 +73,7 @@ class Reloader(ReloadStrategy):
                          launcher=launcher, events=events)
         self.ignore = IgnoreRules(self.settings.ignore_files, gitignore=self.settings.gitignore)
         self.static = [_static_pattern(p) for p in self.settings.static_files]
-        self.pushes = StaticPushes(self.settings.reload_interval)
+        self.pushes = StaticPushes()
         self.watched: set[str] = set()
         #: Targets of watched symlinks -> the link's path.
         self.links: dict[str, str] = {}
@@ -120,7 +121,8 @@ class Reloader(ReloadStrategy):
         if isinstance(event, FileChanged) and any(glob_regex(p).match(event.path)
                                                   for p in self.static):
             if not self.ignore(event.path):
-                self.pushes.changed(event.path, self.clock())
+                window = quiet_window([event], self.settings.reload_interval)
+                self.pushes.changed(event.path, self.clock() + window)
             return
         if isinstance(event, FileChanged):
             drop_bytecode(event.path)
