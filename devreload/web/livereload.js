@@ -39,8 +39,10 @@
     });
   }
 
-  // The new page's body in place of the old one: no navigation, no stylesheet fetched
-  // again, the stream kept. The fetched page has no tag (only a page navigated to gets
+  // After a restart, the new page's body in place of the old one: no navigation, no
+  // stylesheet fetched again, the stream kept. Not for a changed image or other static
+  // file ("reload"): a swapped-in body takes its images from the browser's cache, where a
+  // reload asks for them again. The fetched page has no tag (only a page navigated to gets
   // one): this one moves into the new body, now for ``newBoot``. Anything else (another
   // head, a script of the page's own, an error, a redirect) is a full reload.
   function refresh(newBoot) {
@@ -106,8 +108,6 @@
       refresh(data.boot);
     } else if (event === "css") {
       swapCss(data.path);
-    } else if (event === "reload") {
-      refresh(boot);
     } else {
       reload();
     }
