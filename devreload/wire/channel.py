@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import socket
 import struct
 import sys
@@ -54,6 +55,10 @@ class Channel:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def readable(self) -> bool:
+        """Whether a message (or the other end's close) waits to be read, without waiting."""
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def send(self, message: Message, fds: list[int] | None = None) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)

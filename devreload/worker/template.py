@@ -19,6 +19,7 @@ from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import TEMPLATE_ENV
 from devreload.wire.messages import Fork, Forked, Preload, Tainted
 from devreload.worker.modules import scan_ahead
+from devreload.worker.prefault import own_memory
 from devreload.worker.runtime import run
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     if spare:
         # Forked ahead of time: the restart that needs it sends the real channel.
         line = Channel.from_fd(fds[0])
+        own_memory(line.readable)
         try:
             _, fds = line.recv_with_fds()
         except ChannelClosed:
