@@ -10,7 +10,9 @@ the worker's life:
 - every frame of user code on the stack is a module body whose earlier statements, and the
   statement being run, are inert (imports, docstrings, plain ``def``, classes without a
   base, names bound to literals: nothing that calls, nothing that changes another object,
-  no class that a library's metaclass sees);
+  no class that a library's metaclass sees), or the statement being run has so far only
+  looked names up (a library's lazy attribute, as ``pydantic.BaseModel`` in the bases of a
+  class statement: see :mod:`devreload.worker.inert`);
 - no user function is on the stack (the import is not inside a call the app made);
 - no user module that finished running had a statement that was not inert;
 - devreload has not yet called into the app (a factory, a worker function).
@@ -21,9 +23,6 @@ with the reason. Library code is whatever lives under the interpreter's library 
 
 from __future__ import annotations
 
-import ast
-import functools
-import math
 import os
 import sys
 import threading
@@ -32,6 +31,7 @@ from importlib.machinery import ModuleSpec
 from types import FrameType, ModuleType
 
 from devreload.log import display_path
+from devreload.worker.inert import first_active, inert_before, inert_so_far
 
 
 class ImportObserver:
@@ -123,8 +123,8 @@ class ImportObserver:
             elif code.co_name != "<module>":
                 where = f"{display_path(filename)}:{frame.f_lineno}"
                 return f"imported inside a call to {code.co_name}() at {where}"
-            elif not inert_before(filename, frame.f_lineno):
-                first = int(_first_active(filename)) or frame.f_lineno
+            elif not inert_before(filename, frame.f_lineno) and not inert_so_far(frame):
+                first = int(first_active(filename)) or frame.f_lineno
                 return f"imported after the app's code ran ({display_path(filename)}:{first})"
             frame = frame.f_back
         return None
@@ -153,103 +153,6 @@ class ImportObserver:
             )
             self._kinds[filename] = kind
         return kind
-
-
-# --------------------------------------------------------------------------- inert code
-
-
-@functools.lru_cache(maxsize=4096)
-def _statements(filename: str) -> tuple[tuple[int, int, bool], ...] | None:
-    """(first line, last line, inert) of each top-level statement; None when unreadable."""
-    try:
-        with open(filename, "rb") as f:
-            tree = ast.parse(f.read(), filename)
-    except (OSError, SyntaxError, ValueError):
-        return None
-    return tuple(
-        (node.lineno, node.end_lineno or node.lineno, _inert(node)) for node in tree.body
-    )
-
-
-def inert_before(filename: str, line: int | None) -> bool:
-    """Whether the top-level statements run so far (all of them when ``line`` is None;
-    else those before ``line`` and the one at it) are inert. Asked at every import a
-    module makes: one lookup, however long the module."""
-    first = _first_active(filename)
-    return first == math.inf if line is None else first > line
-
-
-@functools.lru_cache(maxsize=4096)
-def _first_active(filename: str) -> float:
-    """The first line of the first statement that is not inert: infinity when all are,
-    0 when the file cannot be read (then nothing counts as inert)."""
-    statements = _statements(filename)
-    if statements is None:
-        return 0
-    return next((first for first, _, inert in statements if not inert), math.inf)
-
-
-def _inert(node: ast.stmt) -> bool:
-    """True when running ``node`` at module level can change nothing outside the module."""
-    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Pass)):
-        return True
-    if isinstance(node, ast.Expr):
-        return isinstance(node.value, ast.Constant)
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        args = node.args
-        defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
-        return not node.decorator_list and all(_inert_expr(d) for d in defaults)
-    if isinstance(node, ast.ClassDef):
-        # A base class runs its metaclass and __init_subclass__: a model class registers
-        # itself with its library (Django's models, SQLAlchemy's mappers).
-        return (
-            not node.decorator_list
-            and not node.keywords
-            and all(isinstance(b, ast.Name) and b.id == "object" for b in node.bases)
-            and all(_inert(s) for s in node.body)
-        )
-    if isinstance(node, ast.Assign):
-        return all(_name_target(t) for t in node.targets) and _inert_expr(node.value)
-    if isinstance(node, ast.AnnAssign):
-        return _name_target(node.target) and (node.value is None or _inert_expr(node.value))
-    if isinstance(node, ast.If):
-        return _inert_expr(node.test) and all(_inert(s) for s in [*node.body, *node.orelse])
-    if isinstance(node, ast.Try):
-        handlers_ok = all(h.type is None or _inert_expr(h.type) for h in node.handlers)
-        bodies = [*node.body, *node.orelse, *node.finalbody]
-        bodies += [s for h in node.handlers for s in h.body]
-        return handlers_ok and all(_inert(s) for s in bodies)
-    return False
-
-
-def _name_target(node: ast.expr) -> bool:
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return all(_name_target(e) for e in node.elts)
-    return isinstance(node, ast.Name)
-
-
-def _inert_expr(node: ast.expr) -> bool:
-    if isinstance(node, (ast.Constant, ast.Name, ast.Lambda)):
-        return True
-    if isinstance(node, ast.Attribute):
-        return _inert_expr(node.value)
-    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        return all(_inert_expr(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        return all(k is None or _inert_expr(k) for k in node.keys) and all(
-            _inert_expr(v) for v in node.values
-        )
-    if isinstance(node, ast.UnaryOp):
-        return _inert_expr(node.operand)
-    if isinstance(node, ast.BinOp):
-        return _inert_expr(node.left) and _inert_expr(node.right)
-    if isinstance(node, ast.BoolOp):
-        return all(_inert_expr(v) for v in node.values)
-    if isinstance(node, ast.Compare):
-        return _inert_expr(node.left) and all(_inert_expr(c) for c in node.comparators)
-    if isinstance(node, ast.Subscript):
-        return _inert_expr(node.value) and _inert_expr(node.slice)
-    return False
 
 
 # --------------------------------------------------------------------------- the worker's one

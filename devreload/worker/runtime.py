@@ -85,7 +85,7 @@ class _Worker:
             files, libraries = self.scanner.scan()
             preloadable = tuple(n for n in libraries if self.imports.preloadable(n))
             refused = tuple((n, self.imports.refusal(n)) for n in libraries
-                            if not self.imports.preloadable(n))
+                            if not self.imports.preloadable(n) and n not in self.imports.warm)
             if files or libraries:
                 warm = tuple(n for n in self.imports.warm if n in sys.modules)
                 self.channel.send(Modules(tuple(files), preloadable, refused, warm))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devreload.worker import preload
+from devreload.worker import inert, preload
 from devreload.worker.modules import library_roots
 
 
@@ -29,7 +29,7 @@ from devreload.worker.modules import library_roots
 def test_inert_module_bodies(tmp_path: Path, source: str) -> None:
     path = tmp_path / "mod.py"
     path.write_text(source)
-    assert preload.inert_before(str(path), None)
+    assert inert.inert_before(str(path), None)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_inert_module_bodies(tmp_path: Path, source: str) -> None:
 def test_code_that_can_change_state_is_not_inert(tmp_path: Path, source: str) -> None:
     path = tmp_path / "mod.py"
     path.write_text(source)
-    assert not preload.inert_before(str(path), None)
+    assert not inert.inert_before(str(path), None)
 
 
 def test_only_statements_run_so_far_count(tmp_path: Path) -> None:
@@ -62,10 +62,10 @@ def test_only_statements_run_so_far_count(tmp_path: Path) -> None:
         app = make_app()
         import late
         """))
-    assert preload.inert_before(str(path), 2), "line 2 is an import after an import"
-    assert not preload.inert_before(str(path), 3), "the statement running is a call"
-    assert not preload.inert_before(str(path), 4), "make_app() ran before this import"
-    assert not preload.inert_before(str(tmp_path / "missing.py"), 1), "unknown code is not inert"
+    assert inert.inert_before(str(path), 2), "line 2 is an import after an import"
+    assert not inert.inert_before(str(path), 3), "the statement running is a call"
+    assert not inert.inert_before(str(path), 4), "make_app() ran before this import"
+    assert not inert.inert_before(str(tmp_path / "missing.py"), 1), "unknown code is not inert"
 
 
 def test_the_prefix_ends_at_the_first_import_after_app_code(tmp_path: Path) -> None:
@@ -144,3 +144,88 @@ def test_what_devreloads_server_imports_through_a_library_is_warm(tmp_path: Path
             sys.path.remove(str(folder))
         for name in names:
             sys.modules.pop(name, None)
+
+
+def test_a_lazy_attribute_of_a_library_is_in_the_prefix_until_the_statement_calls(
+    tmp_path: Path,
+) -> None:
+    """``class Settings(lazylib.Base)`` looks up ``lazylib.Base`` before it calls anything:
+    the module a PEP 562 ``__getattr__`` imports for it is pure; what the class creation
+    then imports (a metaclass's lazy import) is not."""
+    library, user = tmp_path / "lib", tmp_path / "user"
+    (library / "dr_lazylib").mkdir(parents=True)
+    user.mkdir()
+    (library / "dr_lazylib" / "__init__.py").write_text(textwrap.dedent("""\
+        import importlib
+
+        def __getattr__(name):
+            return importlib.import_module(".base", __name__).Base
+        """))
+    (library / "dr_lazylib" / "base.py").write_text(textwrap.dedent("""\
+        class Meta(type):
+            def __new__(mcs, name, bases, namespace):
+                if bases:  # a model of the app's
+                    import dr_lazylib.fields  # noqa: F401
+                return super().__new__(mcs, name, bases, namespace)
+
+        class Base(metaclass=Meta):
+            pass
+        """))
+    (library / "dr_lazylib" / "fields.py").write_text("FIELDS = 1\n")
+    (user / "dr_user_models.py").write_text(textwrap.dedent("""\
+        import dr_lazylib
+
+        NAME = "models"
+
+        class Settings(dr_lazylib.Base):
+            debug = True
+        """))
+    sys.path[:0] = [str(library), str(user)]
+    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
+    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
+    sys.meta_path.insert(0, observer)
+    names = ("dr_lazylib", "dr_lazylib.base", "dr_lazylib.fields", "dr_user_models")
+    try:
+        importlib.import_module("dr_user_models")
+        assert observer.preloadable("dr_lazylib")
+        assert observer.preloadable("dr_lazylib.base"), observer.refusal("dr_lazylib.base")
+        assert not observer.preloadable("dr_lazylib.fields")
+        assert "dr_user_models.py:5" in observer.refusal("dr_lazylib.fields")
+    finally:
+        sys.meta_path.remove(observer)
+        sys.path.remove(str(library))
+        sys.path.remove(str(user))
+        for name in names:
+            sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("statement", "pure"),
+    [
+        ("class A(lazy.Base):\n    pass\n", True),
+        ("@decorate\nclass A(lazy.Base):\n    pass\n", True),
+        ("app = make(lazy.Base)\n", True),
+        ("app = make(0) or lazy.Base\n", False),
+        ("class A(lazy.Base if FLAG else lazy.Other):\n    pass\n", False),
+    ],
+)
+def test_a_statement_is_caught_before_its_first_call(
+    tmp_path: Path, statement: str, pure: bool
+) -> None:
+    """Only loads ran in the statement so far (its first call, jump or store is ahead)."""
+    import types
+
+    path = tmp_path / "stmt.py"
+    path.write_text("import lazy\nX = 1\n" + statement)
+    seen: list[bool] = []
+
+    class Lazy(types.ModuleType):
+        def __getattr__(self, name: str) -> type:
+            seen.append(inert.inert_so_far(sys._getframe(1)))
+            return type(name, (), {})
+
+    namespace = {"lazy": Lazy("lazy"), "make": lambda x: x, "FLAG": True,
+                 "decorate": lambda c: c, "__name__": "stmt"}
+    exec(compile(path.read_text().replace("import lazy\n", "\n"), str(path), "exec"),
+         namespace)
+    assert seen[0] is pure
