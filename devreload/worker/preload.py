@@ -23,6 +23,7 @@ with the reason. Library code is whatever lives under the interpreter's library 
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -32,6 +33,8 @@ from types import FrameType, ModuleType
 
 from devreload.log import display_path
 from devreload.worker.inert import first_active, inert_before, inert_so_far
+
+_IMPORT_MODULE = importlib.import_module.__code__
 
 
 class ImportObserver:
@@ -86,10 +89,10 @@ class ImportObserver:
         return self.ended or "imported after the app's code ran"
 
     def _imported_by_devreload(self, frame: FrameType | None) -> bool:
-        """Whether the code asking for this import is devreload's own (below any module
-        bodies of libraries it pulls in; while devreload starts the server, below any
-        library code: uvicorn loading its protocol modules), with none of the app's code
-        in between."""
+        """Whether the code asking for this import is devreload's own (below the import
+        system, ``importlib.import_module`` and any module bodies of libraries it pulls in;
+        while devreload starts the server, below any library code: uvicorn loading its
+        protocol modules), with none of the app's code in between."""
         while frame is not None:
             filename = frame.f_code.co_filename
             if filename.startswith(self.own_dir):
@@ -97,6 +100,7 @@ class ImportObserver:
             if self._is_user(filename) or not (
                 self.server_starting
                 or filename.startswith("<frozen")
+                or frame.f_code is _IMPORT_MODULE
                 or frame.f_code.co_name == "<module>"
             ):
                 return False

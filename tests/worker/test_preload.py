@@ -121,18 +121,22 @@ def test_what_devreloads_server_imports_through_a_library_is_warm(tmp_path: Path
         "import importlib\n\ndef load(name):\n    return importlib.import_module(name)\n")
     (library / "dr_lazy_a.py").write_text("A = 1\n")
     (library / "dr_lazy_b.py").write_text("B = 1\n")
+    (library / "dr_lazy_c.py").write_text("C = 1\n")
     (own / "dr_own_runner.py").write_text(
-        "import dr_srv\n\ndef run():\n    return dr_srv.load('dr_lazy_a')\n")
+        "import importlib\nimport dr_srv\n\ndef run():\n    return dr_srv.load('dr_lazy_a')\n"
+        "\ndef backend():\n    return importlib.import_module('dr_lazy_c')\n")
     (user / "dr_user_calls.py").write_text(
         "import dr_srv\n\ndef run():\n    return dr_srv.load('dr_lazy_b')\n")
     sys.path[:0] = [str(library), str(own), str(user)]
     observer = preload.ImportObserver([*library_roots(), str(library)], str(own))
     sys.meta_path.insert(0, observer)
-    names = ("dr_srv", "dr_lazy_a", "dr_lazy_b", "dr_own_runner", "dr_user_calls")
+    names = ("dr_srv", "dr_lazy_a", "dr_lazy_b", "dr_lazy_c", "dr_own_runner", "dr_user_calls")
     try:
         runner = importlib.import_module("dr_own_runner")
         calls = importlib.import_module("dr_user_calls")
         observer.end("the app was loaded")
+        runner.backend()  # devreload's own import_module: warm even before the server starts
+        assert "dr_lazy_c" in observer.warm
         observer.server_starting = True
         runner.run()
         calls.run()
