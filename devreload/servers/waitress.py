@@ -31,6 +31,7 @@ from devreload.servers.base import (
     DrainClock,
     ReadyCallback,
 )
+from devreload.servers.waitress_pool import GrowingDispatcher
 from devreload.web.inflight import REQUESTS
 from devreload.web.livereload import close_streams
 from devreload.web.waitress_streams import install_waitress_events
@@ -104,7 +105,9 @@ class DrainingServer:
         handoff: ConnectionHandoff | None,
     ) -> None:
         self.map: dict[int, Any] = {}
-        self.server = waitress.create_server(app, map=self.map, sockets=list(sockets), **options)
+        most = options.get("threads", Adjustments.threads)
+        self.server = waitress.create_server(app, map=self.map, sockets=list(sockets),
+                                             _dispatcher=GrowingDispatcher(most), **options)
         install_waitress_events(self.server)
         self.listeners = [obj for obj in self.map.values() if isinstance(obj, BaseWSGIServer)]
         self.adj = self.listeners[0].adj

@@ -1,8 +1,9 @@
 """Fixture for the ini server tests: an app that shows what its server gave it, and a server
 of its own (wsgiref) for ``use = call:ini_servers_app:wsgiref_server``.
 
-The app answers ``GREETING TOKEN scheme=... threads=N pid=N``: ``threads`` counts waitress's
-request threads in the process.
+The app answers ``GREETING TOKEN scheme=... pid=N``; ``/meet/N`` answers ``together`` once
+N requests are in the app at the same time, or ``alone`` when they never are within a
+second (the server has fewer request threads).
 """
 
 from __future__ import annotations
@@ -18,15 +19,29 @@ if TYPE_CHECKING:  # types only: the app imports no devreload module at run time
     from devreload.web.wsgi import StartResponse, WSGIApp
 
 TOKEN = "one"
+MEET_TIMEOUT = 1.0
+_meetings: dict[int, threading.Barrier] = {}
+_meetings_lock = threading.Lock()
+
+
+def _meet(parties: int) -> str:
+    with _meetings_lock:
+        barrier = _meetings.setdefault(parties, threading.Barrier(parties))
+    try:
+        barrier.wait(MEET_TIMEOUT)
+    except threading.BrokenBarrierError:
+        return "alone"
+    return "together"
 
 
 def make_app(global_config: dict[str, str], greeting: str = "Hello", **settings: str) -> WSGIApp:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        threads = [t for t in threading.enumerate() if t.name.startswith("waitress-")]
-        body = (
-            f"{greeting} {TOKEN} scheme={environ['wsgi.url_scheme']} "
-            f"threads={len(threads)} pid={os.getpid()}"
-        ).encode()
+        path = environ["PATH_INFO"]
+        if path.startswith("/meet/"):
+            body = _meet(int(path.removeprefix("/meet/"))).encode()
+        else:
+            scheme = environ["wsgi.url_scheme"]
+            body = f"{greeting} {TOKEN} scheme={scheme} pid={os.getpid()}".encode()
         headers = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
         start_response("200 OK", headers)
         return [body]

@@ -27,16 +27,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def fetch(url: str) -> tuple[int, dict[str, str], str]:
+def fetch(url: str, path: str = "/") -> tuple[int, dict[str, str], str]:
     """Status, headers and body of a GET on a new connection (plain text, not HTML)."""
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        conn.request("GET", "/", headers={"Accept": "text/plain"})
+        conn.request("GET", path, headers={"Accept": "text/plain"})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read().decode()
     finally:
         conn.close()
+
+
+def meet(url: str, parties: int) -> list[str]:
+    """``parties`` requests to ``/meet/N`` at once: what each answered."""
+    answers: list[str] = []
+    threads = [threading.Thread(target=lambda: answers.append(fetch(url, f"/meet/{parties}")[2]))
+               for _ in range(parties)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    return answers
 
 
 class Client:
@@ -89,8 +101,11 @@ def test_waitress_ini_is_served_on_the_held_socket(spawn: Spawn, project: Path) 
     proc = devreload_serve(spawn, "dev.ini", "--reload", apps=[APP])
     url = proc.wait_for(SERVING_RE)[1]
     assert url == f"http://127.0.0.1:{port}"
-    # waitress's options, as waitress reads them: the scheme, and two request threads.
-    wait_body(url, r"^Hello one scheme=https threads=2 pid=\d+$")
+    # waitress's options, as waitress reads them: the scheme, and two request threads
+    # (two requests can be in the app at once, three cannot).
+    wait_body(url, r"^Hello one scheme=https pid=\d+$")
+    assert meet(url, 2) == ["together", "together"]
+    assert meet(url, 3) == ["alone", "alone", "alone"]
     with Client(url) as client:
         previous = "one"
         for n in range(5):
