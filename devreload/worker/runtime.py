@@ -32,6 +32,7 @@ from devreload.wire.messages import (
     Stop,
 )
 from devreload.worker import preload
+from devreload.worker.bytecode import DeferredWrites
 from devreload.worker.changeover import Changeover
 from devreload.worker.modules import library_roots, template_scanner
 from devreload.worker.preload import ImportObserver
@@ -52,10 +53,12 @@ RESIGNAL_DELAY = 0.001
 
 
 class _Worker:
-    def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles) -> None:
+    def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles,
+                 bytecode: DeferredWrites | None) -> None:
         self.channel = channel
         self.imports = imports
         self.files = files
+        self.bytecode = bytecode
         self.scanner = template_scanner()
         self._state: tuple[int, int] = (0, 0)
         self._lock = threading.RLock()
@@ -91,9 +94,12 @@ class _Worker:
                 self.channel.send(Modules(tuple(files), preloadable, refused, warm))
 
     def on_ready(self) -> None:
-        """A server answers: what the app reads from now on is data, unless a loader reads."""
+        """A server answers: what the app reads from now on is data, unless a loader reads;
+        the bytecode its start compiled is written now."""
         self.files.started()
         self.report_modules()
+        if self.bytecode is not None:
+            self.bytecode.flush()
 
     def watch_modules(self) -> None:
         while True:
@@ -145,7 +151,9 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     for name in spec.warm:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
-    worker = _Worker(channel, imports, files)
+    # A server says when it answers: its start writes no bytecode until then.
+    worker = _Worker(channel, imports, files,
+                     DeferredWrites() if spec.announce_ready else None)
     files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
                           else worker.report_modules, Changeover(spec.gated), worker.heard)

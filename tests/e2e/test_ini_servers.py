@@ -104,6 +104,9 @@ def test_waitress_ini_is_served_on_the_held_socket(spawn: Spawn, project: Path) 
     # waitress's options, as waitress reads them: the scheme, and two request threads
     # (two requests can be in the app at once, three cannot).
     wait_body(url, r"^Hello one scheme=https pid=\d+$")
+    # The app's bytecode cache, held while it started, is written once it answers.
+    wait_until(lambda: list((project / "__pycache__").glob("ini_servers_app.*.pyc")),
+               message="the app's bytecode was never written")
     assert meet(url, 2) == ["together", "together"]
     assert meet(url, 3) == ["alone", "alone", "alone"]
     with Client(url) as client:

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from helpers import wait_until
 
 from devreload.servers.waitress_pool import GrowingDispatcher
-from tests.helpers import wait_until
 
 
 class Task:
