@@ -56,6 +56,11 @@ class ImportObserver:
         self._unchecked: dict[str, None] = {}  # imported in the prefix, maybe still running
         self._lock = threading.Lock()
         self._kinds: dict[str, bool] = {}
+        self._real_folders: dict[str, str] = {}
+        #: The frame under the last module body checked, and the files of the frames below
+        #: it (see _stack_reason).
+        self._checked_under: FrameType | None = None
+        self._checked_files: set[str] = set()
 
     # -- the finder protocol ------------------------------------------------------------
 
@@ -80,6 +85,7 @@ class ImportObserver:
         with self._lock:
             if self.ended is None:
                 self.ended = reason
+            self._checked_under = None
 
     def preloadable(self, name: str) -> bool:
         return name in self.pure
@@ -112,16 +118,26 @@ class ImportObserver:
         reason = self._stack_reason(frame, on_stack) or self._finished_reason(on_stack)
         if reason is not None:
             self.ended = reason
+            self._checked_under = None
             return
         self.pure[name] = None
         self._unchecked[name] = None
 
     def _stack_reason(self, frame: FrameType | None, on_stack: set[str]) -> str | None:
-        """Why the code on the stack may have changed state before this import, or None."""
+        """Why the code on the stack may have changed state before this import, or None.
+
+        A big app imports thousands of modules from a few module bodies, each time over the
+        same frames below them. The frames under the caller of the topmost module body
+        cannot have run since the last import (they wait for it to return): they are
+        checked once, not at every import."""
+        under: FrameType | None = None  # the caller of the topmost user module body
+        below: set[str] | None = None  # the files of the frames under it
         while frame is not None:
             code = frame.f_code
             filename = code.co_filename
             on_stack.add(filename)
+            if below is not None:
+                below.add(filename)
             if not self._is_user(filename):
                 pass
             elif code.co_name != "<module>":
@@ -130,7 +146,18 @@ class ImportObserver:
             elif not inert_before(filename, frame.f_lineno) and not inert_so_far(frame):
                 first = int(first_active(filename)) or frame.f_lineno
                 return f"imported after the app's code ran ({display_path(filename)}:{first})"
+            elif under is None:
+                under = frame.f_back
+            if frame is under:
+                below = set()
+            if frame is self._checked_under:
+                on_stack |= self._checked_files
+                if below is not None:
+                    below |= self._checked_files
+                break
             frame = frame.f_back
+        if under is not None and below is not None:
+            self._checked_under, self._checked_files = under, below
         return None
 
     def _finished_reason(self, on_stack: set[str]) -> str | None:
@@ -151,12 +178,20 @@ class ImportObserver:
     def _is_user(self, filename: str) -> bool:
         kind = self._kinds.get(filename)
         if kind is None:
-            kind = not (
-                filename.startswith("<")
-                or os.path.realpath(filename).startswith(self.roots)
-            )
+            kind = not (filename.startswith("<") or self._real(filename).startswith(self.roots))
             self._kinds[filename] = kind
         return kind
+
+    def _real(self, filename: str) -> str:
+        """The real path of ``filename``, its folder resolved once for all its modules (a
+        big app's thousands of files are in a few hundred folders)."""
+        if os.path.islink(filename):
+            return os.path.realpath(filename)
+        folder, name = os.path.split(os.path.abspath(filename))
+        real = self._real_folders.get(folder)
+        if real is None:
+            real = self._real_folders[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
 
 
 # --------------------------------------------------------------------------- the worker's one

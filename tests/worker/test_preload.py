@@ -233,3 +233,37 @@ def test_a_statement_is_caught_before_its_first_call(
     exec(compile(path.read_text().replace("import lazy\n", "\n"), str(path), "exec"),
          namespace)
     assert seen[0] is pure
+
+
+def test_each_import_is_judged_by_the_line_its_module_body_is_at(tmp_path: Path) -> None:
+    """The frames under a module body are checked once for all its imports; the body itself
+    at every import: a call between two imports ends the prefix, in a nested module too."""
+    library, user = tmp_path / "lib", tmp_path / "user"
+    library.mkdir()
+    user.mkdir()
+    for name in ("dr_cp_a", "dr_cp_b", "dr_cp_c", "dr_cp_d"):
+        (library / f"{name}.py").write_text("VALUE = 1\n")
+    (user / "dr_cp_inner.py").write_text("import dr_cp_b\n")
+    (user / "dr_cp_outer.py").write_text(textwrap.dedent("""\
+        import dr_cp_a
+        import dr_cp_inner
+        import dr_cp_c
+        VALUES = list(range(3))
+        import dr_cp_d
+        """))
+    sys.path[:0] = [str(library), str(user)]
+    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
+    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
+    sys.meta_path.insert(0, observer)
+    names = ("dr_cp_a", "dr_cp_b", "dr_cp_c", "dr_cp_d", "dr_cp_inner", "dr_cp_outer")
+    try:
+        importlib.import_module("dr_cp_outer")
+        assert [observer.preloadable(n) for n in ("dr_cp_a", "dr_cp_b", "dr_cp_c")] == [True] * 3
+        assert not observer.preloadable("dr_cp_d")
+        assert "dr_cp_outer.py:4" in observer.refusal("dr_cp_d")
+    finally:
+        sys.meta_path.remove(observer)
+        sys.path.remove(str(library))
+        sys.path.remove(str(user))
+        for name in names:
+            sys.modules.pop(name, None)
