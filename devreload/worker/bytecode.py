@@ -13,6 +13,8 @@ restart compiles the whole app again.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from importlib.machinery import SourceFileLoader
 from typing import Any
@@ -23,7 +25,7 @@ class DeferredWrites:
 
     def __init__(self) -> None:
         self._write = SourceFileLoader.set_data
-        self._held: list[tuple[Any, str, bytes, int]] = []
+        self._held: list[tuple[Any, str, bytes, int, Version | None]] = []
         self._holding = True
         self._lock = threading.Lock()
         writes = self
@@ -31,7 +33,8 @@ class DeferredWrites:
         def set_data(loader: Any, path: str, data: bytes, *, _mode: int = 0o666) -> None:
             with writes._lock:
                 if writes._holding:
-                    writes._held.append((loader, path, data, _mode))
+                    source = getattr(loader, "path", "")
+                    writes._held.append((loader, path, data, _mode, version(source)))
                     return
             writes._write(loader, path, data, _mode=_mode)
 
@@ -46,6 +49,29 @@ class DeferredWrites:
             threading.Thread(target=self._write_all, args=(held,), name="devreload-bytecode",
                              daemon=True).start()
 
-    def _write_all(self, held: list[tuple[Any, str, bytes, int]]) -> None:
-        for loader, path, data, mode in held:
+    def _write_all(self, held: list[tuple[Any, str, bytes, int, Version | None]]) -> None:
+        """Each cache whose source is still the one compiled. One saved again meanwhile is
+        not written, or removed again if the save came while it was written: the cache
+        would pass for a save in the same second with the same size, and the monitor,
+        which drops the cache of a changed file, may have done so before this write."""
+        for loader, path, data, mode, compiled in held:
+            source = getattr(loader, "path", "")
+            if compiled is None or version(source) != compiled:
+                continue
             self._write(loader, path, data, _mode=mode)
+            if version(source) != compiled:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+
+
+#: What tells one save of a file from another: the nanosecond mtime, the size and the
+#: inode (an editor or ``git checkout`` that replaces the file makes a new one).
+Version = tuple[int, int, int]
+
+
+def version(source: str) -> Version | None:
+    try:
+        stat = os.stat(source)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino

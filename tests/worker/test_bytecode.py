@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+import threading
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
@@ -42,3 +44,37 @@ def test_bytecode_is_held_until_flushed_then_written_as_the_import_system_would(
     assert loader.get_code("dr_held_one") is not None
     data = cached[0].read_bytes()
     assert data[:4] == importlib.util.MAGIC_NUMBER
+
+
+def test_a_cache_held_while_its_source_changed_is_never_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saved again in the same second with the same size (here one nanosecond later), the
+    source would pass the import system's check of the old cache: the held one is
+    dropped, not written."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "dr_changed.py"
+    source.write_text('VALUE = "a"\n')
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    original = SourceFileLoader.set_data
+    writes = DeferredWrites()
+    try:
+        assert importlib.import_module("dr_changed").VALUE == "a"
+        stat = source.stat()
+        source.unlink()  # as git checkout does it
+        source.write_text('VALUE = "b"\n')  # same size, and the same second for Python
+        second, fraction = divmod(stat.st_mtime_ns, 1_000_000_000)
+        later_same_second = second * 1_000_000_000 + (fraction + 1) % 1_000_000_000
+        os.utime(source, ns=(stat.st_atime_ns, later_same_second))
+        writes.flush()
+        marker = tmp_path / "dr_marker.py"
+        marker.write_text("X = 1\n")
+        assert importlib.import_module("dr_marker").X == 1  # written at once, after the flush
+        wait_until(lambda: not any(t.name == "devreload-bytecode"
+                                   for t in threading.enumerate()), timeout=5)
+        assert not cached.exists()
+    finally:
+        SourceFileLoader.set_data = original  # type: ignore[method-assign]
+        for name in ("dr_changed", "dr_marker"):
+            sys.modules.pop(name, None)
