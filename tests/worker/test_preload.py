@@ -3,9 +3,11 @@ and how an observer of imports ends the pure prefix."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import textwrap
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,25 @@ def test_only_statements_run_so_far_count(tmp_path: Path) -> None:
     assert not inert.inert_before(str(tmp_path / "missing.py"), 1), "unknown code is not inert"
 
 
+@contextlib.contextmanager
+def observing(library: Path, user: Path, names: Sequence[str]) -> Iterator[preload.ImportObserver]:
+    """An import observer first on ``sys.meta_path``, ``library`` and ``user`` importable
+    (this test's own frames stand where devreload's worker would: library code); the
+    modules ``names`` forgotten afterwards."""
+    sys.path[:0] = [str(library), str(user)]
+    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
+    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
+    sys.meta_path.insert(0, observer)
+    try:
+        yield observer
+    finally:
+        sys.meta_path.remove(observer)
+        sys.path.remove(str(library))
+        sys.path.remove(str(user))
+        for name in names:
+            sys.modules.pop(name, None)
+
+
 def test_the_prefix_ends_at_the_first_import_after_app_code(tmp_path: Path) -> None:
     """Modules imported by a user module whose earlier statements are inert are pure; once
     a user function is on the stack, or devreload said the app ran, the prefix is over."""
@@ -86,12 +107,8 @@ def test_the_prefix_ends_at_the_first_import_after_app_code(tmp_path: Path) -> N
             import dr_lib_two
             return dr_lib_two.VALUE
         """))
-    sys.path[:0] = [str(library), str(user)]
-    # This test's own frames stand where devreload's worker would: library code.
-    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
-    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
-    sys.meta_path.insert(0, observer)
-    try:
+    names = ("dr_lib_one", "dr_lib_two", "dr_lib_three", "dr_user_app")
+    with observing(library, user, names) as observer:
         user_app = importlib.import_module("dr_user_app")
 
         assert observer.preloadable("dr_lib_one"), observer.ended
@@ -102,12 +119,6 @@ def test_the_prefix_ends_at_the_first_import_after_app_code(tmp_path: Path) -> N
         importlib.import_module("dr_lib_three")  # after the prefix, whoever imports it
 
         assert not observer.preloadable("dr_lib_three")
-    finally:
-        sys.meta_path.remove(observer)
-        sys.path.remove(str(library))
-        sys.path.remove(str(user))
-        for name in ("dr_lib_one", "dr_lib_two", "dr_lib_three", "dr_user_app"):
-            sys.modules.pop(name, None)
 
 
 def test_what_devreloads_server_imports_through_a_library_is_warm(tmp_path: Path) -> None:
@@ -184,23 +195,13 @@ def test_a_lazy_attribute_of_a_library_is_in_the_prefix_until_the_statement_call
         class Settings(dr_lazylib.Base):
             debug = True
         """))
-    sys.path[:0] = [str(library), str(user)]
-    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
-    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
-    sys.meta_path.insert(0, observer)
     names = ("dr_lazylib", "dr_lazylib.base", "dr_lazylib.fields", "dr_user_models")
-    try:
+    with observing(library, user, names) as observer:
         importlib.import_module("dr_user_models")
         assert observer.preloadable("dr_lazylib")
         assert observer.preloadable("dr_lazylib.base"), observer.refusal("dr_lazylib.base")
         assert not observer.preloadable("dr_lazylib.fields")
         assert "dr_user_models.py:5" in observer.refusal("dr_lazylib.fields")
-    finally:
-        sys.meta_path.remove(observer)
-        sys.path.remove(str(library))
-        sys.path.remove(str(user))
-        for name in names:
-            sys.modules.pop(name, None)
 
 
 @pytest.mark.parametrize(
@@ -251,19 +252,9 @@ def test_each_import_is_judged_by_the_line_its_module_body_is_at(tmp_path: Path)
         VALUES = list(range(3))
         import dr_cp_d
         """))
-    sys.path[:0] = [str(library), str(user)]
-    roots = [*library_roots(), str(library), str(Path(__file__).parent)]
-    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
-    sys.meta_path.insert(0, observer)
     names = ("dr_cp_a", "dr_cp_b", "dr_cp_c", "dr_cp_d", "dr_cp_inner", "dr_cp_outer")
-    try:
+    with observing(library, user, names) as observer:
         importlib.import_module("dr_cp_outer")
         assert [observer.preloadable(n) for n in ("dr_cp_a", "dr_cp_b", "dr_cp_c")] == [True] * 3
         assert not observer.preloadable("dr_cp_d")
         assert "dr_cp_outer.py:4" in observer.refusal("dr_cp_d")
-    finally:
-        sys.meta_path.remove(observer)
-        sys.path.remove(str(library))
-        sys.path.remove(str(user))
-        for name in names:
-            sys.modules.pop(name, None)
