@@ -22,23 +22,23 @@ def library_roots() -> tuple[str, ...]:
     return tuple(os.path.realpath(r) + os.sep for r in roots if r)
 
 
+@functools.cache
+def real_folder(folder: str) -> str:
+    """The real path of ``folder``, ending in a separator, resolved once: thousands of
+    modules live in a few hundred folders, and each system call made beside the app's
+    imports (a scan, the import observer) hands the GIL back and forth."""
+    return os.path.join(os.path.realpath(folder), "")
+
+
 class ModuleScanner:
     """Finds the source file of every module imported so far, including late imports."""
 
     def __init__(self) -> None:
         self.roots = library_roots()
         self.seen: set[tuple[str, Any]] = set()
-        #: Each folder's real path: thousands of modules live in a few dozen folders.
-        self._real_folders: dict[str, str] = {}
 
     def _in_library(self, path: str) -> bool:
-        """By the real path of its folder, looked up once per folder: a scan runs beside
-        the app's imports, and every system call it makes hands the GIL back and forth."""
-        folder = os.path.dirname(path)
-        real = self._real_folders.get(folder)
-        if real is None:
-            real = self._real_folders[folder] = os.path.join(os.path.realpath(folder), "")
-        return real.startswith(self.roots)
+        return real_folder(os.path.dirname(path)).startswith(self.roots)
 
     def scan(self) -> tuple[list[str], list[str]]:
         """New user source files, and new library module names (for the template to preload)."""

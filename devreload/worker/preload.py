@@ -33,6 +33,7 @@ from types import FrameType, ModuleType
 
 from devreload.log import display_path
 from devreload.worker.inert import first_active, inert_before, inert_so_far
+from devreload.worker.modules import real_folder
 
 _IMPORT_MODULE = importlib.import_module.__code__
 
@@ -56,7 +57,6 @@ class ImportObserver:
         self._unchecked: dict[str, None] = {}  # imported in the prefix, maybe still running
         self._lock = threading.Lock()
         self._kinds: dict[str, bool] = {}
-        self._real_folders: dict[str, str] = {}
         #: The frame under the last module body checked, and the files of the frames below
         #: it (see _stack_reason).
         self._checked_under: FrameType | None = None
@@ -183,15 +183,11 @@ class ImportObserver:
         return kind
 
     def _real(self, filename: str) -> str:
-        """The real path of ``filename``, its folder resolved once for all its modules (a
-        big app's thousands of files are in a few hundred folders)."""
+        """The real path of ``filename``, its folder resolved once for all its modules."""
         if os.path.islink(filename):
             return os.path.realpath(filename)
         folder, name = os.path.split(os.path.abspath(filename))
-        real = self._real_folders.get(folder)
-        if real is None:
-            real = self._real_folders[folder] = os.path.realpath(folder)
-        return os.path.join(real, name)
+        return real_folder(folder) + name
 
 
 # --------------------------------------------------------------------------- the worker's one
