@@ -93,6 +93,8 @@ def test_each_process_restarts_only_when_its_own_files_change(
         edit(stack / "shared.py", '"s1"', '"s2"')
         wait_body(url, "^v2 s2 ")
         proc.wait_for(r"WORKER READY pid=(\d+) jobs=j2 shared=s2", start=0)
+        # The new web worker may answer before the monitor has logged its restart.
+        proc.wait_for(r"web: shared\.py changed; restarted in", start=mark)
     finally:
         requests.stop()
     assert requests.failed == [], f"{len(requests.failed)} failed of {requests.answered}"
