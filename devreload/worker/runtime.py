@@ -3,7 +3,6 @@ reports of what the app imported and read, and the failure report."""
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import importlib
 import os
@@ -12,9 +11,7 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any, NoReturn
 
 from devreload import platforms, processes
@@ -38,6 +35,7 @@ from devreload.worker.modules import library_roots, template_scanner
 from devreload.worker.preload import ImportObserver
 from devreload.worker.proxy import ReloaderProxy, activate
 from devreload.worker.reads import ReadFiles
+from devreload.worker.stopping import Stopping
 from devreload.worker.tracebacks import (
     PACKAGE_DIR,
     compact_traceback,
@@ -48,14 +46,13 @@ from devreload.worker.tracebacks import (
 SCAN_INTERVAL = 0.25
 #: The longest the app waits for the monitor to take a report of a file become its own.
 HEARD_TIMEOUT = 1.0
-#: A stop lost where exceptions are ignored comes again this much later.
-RESIGNAL_DELAY = 0.001
 
 
 class _Worker:
     def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles,
-                 bytecode: DeferredWrites | None) -> None:
+                 bytecode: DeferredWrites | None, stopping: Stopping) -> None:
         self.channel = channel
+        self.stopping = stopping
         self.imports = imports
         self.files = files
         self.bytecode = bytecode
@@ -114,7 +111,7 @@ class _Worker:
             while True:
                 message, fds = self.channel.recv_with_fds()
                 if isinstance(message, Stop):
-                    _stop_main()
+                    self.stopping.ask()
                 else:
                     proxy._dispatch(message, fds)
         except ChannelClosed:
@@ -135,14 +132,14 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     if spec.environ is not None:
         os.environ.clear()
         os.environ.update(spec.environ, **{processes.WORKER_MARK: str(os.getpid())})
-    # Stopped like Ctrl-C stops a program: finally blocks, atexit handlers and buffered
-    # writes run (a server replaces this with its own stop).
-    signal.signal(signal.SIGTERM, _leave)
+    # Stopped like Ctrl-C stops a program (a server replaces this with its own stop).
+    changeover = Changeover(spec.gated)
+    stopping = Stopping(lambda: changeover.released_at is not None)
+    stopping.install()
     if sys.platform == "win32":
         # The monitor's console break is for what the worker started; the worker itself
         # is stopped over its channel.
         signal.signal(signal.SIGBREAK, signal.SIG_IGN)
-    sys.unraisablehook = _unraisable
     sys.path[:] = spec.sys_path
     sys.argv[:] = spec.argv
     imports = preload.observe(library_roots(), PACKAGE_DIR)
@@ -153,10 +150,10 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
             importlib.import_module(name)
     # A server says when it answers: its start writes no bytecode until then.
     worker = _Worker(channel, imports, files,
-                     DeferredWrites() if spec.announce_ready else None)
+                     DeferredWrites() if spec.announce_ready else None, stopping)
     files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
-                          else worker.report_modules, Changeover(spec.gated), worker.heard)
+                          else worker.report_modules, changeover, worker.heard)
     activate(proxy)
     threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
                      daemon=True).start()
@@ -207,58 +204,6 @@ def _await_spec(channel: Channel, sockets: list[socket.socket]) -> Spec:
             sockets.extend(socket.fromshare(share) for share in message.shares)
         else:
             raise RuntimeError(f"a worker expects its spec first, not {message!r}")
-
-
-class _Stopped(SystemExit):
-    """The monitor's SIGTERM, raised where the app happens to be."""
-
-
-def _leave(signum: int, frame: FrameType | None) -> None:
-    if _in_hook(frame):
-        _signal_again()  # this one would be lost like the first: later, once out
-        return
-    raise _Stopped(128 + signum)
-
-
-def _unraisable(hook: Any) -> None:
-    """The stop landed where Python ignores exceptions (a ``__del__``, a weakref callback
-    inside the import system): the signal comes again a moment later, once this hook has
-    returned, to land in the app's code instead of being lost while the monitor waits out
-    ``shutdown_interval``."""
-    if isinstance(hook.exc_value, _Stopped):
-        _signal_again()
-    else:
-        sys.__unraisablehook__(hook)
-
-
-def _in_hook(frame: FrameType | None) -> bool:
-    while frame is not None:
-        if frame.f_code is _unraisable.__code__:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _signal_again() -> None:
-    """From a thread that the hook does not wait for (``threading.Thread.start`` waits,
-    and a signal coming meanwhile would land in the hook again)."""
-
-    def later() -> None:
-        time.sleep(RESIGNAL_DELAY)
-        _stop_main()
-
-    _thread.start_new_thread(later, ())
-
-
-def _stop_main() -> None:
-    """SIGTERM for the main thread, from any thread. Windows delivers no signal to a
-    thread: the handler runs once the main thread next runs Python code."""
-    if sys.platform == "win32":
-        _thread.interrupt_main(signal.SIGTERM)
-    else:
-        main = threading.main_thread().ident
-        assert main is not None
-        signal.pthread_kill(main, signal.SIGTERM)
 
 
 def _report_failure(proxy: ReloaderProxy, exc: BaseException, quiet: bool = False) -> None:
