@@ -27,6 +27,21 @@ LOADS = frozenset({
     "MAKE_FUNCTION", "SET_FUNCTION_ATTRIBUTE",
 })
 
+#: What a module of only imports, names bound to constants and plain functions compiles
+#: to. A module body of these alone is inert: its code says so without its source.
+PLAIN = frozenset({
+    "CACHE", "EXTENDED_ARG", "NOP", "RESUME", "LOAD_CONST", "LOAD_SMALL_INT", "STORE_NAME",
+    "IMPORT_NAME", "IMPORT_FROM", "POP_TOP", "MAKE_FUNCTION", "SET_FUNCTION_ATTRIBUTE",
+    "RETURN_VALUE", "RETURN_CONST",
+})
+
+
+def plainly_inert(code: CodeType) -> bool:
+    """Whether a module body's code is made of PLAIN instructions only: no call, no
+    lookup, no jump. Anything else is left to the rules on its source."""
+    raw = code.co_code
+    return all(dis.opname[raw[i]] in PLAIN for i in range(0, len(raw), 2))
+
 
 @functools.lru_cache(maxsize=4096)
 def _statements(filename: str) -> tuple[tuple[int, int, bool], ...] | None:

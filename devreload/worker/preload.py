@@ -29,10 +29,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
-from types import FrameType, ModuleType
+from types import CodeType, FrameType, ModuleType
 
 from devreload.log import display_path
-from devreload.worker.inert import first_active, inert_before, inert_so_far
+from devreload.worker.inert import first_active, inert_before, inert_so_far, plainly_inert
 from devreload.worker.modules import real_folder
 
 _IMPORT_MODULE = importlib.import_module.__code__
@@ -61,6 +61,8 @@ class ImportObserver:
         #: it (see _stack_reason).
         self._checked_under: FrameType | None = None
         self._checked_files: set[str] = set()
+        #: The code of the module bodies run in the prefix, by file, until checked.
+        self._codes: dict[str, CodeType] = {}
 
     # -- the finder protocol ------------------------------------------------------------
 
@@ -78,6 +80,13 @@ class ImportObserver:
     def invalidate_caches(self) -> None:
         pass
 
+    def executing(self, code: object) -> None:
+        """A body about to run (the audit event ``exec``): a module's code, kept while the
+        prefix lasts, tells whether it is inert without its source read and parsed."""
+        if (self.ended is None and isinstance(code, CodeType) and code.co_name == "<module>"
+                and self._is_user(code.co_filename)):
+            self._codes[code.co_filename] = code
+
     # -- decisions ----------------------------------------------------------------------
 
     def end(self, reason: str) -> None:
@@ -86,6 +95,7 @@ class ImportObserver:
             if self.ended is None:
                 self.ended = reason
             self._checked_under = None
+            self._codes.clear()
 
     def preloadable(self, name: str) -> bool:
         return name in self.pure
@@ -119,6 +129,7 @@ class ImportObserver:
         if reason is not None:
             self.ended = reason
             self._checked_under = None
+            self._codes.clear()
             return
         self.pure[name] = None
         self._unchecked[name] = None
@@ -169,9 +180,12 @@ class ImportObserver:
             if module is None or filename in on_stack:
                 continue  # not imported (a failed optional import), or still running
             del self._unchecked[name]
-            if isinstance(filename, str) and self._is_user(filename) and not inert_before(
-                filename, None
-            ):
+            if not isinstance(filename, str) or not self._is_user(filename):
+                continue
+            code = self._codes.pop(filename, None)
+            if code is not None and plainly_inert(code):
+                continue
+            if not inert_before(filename, None):
                 return f"imported after the app's code ran ({display_path(filename)})"
         return None
 

@@ -81,6 +81,9 @@ class ReadFiles:
         #: a watched read becomes the app's own: the monitor must hear it before its file
         #: monitor sees the change, or it restarts the app for its own doing.
         self.on_owned: Callable[[], None] | None = None
+        #: Called with the code ``exec`` is about to run (a module body, as it is imported):
+        #: the one audit hook of the worker serves the import observer too.
+        self.on_exec: Callable[[object], None] | None = None
         self._lock = threading.Lock()
         self.read: dict[str, Read] = {}
         self.written: dict[str, None] = {}
@@ -99,6 +102,10 @@ class ReadFiles:
             path = args[0]
             if path.__class__ is str and "__pycache__" in path:
                 return
+        elif event == "exec":
+            if self.on_exec is not None:
+                self.on_exec(args[0])
+            return
         elif event != "os.remove" and event != "os.rename":
             return
         try:

@@ -144,6 +144,7 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     sys.argv[:] = spec.argv
     imports = preload.observe(library_roots(), PACKAGE_DIR)
     files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix, sys.base_prefix))
+    files.on_exec = imports.executing
     sys.addaudithook(files.hook)
     for name in spec.warm:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say

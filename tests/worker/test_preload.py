@@ -258,3 +258,46 @@ def test_each_import_is_judged_by_the_line_its_module_body_is_at(tmp_path: Path)
         assert [observer.preloadable(n) for n in ("dr_cp_a", "dr_cp_b", "dr_cp_c")] == [True] * 3
         assert not observer.preloadable("dr_cp_d")
         assert "dr_cp_outer.py:4" in observer.refusal("dr_cp_d")
+
+
+class _ExecForwarding:
+    """An audit hook for this process's life (hooks cannot be removed): it passes ``exec``
+    to the observer of the test under way, as the worker's hook does."""
+
+    def __init__(self) -> None:
+        self.observer: preload.ImportObserver | None = None
+        sys.addaudithook(self.hook)
+
+    def hook(self, event: str, args: tuple[object, ...]) -> None:
+        if event == "exec" and self.observer is not None:
+            self.observer.executing(args[0])
+
+
+@pytest.fixture(scope="session")
+def exec_forwarding() -> _ExecForwarding:
+    return _ExecForwarding()
+
+
+@pytest.mark.parametrize(("plain", "pure"), [("X = 0\n", True), ("X = [0]\n", False)])
+def test_a_finished_module_of_plain_code_is_judged_by_the_code_that_ran(
+    tmp_path: Path, exec_forwarding: _ExecForwarding, plain: str, pure: bool
+) -> None:
+    """A module body compiled to imports and constants only is inert by its code; its
+    source is not read again (here it changed on disk meanwhile). Other code goes to the
+    rules on its source."""
+    library, user = tmp_path / "lib", tmp_path / "user"
+    library.mkdir()
+    user.mkdir()
+    (library / "dr_pl_lib.py").write_text("VALUE = 1\n")
+    leaf = user / "dr_pl_leaf.py"
+    leaf.write_text(plain)
+    names = ("dr_pl_lib", "dr_pl_leaf")
+    with observing(library, user, names) as observer:
+        exec_forwarding.observer = observer
+        try:
+            importlib.import_module("dr_pl_leaf")
+            leaf.write_text("print('a call')\n")
+            importlib.import_module("dr_pl_lib")
+        finally:
+            exec_forwarding.observer = None
+        assert observer.preloadable("dr_pl_lib") is pure, observer.ended
