@@ -28,18 +28,19 @@ def test_3000_watched_folders_take_a_few_threads(project: Path, devreload_run: S
     first = proc.wait_ready()
     proc.wait_for(f"using {PLATFORM.file_events.capitalize()}FileMonitor", start=0)
     # main, the signals' reader, the channel's reader, and the file monitor's (watchdog on
-    # the portable paths: its observer, an emitter and an event buffer). While watchdog
-    # replaces a root's watch, the old one's thread may still be ending: the count settles.
+    # the portable paths: its observer, an emitter and an event buffer): 6. While watchdog
+    # replaces a root's watch the old emitter is still ending; under load in CI one more
+    # has stayed for seconds (not seen here). The point: 3,000 folders are not 3,000 threads.
     counts: list[int] = []
 
     def settled() -> bool:
         counts.append(_status(proc.pid, "Threads"))
-        return counts[-1] <= 6
+        return counts[-1] <= 7
 
     try:
         wait_until(settled, timeout=5)
     except TimeoutError:
-        raise AssertionError(f"the monitor keeps more than 6 threads: {counts[-5:]}") from None
+        raise AssertionError(f"the monitor keeps more than 7 threads: {counts[-5:]}") from None
     rss_kb = _status(proc.pid, "VmRSS")
     print(f"monitor with 3,000 watched folders: {counts[-1]} threads ({counts[0]} at first), "
           f"{rss_kb // 1024} MB RSS")
