@@ -92,6 +92,7 @@ class ReloadStrategy:
                                self.restarts)
         self.cooperation = Cooperation(settings, self.log)
         self.crashed, self.last_error = False, ""
+        self._crashed_worker: Worker | None = None  # whose crash ``crashed`` is about
         self.exit_code: int | None = None
         self._terminal = Terminal()
 
@@ -130,20 +131,18 @@ class ReloadStrategy:
         self._terminal.restore()
 
     def on_crash(self, error: str) -> None:
-        """The worker died; ``error`` is its traceback (or one line). Called again if a
-        fuller report arrives after the exit."""
+        """The worker died; ``error`` is its traceback or one line (again if more comes)."""
 
     def on_recover(self) -> None:
         """A new worker is about to start after a crash."""
 
     def on_report(self, report: Modules | Watch | Files, since: float | None) -> None:
-        """What a worker started at ``since`` (wall clock) says of the files it depends on;
-        ``since`` is None for a replaced worker, whose last reports may name the very
-        change that replaced it: watched from now on, never a change."""
+        """What a worker started at ``since`` (wall clock) says of the files it depends on,
+        even after its crash (its traceback's files); None for a replaced worker, whose last
+        reports may name the change that replaced it: watched from now on, never a change."""
 
     def on_parked_connections(self) -> None:
-        """Keep-alive connections stay parked while the app is broken; by default
-        until a worker serves again (``ServingReloader`` answers them with the error page)."""
+        """Parked connections wait while the app is broken (``ServingReloader``: error page)."""
 
     # -- the loop --------------------------------------------------------------------
 
@@ -277,7 +276,7 @@ class ReloadStrategy:
             how = f"signal {-code}" if code < 0 else f"code {code}"
             self.log.error("worker exited with %s; waiting for a change%s", how,
                            " (or press Enter)" if self._terminal.interactive else "")
-            self.crashed = True
+            self.crashed, self._crashed_worker = True, worker
             self.on_crash(self.last_error or f"The app exited with {how}.")
             self._terminal.on_enter(lambda: self.events.put(EnterPressed()),
                                     while_=lambda: self.crashed)
@@ -287,7 +286,8 @@ class ReloadStrategy:
             self._place_parked()
             return
         if isinstance(message, (Modules, Watch, Files)):
-            self.on_report(message, worker.born if worker is self.worker else None)
+            current = worker is self.worker or (self.crashed and worker is self._crashed_worker)
+            self.on_report(message, worker.born if current else None)
             if isinstance(message, Modules):
                 self.workers.libraries(message)
             elif isinstance(message, Files) and message.answer:

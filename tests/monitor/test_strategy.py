@@ -839,3 +839,26 @@ def test_an_old_server_drains_its_requests_until_the_drain_interval_unless_all_s
         assert second in loop.launcher.sent(signal.SIGKILL)
     finally:
         listener.close()
+
+
+def test_what_a_crashed_worker_said_before_it_died_counts_from_its_birth(
+    make: Callable[..., Loop],
+) -> None:
+    """A worker's last reports (the files of its traceback) may reach the loop after its
+    exit: they still count from its birth, so that a fix saved in between restarts it. A
+    replaced worker's last reports do not (they may name the change that replaced it)."""
+    loop = make()
+    worker = loop.strategy.worker
+    assert worker is not None
+    loop.exits(worker.pid, 1)
+    loop.send(WorkerSaid(worker, Modules(("app/views.py",), ())))
+    assert loop.strategy.modules == [(("app/views.py",), worker.born)]
+
+    loop.send(FileChanged("app/views.py"))
+    loop.tick(ReloadSettings.reload_interval + EPS)
+    replaced = loop.strategy.worker
+    assert replaced is not None and replaced is not worker
+    loop.send(FileChanged("app/views.py"))
+    loop.exits(replaced.pid, -signal.SIGTERM)
+    loop.send(WorkerSaid(replaced, Modules(("app/models.py",), ())))
+    assert loop.strategy.modules[-1] == (("app/models.py",), None)
