@@ -60,6 +60,12 @@ def served(spawn: Spawn, project: Path) -> tuple[Proc, int]:
     # monitor may watch those files only after a save the test makes at once. That save is
     # still seen (changed since the worker read it) but cannot be known whole.
     proc.wait_for(r"worker \d+ ready in \d+ ms")
+    # The worker writes the modules' bytecode once it serves. Each cache is renamed into
+    # place, and watchdog (the portable paths) holds every event behind a rename for up to
+    # 0.5 s to pair it: a checkout made meanwhile would be seen in two parts, late.
+    pycache = project / "mods" / "__pycache__"
+    wait_until(lambda: pycache.is_dir() and len(list(pycache.glob("m*.pyc"))) >= MODULES,
+               message="the worker did not write the modules' bytecode")
     return proc, port
 
 
