@@ -77,7 +77,10 @@ def _decisions(proc: Proc, mark: int) -> list[str]:
 def _restarts_until_sentinel(proc: Proc, port: int, project: Path, mark: int) -> int:
     """The restarts logged since ``mark`` before a later save's restart began: the events
     are handled in order, so a late extra restart would come before it. (A restart's line
-    may come after its first response: the monitor logs when it hears the worker serves.)"""
+    may come after its first response: the monitor logs when it hears the worker serves.)
+    The sentinel is saved once a restart is logged: saved while the worker that answered
+    is still starting (a late event joined its restart), it would be that restart's."""
+    wait_until(lambda: any(re.search(RESTARTED, line) for line in proc.lines[mark:]))
     source = (project / "app.py").read_text()
     message = re.search(r'MESSAGE = "([^"]+)"', source)
     assert message
