@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import socket
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -74,7 +75,8 @@ class Reloader(ReloadStrategy):
         self.ignore = IgnoreRules(self.settings.ignore_files, gitignore=self.settings.gitignore)
         self.static = [_static_pattern(p) for p in self.settings.static_files]
         self.pushes = StaticPushes()
-        self.watched: set[str] = set()
+        #: Watched paths -> when their watch was laid (wall clock).
+        self.watched: dict[str, float] = {}
         #: Targets of watched symlinks -> the link's path.
         self.links: dict[str, str] = {}
         self.monitor: FileMonitor | None = None
@@ -203,22 +205,30 @@ class Reloader(ReloadStrategy):
         self._watch(dict.fromkeys(paths, since))
 
     def _watch(self, paths: Mapping[str, float | None]) -> None:
-        """Watch new paths, each with when the worker read it; one changed since then
-        means the worker may have read the old version, so that counts as a change."""
-        new = {p: at for p, at in paths.items() if p not in self.watched and not self.ignore(p)}
-        if not new or self.monitor is None:
+        """Watch new paths, each with when the worker read it. One changed since the read
+        and before its watch was laid may be the old version in the worker: that counts
+        as a change. So for a path watched already, but from after this worker read it
+        (a replaced worker's late report laid the watch; the change came in between)."""
+        if self.monitor is None:
             return
-        self.watched.update(new)
-        for path, at in new.items():
+        late = [p for p, at in paths.items()
+                if at is not None and p in self.watched and at < self.watched[p]]
+        new = {p: at for p, at in paths.items() if p not in self.watched and not self.ignore(p)}
+        laid = time.time()
+        for path in new:
+            self.watched[path] = laid
             try:
                 self.monitor.add_path(path)
                 self._follow_link(path)
             except OSError as exc:
                 self._fall_back_to_polling(exc)
+        for path in [*late, *new]:
+            at = paths[path]
             if at is not None and _modified_since(path, at):
                 self.events.put(FileChanged(self.links.get(path, path),
                                             why="changed since the worker read it"))
-        self.log.debug("watching %s", counted(len(self.watched), "path"))
+        if new:
+            self.log.debug("watching %s", counted(len(self.watched), "path"))
 
     def _follow_link(self, path: str) -> None:
         """A watched path that is a symlink (from the start, or since a change): the file
