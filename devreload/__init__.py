@@ -8,9 +8,14 @@ no request is refused while the app restarts.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+#: ``typing.TYPE_CHECKING`` without importing ``typing``: every command, template and
+#: worker imports this package first, and ``python -m devreload`` starts the worker
+#: template before anything heavier (type checkers take any ``TYPE_CHECKING`` as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules
     from devreload.monitor.events import FileChanged, ReloadRequested, Trigger
     from devreload.monitor.reloader import Reloader, start_reloader

@@ -11,35 +11,42 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 #: ``DEVRELOAD_PORTABLE=1``: on Linux, take the paths the other platforms take.
 PORTABLE_ENV = "DEVRELOAD_PORTABLE"
 
 
-@dataclass(frozen=True)
 class Platform:
-    """How each mechanism works on one platform."""
+    """How each mechanism works on one platform. A plain class, not a dataclass:
+    ``python -m devreload`` asks it before spawning the worker template, ahead of any
+    heavier import."""
 
-    name: str
-    #: Workers are forked from a warm template (else spawned, with a spare spawned ahead).
-    forks: bool
-    #: Workers are child subreapers that die with the monitor (``prctl``), and the
-    #: monitor finds what they left behind in ``/proc``.
-    adopts_orphans: bool
-    #: Descriptors travel over the channel (``SCM_RIGHTS``); else sockets are shared by
-    #: the OS's own means (``socket.share``) or inherited at spawn.
-    passes_fds: bool
-    #: A worker is asked to stop over its channel before any signal.
-    stops_by_message: bool
-    #: Workers run in a job object that ends them and all they start with the monitor.
-    job_objects: bool
-    #: The OS's own file events: ``inotify`` (devreload's reader) or ``watchdog``.
-    file_events: str
-    #: Each root is watched with one recursive stream (else one watch per folder).
-    recursive_watches: bool
-    #: File names are compared without case (the default of APFS and NTFS).
-    case_insensitive_paths: bool = False
+    def __init__(self, name: str, *, forks: bool, adopts_orphans: bool, passes_fds: bool,
+                 stops_by_message: bool, job_objects: bool, file_events: str,
+                 recursive_watches: bool, case_insensitive_paths: bool = False) -> None:
+        self.name = name
+        #: Workers are forked from a warm template (else spawned, with a spare spawned
+        #: ahead).
+        self.forks = forks
+        #: Workers are child subreapers that die with the monitor (``prctl``), and the
+        #: monitor finds what they left behind in ``/proc``.
+        self.adopts_orphans = adopts_orphans
+        #: Descriptors travel over the channel (``SCM_RIGHTS``); else sockets are shared by
+        #: the OS's own means (``socket.share``) or inherited at spawn.
+        self.passes_fds = passes_fds
+        #: A worker is asked to stop over its channel before any signal.
+        self.stops_by_message = stops_by_message
+        #: Workers run in a job object that ends them and all they start with the monitor.
+        self.job_objects = job_objects
+        #: The OS's own file events: ``inotify`` (devreload's reader) or ``watchdog``.
+        self.file_events = file_events
+        #: Each root is watched with one recursive stream (else one watch per folder).
+        self.recursive_watches = recursive_watches
+        #: File names are compared without case (the default of APFS and NTFS).
+        self.case_insensitive_paths = case_insensitive_paths
+
+    def __repr__(self) -> str:
+        return f"<Platform {self.name}>"
 
     def describe(self) -> str:
         """The line ``-v`` prints."""

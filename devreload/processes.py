@@ -8,12 +8,14 @@ A worker is a child subreaper, so whatever it starts stays in its tree however i
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
 from collections.abc import Collection, Iterable
-from typing import NoReturn
+
+TYPE_CHECKING = False  # (``typing`` unimported: this module also runs as a bare script)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 #: Set in every worker, so inherited by whatever it starts: how the monitor tells what a
 #: worker left behind from processes of its own (a web browser it opened).
@@ -32,6 +34,8 @@ def prctl(option: int, value: int) -> bool:
     """Linux ``prctl(option, value)``; False where it is not available."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # here: the monitor spawns its first process before it needs ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return bool(libc.prctl(option, value, 0, 0, 0) == 0)

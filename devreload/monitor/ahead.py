@@ -14,7 +14,6 @@ import atexit
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from devreload import platforms, processes
 from devreload.monitor.spawn import python_argv, spawn
@@ -43,15 +42,17 @@ def spawn_template(modules: Sequence[str] = (),
     return pid, ours
 
 
-@dataclass
 class Ahead:
-    """A template started before the monitor knew it would want one, and what for."""
+    """A template started before the monitor knew it would want one, and what for. (A
+    plain class: nothing heavier than spawning it is imported before it starts.)"""
 
-    pid: int
-    line: socket.socket
-    modules: tuple[str, ...]
-    environ: dict[str, str]
-    cwd: str
+    def __init__(self, pid: int, line: socket.socket, modules: tuple[str, ...],
+                 environ: dict[str, str], cwd: str) -> None:
+        self.pid = pid
+        self.line = line
+        self.modules = modules
+        self.environ = environ
+        self.cwd = cwd
 
     def fits(self, modules: Sequence[str], output: int | None) -> bool:
         """Whether it is the template the launcher would start now."""

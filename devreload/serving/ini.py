@@ -13,7 +13,6 @@ import configparser
 import contextlib
 import importlib.metadata
 import logging
-import logging.config
 import os
 import sys
 import traceback
@@ -185,10 +184,12 @@ class IniConfig:
         )
 
     def is_waitress_server(self, context: Any) -> bool:
-        """``use = egg:waitress#main`` (waitress's ``paste.server_runner``)."""
-        import waitress
-
-        return context.object is waitress.serve_paste
+        """``use = egg:waitress#main`` (waitress's ``paste.server_runner``), known by its
+        name: importing waitress to compare would delay every monitor's start."""
+        runner = context.object
+        return (getattr(runner, "__module__", None), getattr(runner, "__name__", None)) == (
+            "waitress", "serve_paste"
+        )
 
     def holds_sockets(self, context: Any) -> bool:
         """Whether devreload serves this server section itself, on sockets the monitor
@@ -257,6 +258,8 @@ class IniConfig:
         """Logging from the ini's ``[loggers]``/``[handlers]``/``[formatters]``, or a plain
         default; devreload's own logger stays enabled either way."""
         if self._parser().has_section("loggers"):
+            import logging.config  # only for an ini that configures logging
+
             try:
                 logging.config.fileConfig(self._parser(), disable_existing_loggers=False)
             except (

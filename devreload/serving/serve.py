@@ -18,18 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devreload import sockets
 from devreload.errors import DevreloadError
-from devreload.filemon.base import FileMonitorFactory
-from devreload.filemon.choice import find_default_monitor_factory
 from devreload.imports import current_program
 from devreload.log import Logger, default_logger
-from devreload.monitor.events import Event
-from devreload.monitor.launch import Launcher
-from devreload.monitor.reloader import ServingReloader
-from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.servers.base import ReadyCallback
 from devreload.servers.choice import check, choose, serve_on_sockets
 from devreload.serving.apps import load_app, load_failure
@@ -39,6 +33,12 @@ from devreload.web.kinds import is_asgi
 from devreload.web.static import static_folders
 from devreload.web.wsgi import LiveReload, first_response_told
 from devreload.worker.proxy import get_reloader, is_active, milestone
+
+if TYPE_CHECKING:  # the monitor's classes: a worker, which imports this module, never runs them
+    from devreload.filemon.base import FileMonitorFactory
+    from devreload.monitor.events import Event
+    from devreload.monitor.launch import Launcher
+    from devreload.monitor.reloader import ServingReloader
 
 #: How long ``--browser`` waits for the app to answer before giving up.
 BROWSER_DEADLINE = 60.0
@@ -126,6 +126,8 @@ def serve_app(
     if is_active() and get_reloader().sockets:
         serve_in_worker(app, options)
     elif options.reload and not is_active():
+        from devreload.monitor.strategy import RUN_PROGRAM
+
         if not isinstance(app, str):
             check(app, options.server, options.server_options, options.addresses)
         raise SystemExit(
@@ -169,6 +171,9 @@ def run_monitor(
     worker's Ready before it reports a restart done. ``before_reload`` runs in the monitor
     before each restart; ``show_errors_hint`` says where the user sets ``show_errors``.
     ``in_stack``: the reloader joins a stack's loop instead of running its own."""
+    from devreload.filemon.choice import find_default_monitor_factory
+    from devreload.monitor.reloader import ServingReloader
+
     log = in_stack.log if in_stack else default_logger()
     # A bad DEVRELOAD_MONITOR is one line before anything is bound or announced.
     monitor_factory = (in_stack.monitor_factory if in_stack

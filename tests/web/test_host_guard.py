@@ -27,6 +27,7 @@ from devreload import sockets
 from devreload.cli import build_parser
 from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.launch import SpawnLauncher
+from devreload.monitor import reloader
 from devreload.monitor.reloader import ServingReloader
 from devreload.serving import serve as serving
 from devreload.serving.ini import IniConfig
@@ -437,7 +438,7 @@ def test_the_monitor_gives_them_to_its_error_page(monkeypatch: pytest.MonkeyPatc
             made["page"] = self.error_page
             return 0
 
-    monkeypatch.setattr(serving, "ServingReloader", Recorded)
+    monkeypatch.setattr(reloader, "ServingReloader", Recorded)  # run_monitor imports it late
     monkeypatch.setattr(serving, "announce", lambda bound, browser=False, log=None: None)
     options = ServeOptions(addresses=(sockets.make_address("127.0.0.1", 0),),
                            allowed_hosts=("myapp.test",))
