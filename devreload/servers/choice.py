@@ -95,7 +95,10 @@ def check(
 
 def check_any(options: Mapping[str, Any]) -> None:
     """``options`` for ``server = auto`` before the app is known: fine when one server
-    takes them all; else ServerOptionError, naming every server when none takes a key."""
+    takes them all; else ServerOptionError, naming every server when none takes a key.
+    No options need no server imported (the monitor's start, most often)."""
+    if not options:
+        return
     errors: list[ServerOptionError] = []
     for name in BACKENDS:
         try:

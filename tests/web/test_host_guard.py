@@ -25,9 +25,9 @@ from serverkit import ThreadedWaitress
 
 from devreload import sockets
 from devreload.cli import build_parser
+from devreload.monitor import reloader
 from devreload.monitor.errorserver import ErrorPage
 from devreload.monitor.launch import SpawnLauncher
-from devreload.monitor import reloader
 from devreload.monitor.reloader import ServingReloader
 from devreload.serving import serve as serving
 from devreload.serving.ini import IniConfig
