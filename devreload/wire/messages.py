@@ -73,7 +73,11 @@ class Leave:
 @dataclass(frozen=True)
 class Stop:
     """Stop as SIGTERM stops a worker: where the monitor does not signal it (Windows,
-    ``DEVRELOAD_PORTABLE=1``), this is the graceful stop."""
+    ``DEVRELOAD_PORTABLE=1``), this is the graceful stop. Where it does, it follows the
+    signal (``signalled``), and the worker signals itself only if that one was lost (see
+    :mod:`devreload.worker.stopping`)."""
+
+    signalled: bool = False
 
 
 @dataclass(frozen=True)
