@@ -34,7 +34,7 @@ PARTS = {
                   "from devreload.worker.modules import library_roots\n"
                   "from devreload.worker.reads import ReadFiles\n"
                   "files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix))\n"
-                  "sys.addaudithook(files.hook)\n",
+                  "sys.addaudithook(files.audit_hook())\n",
     "scanner": "import threading\n"
                "from devreload.worker.modules import ModuleScanner\n"
                "scanner = ModuleScanner()\n"

@@ -94,10 +94,23 @@ class ReadFiles:
         """The app is ready: from now on only loaders and imports read code."""
         self.starting = False
 
+    def audit_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
+        """The function to install with ``sys.addaudithook``. Tens of thousands of events
+        come while a big app imports (``exec`` and ``compile`` for each function a
+        dataclass makes): those :meth:`hook` does not use cost a set lookup, not a method
+        call (about 14 ms of a 2,000-module import)."""
+        used = frozenset({"open", "exec", "os.remove", "os.rename"})
+        hook = self.hook
+
+        def audited(event: str, args: tuple[Any, ...]) -> None:
+            if event in used:
+                hook(event, args)
+
+        return audited
+
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        """Called for every audited event of the process (tens of thousands while a big
-        app imports): what is neither an open nor a removal returns after a comparison or
-        two, and so do the import system's own opens (bytecode)."""
+        """One audited event (those :meth:`audit_hook` passes on): the import system's
+        own opens (bytecode) return after a comparison or two."""
         if event == "open":
             path = args[0]
             if path.__class__ is str and "__pycache__" in path:

@@ -145,7 +145,7 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     imports = preload.observe(library_roots(), PACKAGE_DIR)
     files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix, sys.base_prefix))
     files.on_exec = imports.executing
-    sys.addaudithook(files.hook)
+    sys.addaudithook(files.audit_hook())
     for name in spec.warm:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)

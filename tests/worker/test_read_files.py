@@ -16,9 +16,26 @@ from devreload.worker.reads import ReadFiles
 
 
 def _open_as(module: str, files: ReadFiles, path: Path) -> None:
-    """Open ``path`` from code whose module is ``module``, the way a library would."""
-    scope: dict[str, Any] = {"__name__": module, "files": files, "path": str(path)}
-    exec("files.hook('open', (path, 'r', 0))", scope)
+    """Open ``path`` from code whose module is ``module``, the way a library would (the
+    event reaches the hook through the function the worker installs)."""
+    scope: dict[str, Any] = {"__name__": module, "audited": files.audit_hook(),
+                             "path": str(path)}
+    exec("audited('open', (path, 'r', 0))", scope)
+
+
+def test_the_installed_hook_passes_on_only_the_events_it_uses(tmp_path: Path) -> None:
+    (tmp_path / "settings.ini").write_text("x")
+    files = ReadFiles(str(tmp_path), [])
+    ran: list[object] = []
+    files.on_exec = ran.append
+    audited = files.audit_hook()
+    for event in ("compile", "import", "object.__getattr__", "marshal.loads"):
+        audited(event, (str(tmp_path / "settings.ini"), "r", os.O_RDONLY))
+    assert not files.changed() and ran == []
+    audited("exec", ("code",))
+    audited("open", (str(tmp_path / "settings.ini"), "r", os.O_RDONLY))
+    assert ran == ["code"]
+    assert [r.path for r in files.take().read] == [str(tmp_path / "settings.ini")]
 
 
 def test_files_are_sorted_into_read_and_written(tmp_path: Path) -> None:
