@@ -21,18 +21,10 @@ from typing import Protocol
 from devreload import processes
 from devreload.monitor.janitor import Janitor
 from devreload.monitor.spawn import python_argv, spawn
-from devreload.wire.channel import Channel, ChannelClosed
+from devreload.wire.channel import Channel
 from devreload.wire.contract import FDS_ENV
-from devreload.wire.messages import Stop
 
 WORKER_ARGV = python_argv("from devreload.worker.runtime import main; main()")
-
-
-def stop_message(channel: Channel, signalled: bool = False) -> None:
-    """``Stop`` for the worker at the other end, if it is still there; ``signalled``: its
-    group had SIGTERM too (the message only makes sure the worker acts on it)."""
-    with contextlib.suppress(ChannelClosed):
-        channel.send(Stop(signalled))
 
 
 class Launcher(Protocol):
@@ -160,7 +152,6 @@ class Processes:
 
     def stop(self, pid: int, channel: Channel) -> None:
         processes.signal_group(pid, signal.SIGTERM)
-        stop_message(channel, signalled=True)
 
     def kill(self, pid: int) -> None:
         processes.kill_group(pid)

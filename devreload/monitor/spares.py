@@ -26,10 +26,10 @@ from devreload import processes
 from devreload.log import Logger, counted, first_names
 from devreload.monitor.forks import ForkMode, excluded
 from devreload.monitor.janitor import Janitor
-from devreload.monitor.launch import WORKER_ARGV, stop_message
+from devreload.monitor.launch import WORKER_ARGV
 from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.contract import FDS_ENV
-from devreload.wire.messages import Preload
+from devreload.wire.messages import Preload, Stop
 
 
 class Spawner(Protocol):
@@ -53,6 +53,11 @@ class Spawner(Protocol):
 
     def close(self) -> None:
         """The monitor ends: every worker does too."""
+
+
+def stop_message(channel: Channel) -> None:
+    with contextlib.suppress(ChannelClosed):
+        channel.send(Stop())
 
 
 class PosixSpawner:
@@ -79,9 +84,10 @@ class PosixSpawner:
         pass  # SIGCHLD tells
 
     def stop(self, process: subprocess.Popen[bytes], channel: Channel) -> None:
-        if not self.by_message:
+        if self.by_message:
+            stop_message(channel)
+        else:
             processes.signal_group(process.pid, signal.SIGTERM)
-        stop_message(channel, signalled=not self.by_message)
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         processes.kill_group(process.pid)

@@ -25,7 +25,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from devreload.monitor.launch import WORKER_ARGV, stop_message
+from devreload.monitor.launch import WORKER_ARGV
+from devreload.monitor.spares import stop_message
 from devreload.wire.channel import Channel, ChannelClosed, share
 from devreload.wire.contract import FDS_ENV
 from devreload.wire.messages import SharedSockets

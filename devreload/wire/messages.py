@@ -73,11 +73,7 @@ class Leave:
 @dataclass(frozen=True)
 class Stop:
     """Stop as SIGTERM stops a worker: where the monitor does not signal it (Windows,
-    ``DEVRELOAD_PORTABLE=1``), this is the graceful stop. Where it does, it follows the
-    signal (``signalled``), and the worker signals itself only if that one was lost (see
-    :mod:`devreload.worker.stopping`)."""
-
-    signalled: bool = False
+    ``DEVRELOAD_PORTABLE=1``), this is the graceful stop."""
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ class _Worker:
             while True:
                 message, fds = self.channel.recv_with_fds()
                 if isinstance(message, Stop):
-                    self.stopping.ask(message.signalled)
+                    self.stopping.ask()
                 else:
                     proxy._dispatch(message, fds)
         except ChannelClosed:

@@ -8,8 +8,7 @@ of the GIL to block on a lock (``threading.Event().wait()``) and is not yet asle
 kernel misses the wake-up, and sleeps on with the mark set. A stop sent by another of the
 worker's threads lands in exactly that moment often, because that thread gets the GIL
 when the main thread lets it go. So a stop sent over the channel is sent again until the
-worker has it; the monitor's own SIGTERM, rarer to be lost, is followed by a message
-that sends it again only if it was.
+worker has it.
 """
 
 from __future__ import annotations
@@ -70,23 +69,22 @@ class Stopping:
         else:
             sys.__unraisablehook__(hook)
 
-    def ask(self, signalled: bool = False) -> None:
+    def ask(self) -> None:
         """The monitor's Stop message: SIGTERM for the main thread, again every
-        REPEAT_INTERVAL until it has it (``signalled``: the monitor's SIGTERM came
-        already, only its repeats are sent). Only while devreload's own handlers answer
+        REPEAT_INTERVAL until it has it. Only while devreload's own handlers answer
         SIGTERM (its own, its servers'): an app's handler gets the signal once."""
-        _thread.start_new_thread(self.insist, (signalled,))
+        _thread.start_new_thread(self.insist, ())
 
-    def insist(self, signalled: bool = False) -> None:
+    def insist(self) -> None:
         """Signal the main thread until it has the stop, it stopped accepting, or an
         app's own handler answers SIGTERM."""
-        if not signalled:
+        while True:
             self.kill()
-        while not self.taken.wait(REPEAT_INTERVAL) and not self.released():
+            if self.taken.wait(REPEAT_INTERVAL) or self.released():
+                return
             handler = signal.getsignal(signal.SIGTERM)
             if not getattr(handler, "__module__", "").startswith("devreload."):
                 return
-            self.kill()
 
     def _in_hook(self, frame: FrameType | None) -> bool:
         while frame is not None:

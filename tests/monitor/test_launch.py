@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +23,8 @@ from logrecords import Records, devreload_records
 
 from devreload.log import default_logger
 from devreload.monitor.forks import ForkMode, Mode, TemplateLauncher
-from devreload.monitor.launch import SpawnLauncher
 from devreload.wire.channel import Channel
-from devreload.wire.messages import Message, Ready, Spec, Stop
+from devreload.wire.messages import Message, Ready, Spec
 
 # ------------------------------------------------------------------------- the decision
 
@@ -199,20 +197,3 @@ def test_a_forked_worker_leads_its_group_before_its_pid_is_known() -> None:
         for pid in pids:
             launcher.kill(pid)
         launcher.close()
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGTERM")
-def test_a_worker_is_signalled_and_then_told_over_its_channel() -> None:
-    """SIGTERM to the worker's group, then a Stop that only makes sure the worker acts on
-    it (a signal landing as its main thread goes to sleep on a lock can be missed)."""
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                              start_new_session=True)
-    ours, theirs = Channel.pair()
-    try:
-        SpawnLauncher().stop(worker.pid, ours)
-        assert worker.wait(10) == -signal.SIGTERM
-        assert Channel(theirs).recv() == Stop(signalled=True)
-    finally:
-        worker.kill()
-        ours.close()
-        theirs.close()

@@ -108,36 +108,3 @@ def test_an_apps_own_handler_gets_the_stop_once() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     stop.insist()
     assert kills.sent == 1
-
-
-def test_a_signalled_stop_the_main_thread_took_is_not_sent_again() -> None:
-    """Linux: the monitor's SIGTERM came first; the message that follows it is quiet."""
-    kills = Kills()
-    stop = Stopping(lambda: False, kills)
-    stop.install()
-    with pytest.raises(Stopped):
-        signal.raise_signal(signal.SIGTERM)  # the monitor's, taken
-    stop.insist(signalled=True)
-    assert kills.sent == 0
-
-
-def test_a_signalled_stop_the_main_thread_missed_is_sent_again() -> None:
-    kills = Kills()
-    stop = Stopping(lambda: False, kills)
-    stop.install()
-    go = threading.Event()
-    thread = _after(go, lambda: stop.insist(signalled=True))  # the monitor's SIGTERM: lost
-    with pytest.raises(Stopped):
-        go.set()
-        threading.Event().wait(10)
-    thread.join(10)
-    assert kills.sent >= 1 and stop.taken.is_set()
-
-
-def test_an_apps_own_handler_gets_no_repeat_of_a_signalled_stop() -> None:
-    kills = Kills()
-    stop = Stopping(lambda: False, kills)
-    stop.install()
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    stop.insist(signalled=True)
-    assert kills.sent == 0
