@@ -1,5 +1,6 @@
 """Fakes for the monitor's restart loop: a clock that moves when told, a launcher without
-processes, a logger that keeps its lines. Nothing else is faked: the loop is the real one."""
+processes, a file monitor that only remembers, a logger that keeps its lines. Nothing else
+is faked: the loop is the real one."""
 
 from __future__ import annotations
 
@@ -160,3 +161,22 @@ class RecordingLogger:
 
     def lines(self, level: str, containing: str = "") -> list[str]:
         return [text for lvl, text in self.records if lvl == level and containing in text]
+
+
+class FakeFileMonitor:
+    """A file monitor that sees no change, and remembers what it was asked to watch."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def add_path(self, path: str) -> None:
+        self.paths.append(path)
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def join(self) -> None:
+        pass

@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Sequence
 
-from fakes import FakeClock, FakeLauncher, RecordingLogger
+from fakes import FakeClock, FakeFileMonitor, FakeLauncher, RecordingLogger
 from serverkit import REQUEST, Clients, still_connected
 
 from devreload.monitor.errorserver import ErrorPage
@@ -164,7 +164,7 @@ def test_while_broken_the_error_page_answers_held_connections(clients: Clients) 
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     listening.listen()
-    settings = ReloadSettings(monitor_factory=lambda *a, **k: _NoFiles())
+    settings = ReloadSettings(monitor_factory=lambda *a, **k: FakeFileMonitor())
     monitor = make_monitor(ServingReloader, settings, sockets=[listening])
     try:
         asking, idle, partial = clients.make(1), clients.make(1), clients.make(1, REQUEST[:10])
@@ -193,22 +193,6 @@ def test_while_broken_the_error_page_answers_held_connections(clients: Clients) 
     finally:
         monitor.strategy.shutdown()
         monitor.close()
-
-
-class _NoFiles:
-    """A file monitor that watches nothing."""
-
-    def add_path(self, path: str) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def join(self) -> None:
-        pass
 
 
 def _response(client: socket.socket) -> bytes:

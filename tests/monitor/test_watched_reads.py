@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from fakes import FakeClock, FakeLauncher, RecordingLogger
+from fakes import FakeClock, FakeFileMonitor, FakeLauncher, RecordingLogger
 
 from devreload.monitor.events import FileChanged, SignalReceived, WorkerSaid
 from devreload.monitor.record import Worker
@@ -25,28 +25,9 @@ from devreload.wire.messages import Files, Read
 INTERVAL = ReloadSettings.reload_interval + 0.001
 
 
-class _Recorded:
-    """A file monitor that only remembers what it was asked to watch."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-
-    def add_path(self, path: str) -> None:
-        self.paths.append(path)
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def join(self) -> None:
-        pass
-
-
 def _reloader() -> tuple[Reloader, FakeLauncher]:
     launcher = FakeLauncher()
-    settings = ReloadSettings(monitor_factory=lambda *a, **k: _Recorded())
+    settings = ReloadSettings(monitor_factory=lambda *a, **k: FakeFileMonitor())
     reloader = Reloader("x:y", settings, logger=RecordingLogger(), launcher=launcher)
     reloader.clock = FakeClock()
     reloader._terminal.saved = None
@@ -115,7 +96,7 @@ def test_a_change_between_the_serving_workers_read_and_a_late_watch_is_a_change(
         reloader.handle(WorkerSaid(serving, _read(untouched, time.time() + 1)))
         assert _changes(reloader) == []
         monitor = reloader.monitor
-        assert isinstance(monitor, _Recorded)
+        assert isinstance(monitor, FakeFileMonitor)
         assert monitor.paths.count(str(edited)) == 1, "one watch per path"
     finally:
         reloader.shutdown()
