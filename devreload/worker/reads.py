@@ -109,8 +109,8 @@ class ReadFiles:
         return audited
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        """One audited event (those :meth:`audit_hook` passes on): the import system's
-        own opens (bytecode) return after a comparison or two."""
+        """One of the events :meth:`audit_hook` passes on (an open, an exec, a removal, a
+        rename): the import system's own opens (bytecode) return after a comparison."""
         if event == "open":
             path = args[0]
             if path.__class__ is str and "__pycache__" in path:
@@ -118,8 +118,6 @@ class ReadFiles:
         elif event == "exec":
             if self.on_exec is not None:
                 self.on_exec(args[0])
-            return
-        elif event != "os.remove" and event != "os.rename":
             return
         try:
             if event == "open":
