@@ -74,7 +74,12 @@ _ahead: list[Ahead] = []
 def start_ahead(argv: Sequence[str]) -> None:
     """Start the template now if the command line (devreload's own arguments) will want
     one: called before the rest of devreload is imported."""
-    modules = _preloads(argv)
+    start_ahead_for(_preloads(argv))
+
+
+def start_ahead_for(modules: tuple[str, ...] | None) -> None:
+    """Start the template now, preloading ``modules`` (None: no template is wanted), for a
+    monitor that has yet to import its own modules and bind its sockets."""
     if modules is None or not platforms.current().forks or os.environ.get(LAUNCHER_ENV) == "spawn":
         return
     try:

@@ -126,6 +126,11 @@ def serve_app(
     if is_active() and get_reloader().sockets:
         serve_in_worker(app, options)
     elif options.reload and not is_active():
+        from devreload.monitor.ahead import RUN_ENTRY, start_ahead_for
+
+        # This process becomes the monitor of workers that re-run the program: their
+        # template starts now, while the monitor imports its own modules and binds.
+        start_ahead_for((RUN_ENTRY,) if options.preload else ())
         from devreload.monitor.strategy import RUN_PROGRAM
 
         if not isinstance(app, str):

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import wait_until
+from helpers import needs_fork, wait_until
 from served import (
     EXAMPLES,
     SERVING_RE,
@@ -185,6 +185,26 @@ def test_serve_from_a_script_and_from_python_m(spawn: Spawn, project: Path, how:
     wait_body(url, r"^Edited script")
     assert stop(proc) == 0
     assert "Traceback" not in proc.output
+
+
+@needs_fork
+def test_a_serving_script_starts_the_worker_template_first(spawn: Spawn, project: Path) -> None:
+    """serve(reload=True) starts the template before the monitor's own imports and binds,
+    and its first worker is forked from that template."""
+    copy_example("script", project)
+    (project / "verbose_serve.py").write_text(
+        "import logging\nimport runpy\n\n"
+        "logging.getLogger('devreload').setLevel(logging.DEBUG)\n"
+        "runpy.run_path('serve_app.py', run_name='__main__')\n"
+    )
+    proc = spawn([sys.executable, "verbose_serve.py"], env={"PORT": "0"})
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^Hello from a script")
+    proc.wait_for(r"worker template \d+ started ahead, with the monitor")
+    edit(project / "serve_app.py", '"Hello from a script"', '"Edited script"')
+    wait_body(url, r"^Edited script")
+    assert stop(proc) == 0
+    assert not proc.count(r"worker template \d+ started$"), "no template but the one ahead"
 
 
 # --------------------------------------------------------------------------- availability
