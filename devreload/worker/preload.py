@@ -106,20 +106,23 @@ class ImportObserver:
 
     def _imported_by_devreload(self, frame: FrameType | None) -> bool:
         """Whether the code asking for this import is devreload's own (below the import
-        system, ``importlib.import_module`` and any module bodies of libraries it pulls in;
-        while devreload starts the server, below any library code: uvicorn loading its
-        protocol modules), with none of the app's code in between."""
+        system, ``importlib.import_module`` and any module bodies of libraries it pulls in,
+        with the library functions those bodies call; while devreload starts the server,
+        below any library code: uvicorn loading its protocol modules), with none of the
+        app's code in between."""
+        in_call = False  # a library function runs, not yet known to run in a library body
         while frame is not None:
-            filename = frame.f_code.co_filename
+            code = frame.f_code
+            filename = code.co_filename
             if filename.startswith(self.own_dir):
-                return True
-            if self._is_user(filename) or not (
-                self.server_starting
-                or filename.startswith("<frozen")
-                or frame.f_code is _IMPORT_MODULE
-                or frame.f_code.co_name == "<module>"
-            ):
+                return not in_call
+            if self._is_user(filename):
                 return False
+            if code.co_name == "<module>":
+                in_call = False
+            elif not (self.server_starting or filename.startswith("<frozen")
+                      or code is _IMPORT_MODULE):
+                in_call = True
             frame = frame.f_back
         return False
 

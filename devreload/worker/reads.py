@@ -43,9 +43,9 @@ IMPORTING = ("importlib._bootstrap", "importlib._bootstrap_external")
 #: What reads a program's source to run it (the whole program runs below ``runpy``, so only
 #: its own reads count).
 RUNNING = ("runpy", "pkgutil")
-#: What reads source to show it (a traceback, a warning, devreload's own messages): such a
-#: read is no read of the app's.
-SHOWING = ("linecache", "tokenize", "inspect", "traceback", "warnings")
+#: What reads source to show it (a traceback, a warning, devreload's own messages) or to
+#: judge it (the pure-prefix rule, of a module the app imports): no read of the app's.
+SHOWING = ("linecache", "tokenize", "inspect", "traceback", "warnings", "devreload.worker.inert")
 
 
 def reader(frame: FrameType | None) -> str | None:

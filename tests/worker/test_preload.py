@@ -161,6 +161,41 @@ def test_what_devreloads_server_imports_through_a_library_is_warm(tmp_path: Path
             sys.modules.pop(name, None)
 
 
+def test_what_a_library_body_imports_through_its_own_calls_is_warm(tmp_path: Path) -> None:
+    """A library that devreload imports may call library functions in its body that import
+    more (uvicorn calls ``multiprocessing.allow_connection_pickling()``): that is part of
+    its import, warm too. A library function devreload itself calls is not."""
+    library, own = tmp_path / "lib", tmp_path / "own"
+    for folder in (library, own):
+        folder.mkdir()
+    (library / "dr_helper.py").write_text(
+        "import importlib\n\ndef load(name):\n    return importlib.import_module(name)\n")
+    (library / "dr_body.py").write_text("import dr_helper\n\ndr_helper.load('dr_lazy_d')\n")
+    (library / "dr_lazy_d.py").write_text("D = 1\n")
+    (library / "dr_lazy_e.py").write_text("E = 1\n")
+    (own / "dr_own_backend.py").write_text(
+        "import importlib\nimport dr_helper\n\ndef backend():\n"
+        "    return importlib.import_module('dr_body')\n\ndef prepare():\n"
+        "    return dr_helper.load('dr_lazy_e')\n")
+    sys.path[:0] = [str(library), str(own)]
+    observer = preload.ImportObserver([*library_roots(), str(library)], str(own))
+    sys.meta_path.insert(0, observer)
+    names = ("dr_helper", "dr_body", "dr_lazy_d", "dr_lazy_e", "dr_own_backend")
+    try:
+        own_module = importlib.import_module("dr_own_backend")
+        observer.end("the app was loaded")
+        own_module.backend()
+        own_module.prepare()
+        assert "dr_body" in observer.warm and "dr_lazy_d" in observer.warm
+        assert "dr_lazy_e" not in observer.warm
+    finally:
+        sys.meta_path.remove(observer)
+        for folder in (library, own):
+            sys.path.remove(str(folder))
+        for name in names:
+            sys.modules.pop(name, None)
+
+
 def test_a_lazy_attribute_of_a_library_is_in_the_prefix_until_the_statement_calls(
     tmp_path: Path,
 ) -> None:

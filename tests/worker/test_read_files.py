@@ -112,6 +112,16 @@ def test_a_read_during_an_import_names_the_module_imported(tmp_path: Path) -> No
     assert read.why == "read while importing reading_at_import"
 
 
+def test_devreloads_own_look_at_a_module_source_is_no_read(tmp_path: Path) -> None:
+    """The pure-prefix rule reads an app module's source to judge its statements: the
+    module is watched as a module, not as a file the app read."""
+    (tmp_path / "app.py").write_text("x")
+    files = ReadFiles(str(tmp_path), [])
+    _open_as("devreload.worker.inert", files, tmp_path / "app.py")
+    taken = files.take()
+    assert taken.read == () and taken.data == ()
+
+
 def test_a_file_that_appeared_after_the_worker_started_is_data(tmp_path: Path) -> None:
     (tmp_path / "settings.ini").write_text("x")
     files = ReadFiles(str(tmp_path), [], born=os.stat(tmp_path / "settings.ini").st_ctime)
