@@ -207,6 +207,18 @@ def test_a_serving_script_starts_the_worker_template_first(spawn: Spawn, project
     assert not proc.count(r"worker template \d+ started$"), "no template but the one ahead"
 
 
+def test_a_serving_script_that_fails_before_it_serves_leaves_no_template(
+    spawn: Spawn, project: Path
+) -> None:
+    """A bad server option raises in the script after the template was started ahead: the
+    template ends with the script (the fixture fails on any process left behind)."""
+    copy_example("script", project)
+    edit(project / "serve_app.py", "port=port)", "port=port, threadz=4)")
+    proc = spawn([sys.executable, "serve_app.py"], env={"PORT": "0"})
+    assert proc.wait_exit() == 1
+    assert "threadz: unknown option" in proc.output
+
+
 # --------------------------------------------------------------------------- availability
 
 
