@@ -40,26 +40,30 @@ class ModuleScanner:
     def _in_library(self, path: str) -> bool:
         return real_folder(os.path.dirname(path)).startswith(self.roots)
 
-    def scan(self) -> tuple[list[str], list[str]]:
-        """New user source files, and new library module names (for the template to preload)."""
+    def scan(self, *, keep_files: bool = False) -> tuple[list[str], list[str]]:
+        """New user source files, and new library module names (for the template to
+        preload). With ``keep_files`` the user files stay new, for the next scan."""
         files: list[str] = []
         libraries: list[str] = []
         for name, module in list(sys.modules.items()):
             key = (name, getattr(module, "__file__", None))
             if key in self.seen:
                 continue
-            self.seen.add(key)
             if name == "devreload" or name.startswith("devreload."):
+                self.seen.add(key)
                 continue
             path = _source_of(module)
+            if path is not None and not self._in_library(path):
+                if not keep_files:
+                    self.seen.add(key)
+                    files.append(path)
+                continue
+            self.seen.add(key)
             if path is None:
                 if _is_builtin(module):
                     libraries.append(name)
-            elif self._in_library(path):
-                if name != "__main__":
-                    libraries.append(name)
-            else:
-                files.append(path)
+            elif name != "__main__":
+                libraries.append(name)
         return files, libraries
 
 
@@ -83,8 +87,9 @@ def _source_of(module: Any) -> str | None:
     return path if os.path.isfile(path) else None
 
 
-#: The template's scan of what it has imported: a worker forked from it scans only what
-#: it imports itself (all the template has are libraries the monitor knows already).
+#: What this process had loaded before the worker's own imports: the template's scan (a
+#: worker forked from it scans only what it imports itself; the template's libraries the
+#: monitor knows already), or a fresh worker's first look (see template_scanner).
 _scanner: ModuleScanner | None = None
 
 
@@ -97,5 +102,11 @@ def scan_ahead() -> None:
 
 
 def template_scanner() -> ModuleScanner:
-    """The scanner a worker goes on with: the template's, when it was forked from one."""
-    return _scanner or ModuleScanner()
+    """The scanner a worker goes on with: the template's, when it was forked from one. A
+    fresh worker asks first thing, before its spec and its app: what the interpreter and
+    devreload's runtime have loaded by then, a template or a spare has loaded too."""
+    global _scanner
+    if _scanner is None:
+        _scanner = ModuleScanner()
+        _scanner.scan(keep_files=True)  # a user file loaded at start is still reported
+    return _scanner

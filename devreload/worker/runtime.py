@@ -31,7 +31,7 @@ from devreload.wire.messages import (
 from devreload.worker import preload
 from devreload.worker.bytecode import DeferredWrites
 from devreload.worker.changeover import Changeover
-from devreload.worker.modules import library_roots, template_scanner
+from devreload.worker.modules import ModuleScanner, library_roots, template_scanner
 from devreload.worker.preload import ImportObserver
 from devreload.worker.proxy import ReloaderProxy, activate
 from devreload.worker.reads import ReadFiles
@@ -49,14 +49,14 @@ HEARD_TIMEOUT = 1.0
 
 
 class _Worker:
-    def __init__(self, channel: Channel, imports: ImportObserver, files: ReadFiles,
-                 bytecode: DeferredWrites | None, stopping: Stopping) -> None:
+    def __init__(self, channel: Channel, scanner: ModuleScanner, imports: ImportObserver,
+                 files: ReadFiles, bytecode: DeferredWrites | None, stopping: Stopping) -> None:
         self.channel = channel
+        self.scanner = scanner
         self.stopping = stopping
         self.imports = imports
         self.files = files
         self.bytecode = bytecode
-        self.scanner = template_scanner()
         self._state: tuple[int, int] = (0, 0)
         self._lock = threading.RLock()
         #: Set by the channel's reader when the monitor says Heard.
@@ -120,6 +120,7 @@ class _Worker:
 
 def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     """A worker's life: receive the spec, run the entry point, report what it imported."""
+    scanner = template_scanner()
     # Only this process holds the listening sockets and the channel: nothing it starts.
     for fd in (channel_fd, *socket_fds):
         os.set_inheritable(fd, False)
@@ -150,7 +151,7 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
     # A server says when it answers: its start writes no bytecode until then.
-    worker = _Worker(channel, imports, files,
+    worker = _Worker(channel, scanner, imports, files,
                      DeferredWrites() if spec.announce_ready else None, stopping)
     files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready

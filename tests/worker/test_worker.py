@@ -110,6 +110,28 @@ def test_scanner_reports_user_modules_once_and_late_imports(
         sys.modules.pop(name, None)
 
 
+def test_a_fresh_worker_reports_only_what_it_imported_beyond_the_interpreter(
+    tmp_path: Path,
+) -> None:
+    """A fresh worker (spawned: macOS, Windows, a fork's retry) reports the libraries it
+    imports, not the interpreter's own start (sys, builtins), which every template and
+    spare has; a user file loaded at start (a sitecustomize) is still reported."""
+    (tmp_path / "sitecustomize.py").write_text("")
+    code = (
+        "import sitecustomize\n"
+        "from devreload.worker import modules\n"
+        "scanner = modules.template_scanner()\n"
+        "assert modules.template_scanner() is scanner\n"
+        "import colorsys\n"
+        "files, libraries = scanner.scan()\n"
+        "print(libraries, [f.rpartition('/')[2] for f in files])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(tmp_path)), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "['colorsys'] ['sitecustomize.py']"
+
+
 def test_a_folder_linked_to_a_library_root_holds_libraries(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
