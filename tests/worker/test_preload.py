@@ -71,13 +71,15 @@ def test_only_statements_run_so_far_count(tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def observing(library: Path, user: Path, names: Sequence[str]) -> Iterator[preload.ImportObserver]:
+def observing(library: Path, user: Path, names: Sequence[str],
+              own: Path | None = None) -> Iterator[preload.ImportObserver]:
     """An import observer first on ``sys.meta_path``, ``library`` and ``user`` importable
     (this test's own frames stand where devreload's worker would: library code); the
-    modules ``names`` forgotten afterwards."""
+    modules ``names`` forgotten afterwards. ``own``: a folder that stands for devreload's
+    (then importable instead of ``user``)."""
     sys.path[:0] = [str(library), str(user)]
     roots = [*library_roots(), str(library), str(Path(__file__).parent)]
-    observer = preload.ImportObserver(roots, str(Path(preload.__file__).parent))
+    observer = preload.ImportObserver(roots, str(own or Path(preload.__file__).parent))
     sys.meta_path.insert(0, observer)
     try:
         yield observer
@@ -177,23 +179,14 @@ def test_what_a_library_body_imports_through_its_own_calls_is_warm(tmp_path: Pat
         "import importlib\nimport dr_helper\n\ndef backend():\n"
         "    return importlib.import_module('dr_body')\n\ndef prepare():\n"
         "    return dr_helper.load('dr_lazy_e')\n")
-    sys.path[:0] = [str(library), str(own)]
-    observer = preload.ImportObserver([*library_roots(), str(library)], str(own))
-    sys.meta_path.insert(0, observer)
     names = ("dr_helper", "dr_body", "dr_lazy_d", "dr_lazy_e", "dr_own_backend")
-    try:
+    with observing(library, own, names, own=own) as observer:
         own_module = importlib.import_module("dr_own_backend")
         observer.end("the app was loaded")
         own_module.backend()
         own_module.prepare()
         assert "dr_body" in observer.warm and "dr_lazy_d" in observer.warm
         assert "dr_lazy_e" not in observer.warm
-    finally:
-        sys.meta_path.remove(observer)
-        for folder in (library, own):
-            sys.path.remove(str(folder))
-        for name in names:
-            sys.modules.pop(name, None)
 
 
 def test_a_lazy_attribute_of_a_library_is_in_the_prefix_until_the_statement_calls(
