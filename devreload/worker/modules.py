@@ -93,20 +93,19 @@ def _source_of(module: Any) -> str | None:
 _scanner: ModuleScanner | None = None
 
 
-def scan_ahead() -> None:
-    """In the worker template, after each preload: take the modules it has as seen."""
+def scan_ahead() -> ModuleScanner:
+    """In the worker template after each preload, in a fresh worker first thing: take the
+    libraries loaded so far as seen. A user file loaded at start (a ``sitecustomize``)
+    stays new: the worker reports it, to be watched."""
     global _scanner
     if _scanner is None:
         _scanner = ModuleScanner()
-    _scanner.scan()
+    _scanner.scan(keep_files=True)
+    return _scanner
 
 
 def template_scanner() -> ModuleScanner:
     """The scanner a worker goes on with: the template's, when it was forked from one. A
     fresh worker asks first thing, before its spec and its app: what the interpreter and
     devreload's runtime have loaded by then, a template or a spare has loaded too."""
-    global _scanner
-    if _scanner is None:
-        _scanner = ModuleScanner()
-        _scanner.scan(keep_files=True)  # a user file loaded at start is still reported
-    return _scanner
+    return _scanner or scan_ahead()

@@ -47,7 +47,7 @@ def main() -> None:
     run(fds[0], fds[1:])
 
 
-def _serve_forks(ctl: Channel, scan_ahead: Callable[[], None]) -> tuple[list[int], bool]:
+def _serve_forks(ctl: Channel, scan_ahead: Callable[[], object]) -> tuple[list[int], bool]:
     while True:
         try:
             message, fds = ctl.recv_with_fds()
