@@ -53,7 +53,11 @@ def test_paths_with_spaces_and_non_ascii_names(project: Path, devreload_run: Spa
     config.write_text("a = 1\n")
     proc: Proc = devreload_run("-w", str(config), str(home / "app.py"))
     assert proc.wait_ready().token == "one"
+    mark = proc.mark()
     restart_with(proc, home / "helper.py", "two")
+    # That restart is done (its worker answered the monitor): the next save starts its own,
+    # rather than joining a restart whose worker has not yet said it started.
+    proc.wait_for(r"ünïcødé dir/helper\.py changed; restarted in \d+ ms", start=mark)
     mark = proc.mark()
     save_like_editor(config, "a = 2\n")
     proc.wait_ready()
