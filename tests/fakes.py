@@ -56,6 +56,8 @@ class FakeLauncher:
         #: Each worker's end of its channel, to read what the monitor told it (kept, and
         #: to be closed by the test, only when asked for).
         self.keep_ends = False
+        #: Workers it did not start (a stand-in), in order.
+        self.adopted: list[int] = []
         self.ends: dict[int, socket.socket] = {}
 
     def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
@@ -67,6 +69,10 @@ class FakeLauncher:
         else:
             theirs.close()
         return pid, channel
+
+    def adopt(self, pid: int) -> bool:
+        self.adopted.append(pid)
+        return True
 
     def notify_exits(self, notify: Callable[[], None]) -> None:
         """Called only with ``notifies`` (Windows's way); else a test sends SIGCHLD."""
@@ -85,7 +91,8 @@ class FakeLauncher:
         self.signal(pid, signal.SIGKILL)
 
     def signal(self, pid: int, sig: int) -> None:
-        assert pid in self.started, f"signal {sig} sent to {pid}, never started here"
+        assert pid in self.started or pid in self.adopted, \
+            f"signal {sig} sent to {pid}, never started nor adopted here"
         self.signals.append((pid, sig))
         if sig == signal.SIGKILL or (sig == signal.SIGTERM and self.obeys_sigterm):
             self.exit(pid, -sig)

@@ -106,6 +106,14 @@ def end_ahead() -> None:
         _ahead.pop().end()
 
 
+def forget_ahead() -> None:
+    """In a fork of the monitor: the template is the monitor's, not this process's to end
+    (nor to keep alive through its line)."""
+    atexit.unregister(end_ahead)
+    while _ahead:
+        _ahead.pop().line.close()
+
+
 def _preloads(argv: Sequence[str]) -> tuple[str, ...] | None:
     """What the template will be asked to preload first, or None when the command will
     not fork workers: ``run``, and ``serve --reload``."""

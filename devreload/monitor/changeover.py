@@ -51,6 +51,12 @@ class Changeover:
             with contextlib.suppress(ChannelClosed):
                 worker.channel.send(StandDown())
 
+    def keep(self, worker: Worker) -> None:
+        """An old worker that serves on while the next one builds its app: it counts as
+        accepting (the next one starts gated) until ``stop``."""
+        self.deadlines[worker.pid] = math.inf
+        self._channels[worker.pid] = worker.channel
+
     def accepting(self) -> bool:
         """Whether a stopping worker still accepts: the next one accepts only once it has
         released the sockets (it says Released), not once its interpreter has exited."""

@@ -33,6 +33,10 @@ class Launcher(Protocol):
     def start(self, sockets: Sequence[socket.socket]) -> tuple[int, Channel]:
         """A new worker on ``sockets``: its pid, and the monitor's end of its channel."""
 
+    def adopt(self, pid: int) -> bool:
+        """Own and reap ``pid``, a worker this launcher did not start (the monitor's own
+        fork); False when it cannot."""
+
     def notify_exits(self, notify: Callable[[], None]) -> None:
         """Call ``notify`` (from any thread) when a worker may have exited, where no
         SIGCHLD says so; ``reap`` tells which."""
@@ -141,6 +145,10 @@ class Processes:
         self.janitor.watch(pid)
         self.workers.add(pid)
         return pid
+
+    def adopt(self, pid: int) -> bool:
+        self._started(pid)
+        return True
 
     def _close_janitor(self) -> None:
         """Only when the monitor ends: the janitor's EOF kills every worker it watches."""

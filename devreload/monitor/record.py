@@ -31,6 +31,9 @@ class Worker:
     restart: Restart | None = None
     #: Started while the previous worker still accepted: it waits at its gate for Go.
     gated: bool = False
+    #: The monitor's own fork, with the app it had imported (``devreload.monitor.standin``):
+    #: a worker started the usual way replaces it once it serves.
+    stand_in: bool = False
     #: The thread that reads its channel (``read_channel``).
     reader: threading.Thread | None = None
 

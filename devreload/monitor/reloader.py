@@ -23,6 +23,7 @@ from devreload.monitor.launch import Launcher
 from devreload.monitor.pushes import StaticPushes
 from devreload.monitor.restarts import quiet_window
 from devreload.monitor.settings import ReloadSettings
+from devreload.monitor.standin import StandIn
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
 from devreload.wire.messages import IMPORTED, Failed, Files, Modules, StaticChanged, Watch
@@ -264,9 +265,12 @@ class ServingReloader(Reloader):
         events: queue.SimpleQueue[Event] | None = None,
         show_errors: bool = True,
         allowed_hosts: Sequence[str] = (),
+        stand_in: StandIn | None = None,
     ) -> None:
         super().__init__(worker_path, settings, logger=logger, sockets=sockets,
                          launcher=launcher, events=events)
+        #: The first worker, when the monitor forked it with the app it had imported.
+        self.workers.stand_in = stand_in
         self.error_page = ErrorPage(self.sockets, show_errors, allowed_hosts)
         #: The worker's last failure report, with the frames the page shows.
         self.failed = Failed("")

@@ -133,6 +133,9 @@ class SpareLauncher:
         self.discarded: list[subprocess.Popen[bytes]] = []
         self._notify: Callable[[], None] = lambda: None
 
+    def adopt(self, pid: int) -> bool:
+        return False  # it knows its workers by their Popen
+
     def notify_exits(self, notify: Callable[[], None]) -> None:
         self._notify = notify
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from devreload import processes
 from devreload.log import Logger, first_names
 from devreload.monitor.changeover import Changeover
 from devreload.monitor.events import Event, ExitSeen
@@ -25,13 +26,25 @@ from devreload.monitor.parking import ParkedConnections
 from devreload.monitor.record import Worker, read_channel
 from devreload.monitor.restarts import QUICK_EXIT, Restarts
 from devreload.monitor.settings import ReloadSettings
+from devreload.monitor.standin import StandIn
 from devreload.wire.channel import ChannelClosed
 from devreload.wire.contract import EXIT_RELOAD
-from devreload.wire.messages import Connections, FromWorker, Milestone, Modules, Released, Spec
+from devreload.wire.messages import (
+    AtGate,
+    Connections,
+    FromWorker,
+    Milestone,
+    Modules,
+    Released,
+    Spec,
+)
 
 #: After a worker serves, how long the monitor keeps the CPU for it and its first pages
 #: (the browser reloads them now) before the old worker exits and a spare is forked.
 SETTLE_AFTER_READY = 0.2
+
+#: The reload timeline's line for a worker that waits at its gate.
+GATE_PHASE = "server started; waiting for the old worker to stop accepting"
 
 #: How long a worker's exit waits for its reader to have read all it said (Ready may be
 #: in the line still): a child it forked may hold the line open past its exit.
@@ -67,6 +80,12 @@ class Workers:
         self.retrying = False
         #: When to dismiss stopped workers and fork a spare (see SETTLE_AFTER_READY).
         self.tidy_at: float | None = None
+        #: The monitor's own fork, to be the first worker (``devreload.monitor.standin``).
+        self.stand_in: StandIn | None = None
+        #: That worker, serving on while the one that replaces it builds the app.
+        self.retiring: Worker | None = None
+        #: What the workers run: the stand-in's successor starts it too.
+        self._entry: tuple[str | Callable[..., Any], Sequence[Any]] = ("", ())
         self._log_refused = RefusedLog(log)
         launcher.notify_exits(lambda: events.put(ExitSeen()))
 
@@ -76,9 +95,19 @@ class Workers:
         """Launch the next worker and send it its spec. On the monitor's sockets, while an
         old worker still accepts, it starts gated: it builds the app, then waits for Go."""
         born = time.time()
-        pid, channel = self.launcher.start(self.sockets)
+        self._entry = (worker_path, args)
+        stand_in, self.stand_in = self.stand_in, None
+        if stand_in is not None and self.launcher.adopt(stand_in.pid):
+            pid, channel = stand_in.pid, stand_in.channel
+        else:
+            if stand_in is not None:
+                processes.kill_group(stand_in.pid)
+                stand_in.channel.close()
+                stand_in = None
+            pid, channel = self.launcher.start(self.sockets)
         worker = Worker(pid, channel, now, born, restart=self.restarts.underway,
-                        gated=bool(self.sockets) and self.changeover.accepting())
+                        gated=bool(self.sockets) and self.changeover.accepting(),
+                        stand_in=stand_in is not None)
         self.current = worker
         self.restarts.mark(worker.restart, f"new worker {pid} started")
         spec = Spec(
@@ -108,13 +137,34 @@ class Workers:
         if worker is not None:
             self.changeover.stop(worker, now)
             self.restarts.mark(self.restarts.pending, f"worker {worker.pid} told to stop")
+        self._retire(now)
         return worker
+
+    def _replace_stand_in(self, now: float) -> None:
+        """The stand-in serves on while its successor imports and builds the app; it stops
+        once that one waits at its gate (``AtGate``)."""
+        stand_in = self.retiring = self.current
+        if stand_in is None:
+            return
+        self.changeover.keep(stand_in)
+        worker = self.start(*self._entry, now)
+        self.log.debug("worker %d, started the usual way, replaces worker %d once it is ready",
+                       worker.pid, stand_in.pid)
+
+    def _retire(self, now: float) -> None:
+        """The stand-in, if one serves on, stops now: its successor is at its gate, or
+        gone, or every worker stops."""
+        stand_in, self.retiring = self.retiring, None
+        if stand_in is not None and stand_in.pid in self.changeover.deadlines:
+            self.changeover.stop(stand_in, now)
 
     def reap(self) -> list[tuple[Worker | None, int]]:
         """Collect exited workers, each with its exit code; the record is there only for
         the current worker (an old one's exit may open the gate instead)."""
         exits: list[tuple[Worker | None, int]] = []
         for pid, code in self.launcher.reap():
+            if self.retiring is not None and pid == self.retiring.pid:
+                self.retiring = None
             if self.changeover.exited(pid):
                 exits.append((None, code))
                 self._open_gate()
@@ -132,6 +182,7 @@ class Workers:
         """The current worker exited with ``code``; True when a restart follows: it asked
         (exit 75), or it failed early where the launcher can start the next one another
         way (the same restart again)."""
+        self._retire(now)
         lived = now - worker.started
         early = not worker.ready or (not self.settings.worker_announces_ready
                                      and lived < QUICK_EXIT)
@@ -160,6 +211,10 @@ class Workers:
             self._released(worker, now)
         elif isinstance(message, Milestone):
             self.restarts.mark(worker.restart, message.phase, message.at)
+        elif isinstance(message, AtGate):
+            self.restarts.mark(worker.restart, GATE_PHASE, message.at)
+            if worker is self.current:
+                self._retire(now)
         else:
             return False
         return True
@@ -194,7 +249,10 @@ class Workers:
         self.tidy_at = None
         self.changeover.dismiss()
         if self.current is not None and self.restarts.pending is None:
-            self.launcher.prepare(self.sockets)
+            if self.current.stand_in:
+                self._replace_stand_in(now)
+            else:
+                self.launcher.prepare(self.sockets)
 
     def give_parked(self) -> bool:
         """Pass the parked connections to the current worker, if it serves (it said Ready)."""

@@ -12,6 +12,7 @@ so :func:`serve_app` is the one place that asks which side this is.
 
 from __future__ import annotations
 
+import functools
 import queue
 import socket
 import threading
@@ -135,9 +136,10 @@ def serve_app(
 
         if not isinstance(app, str):
             check(app, options.server, options.server_options, options.addresses)
-        raise SystemExit(
-            run_monitor(options, RUN_PROGRAM, current_program(), show_errors_hint=show_errors_hint)
-        )
+        # The app is imported here already: the first worker may be this process's fork.
+        first = None if isinstance(app, str) else functools.partial(serve_in_worker, app, options)
+        raise SystemExit(run_monitor(options, RUN_PROGRAM, current_program(),
+                                     show_errors_hint=show_errors_hint, first_worker=first))
     else:
         serve_here(app, options)
 
@@ -167,6 +169,7 @@ def run_monitor(
     before_reload: Callable[[], None] | None = None,
     show_errors_hint: str = SERVE_SHOW_ERRORS,
     in_stack: InStack | None = None,
+    first_worker: Callable[[], object] | None = None,
 ) -> int:
     """The monitor side: run ``worker_path(*worker_args)`` in a worker and replace it on
     every change; the exit code. With ``hold_sockets`` the addresses are bound here, once,
@@ -175,7 +178,9 @@ def run_monitor(
     ``worker_announces_ready`` (default: ``hold_sockets``) makes the monitor wait for the
     worker's Ready before it reports a restart done. ``before_reload`` runs in the monitor
     before each restart; ``show_errors_hint`` says where the user sets ``show_errors``.
-    ``in_stack``: the reloader joins a stack's loop instead of running its own."""
+    ``in_stack``: the reloader joins a stack's loop instead of running its own.
+    ``first_worker`` serves the app this process has imported: the first worker may be
+    this process's fork, running it (see :mod:`devreload.monitor.standin`)."""
     from devreload.filemon.choice import find_default_monitor_factory
     from devreload.monitor.reloader import ServingReloader
 
@@ -185,6 +190,12 @@ def run_monitor(
                        else find_default_monitor_factory(log, options.monitor))
     bound = sockets.bind_all(options.addresses) if hold_sockets else []
     try:
+        stand_in = None
+        if first_worker is not None and bound and in_stack is None:
+            # Forked before anything here starts a thread (the browser's, the monitor's).
+            from devreload.monitor.standin import fork_stand_in
+
+            stand_in = fork_stand_in(first_worker, bound, log, options.preload)
         announce(bound, options.browser, log)
         show_errors = options.shows_errors(bound)
         if options.show_errors is None and not show_errors:
@@ -204,7 +215,7 @@ def run_monitor(
             allowed_hosts=options.allowed_hosts,
             launcher=in_stack.launcher(options.preload, options.preload_exclude)
             if in_stack else None,
-            events=in_stack.events if in_stack else None)
+            events=in_stack.events if in_stack else None, stand_in=stand_in)
         if in_stack is None:
             return reloader.run()
         in_stack.join(reloader, bound)

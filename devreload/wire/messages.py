@@ -174,6 +174,14 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class AtGate:
+    """A worker started while an old one still accepts has built its app and waits for
+    ``Go`` (since ``at``, wall clock): an old worker that serves until then may stop."""
+
+    at: float
+
+
+@dataclass(frozen=True)
 class ReloadAsked:
     """``trigger_reload()`` in the worker."""
 
@@ -221,8 +229,8 @@ class ConnectionsTaken:
 
 
 FromWorker = (
-    Modules | Files | Watch | Failed | Ready | ReloadAsked | Released | ShutdownAsked | Connections
-    | Milestone
+    Modules | Files | Watch | Failed | Ready | AtGate | ReloadAsked | Released | ShutdownAsked
+    | Connections | Milestone
 )
 ToWorker = (
     Spec | StaticChanged | RestartPending | Connections | ConnectionsTaken | Go | StandDown

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from devreload import processes
 from devreload.wire.channel import Channel, ChannelClosed
 from devreload.wire.messages import (
+    AtGate,
     Connections,
     ConnectionsTaken,
     FromWorker,
@@ -90,7 +91,7 @@ class ReloaderProxy:
         if self._report_modules is not None:
             self._report_modules()
         if self.changeover.gated:
-            self.milestone("server started; waiting for the old worker to stop accepting")
+            self._send(AtGate(time.time()))
         if not self.changeover.wait_for_go():
             # The server's own SIGTERM handler runs before this returns: it stops at once.
             signal.raise_signal(signal.SIGTERM)

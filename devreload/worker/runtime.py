@@ -4,6 +4,7 @@ reports of what the app imported and read, and the failure report."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
 import runpy
@@ -50,8 +51,12 @@ HEARD_TIMEOUT = 1.0
 
 class _Worker:
     def __init__(self, channel: Channel, scanner: ModuleScanner, imports: ImportObserver,
-                 files: ReadFiles, bytecode: DeferredWrites | None, stopping: Stopping) -> None:
+                 files: ReadFiles, bytecode: DeferredWrites | None, stopping: Stopping,
+                 libraries: bool = True) -> None:
         self.channel = channel
+        #: Whether its libraries are news to the template (not from a stand-in: the
+        #: worker that replaces it reports them, with what it saw them imported by).
+        self.libraries = libraries
         self.scanner = scanner
         self.stopping = stopping
         self.imports = imports
@@ -83,6 +88,7 @@ class _Worker:
                 return
             self._state = state
             files, libraries = self.scanner.scan()
+            libraries = libraries if self.libraries else []
             preloadable = tuple(n for n in libraries if self.imports.preloadable(n))
             refused = tuple((n, self.imports.refusal(n)) for n in libraries
                             if not self.imports.preloadable(n) and n not in self.imports.warm)
@@ -118,8 +124,10 @@ class _Worker:
             processes.end_own_tree()
 
 
-def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
-    """A worker's life: receive the spec, run the entry point, report what it imported."""
+def run(channel_fd: int, socket_fds: list[int],
+        entry: Callable[[], object] | None = None) -> NoReturn:
+    """A worker's life: receive the spec, run the entry point, report what it imported.
+    ``entry``: what a stand-in (the monitor's own fork, its app imported) runs instead."""
     scanner = template_scanner()
     # Only this process holds the listening sockets and the channel: nothing it starts.
     for fd in (channel_fd, *socket_fds):
@@ -147,12 +155,15 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     files = ReadFiles(os.getcwd(), (*library_roots(), sys.prefix, sys.base_prefix))
     files.on_exec = imports.executing
     sys.addaudithook(files.audit_hook())
+    if entry is not None:
+        preload.end_prefix("the app was imported before this worker was forked")
     for name in spec.warm:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
     # A server says when it answers: its start writes no bytecode until then.
     worker = _Worker(channel, scanner, imports, files,
-                     DeferredWrites() if spec.announce_ready else None, stopping)
+                     DeferredWrites() if spec.announce_ready else None, stopping,
+                     libraries=entry is None)
     files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
                           else worker.report_modules, changeover, worker.heard)
@@ -162,13 +173,10 @@ def run(channel_fd: int, socket_fds: list[int]) -> NoReturn:
     threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
     code: Any = 0
     try:
-        target = _resolve(spec.worker_path)
-        if not getattr(target, "__module__", "").startswith("devreload."):
-            # devreload's own entry points end the prefix themselves, when they call the app.
-            preload.end_prefix(f"imported after {getattr(target, '__qualname__', target)}() ran")
+        entry = entry or _entry_point(spec)
         if not spec.announce_ready:
             proxy.notify_ready()
-        target(*spec.args, **spec.kwargs)
+        entry()
     except SystemExit as exc:
         code = exc.code
     except KeyboardInterrupt:
@@ -224,6 +232,15 @@ def _report_failure(proxy: ReloaderProxy, exc: BaseException, quiet: bool = Fals
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(text)
             sys.stderr.flush()
+
+
+def _entry_point(spec: Spec) -> Callable[[], object]:
+    """What the spec says to run, as a call."""
+    target = _resolve(spec.worker_path)
+    if not getattr(target, "__module__", "").startswith("devreload."):
+        # devreload's own entry points end the prefix themselves, when they call the app.
+        preload.end_prefix(f"imported after {getattr(target, '__qualname__', target)}() ran")
+    return functools.partial(target, *spec.args, **spec.kwargs)
 
 
 def _resolve(path: str | Callable[..., Any]) -> Callable[..., Any]:

@@ -190,7 +190,7 @@ def test_serve_from_a_script_and_from_python_m(spawn: Spawn, project: Path, how:
 @needs_fork
 def test_a_serving_script_starts_the_worker_template_first(spawn: Spawn, project: Path) -> None:
     """serve(reload=True) starts the template before the monitor's own imports and binds,
-    and its first worker is forked from that template."""
+    and its next workers are forked from that template."""
     copy_example("script", project)
     (project / "verbose_serve.py").write_text(
         "import logging\nimport runpy\n\n"

@@ -1,0 +1,123 @@
+"""A script that imports its app before ``serve(reload=True)``: the first worker is the
+monitor's own fork, serving at once, and a worker started the usual way replaces it
+without a request lost. Real processes, sockets and signals."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from helpers import needs_fork, wait_until
+from served import SERVING_RE, Spawn, edit, stop, wait_body
+
+pytestmark = needs_fork
+
+APP = """\
+import logging
+import os
+{extra}
+import devreload
+
+MESSAGE = "first"
+
+
+def app(environ, start_response):
+    body = f"{{MESSAGE}} {{os.getpid()}}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+if __name__ == "__main__":
+    logging.getLogger("devreload").setLevel(logging.DEBUG)
+    devreload.serve(app, reload=True, port=int(os.environ["PORT"]))
+"""
+
+FORKED_RE = r"worker (\d+) forked from the monitor, with the app it imported"
+REPLACES_RE = r"worker (\d+), started the usual way, replaces worker (\d+) once it is ready"
+
+
+def write_app(project: Path, extra: str = "") -> None:
+    (project / "standin_app.py").write_text(APP.format(extra=extra))
+
+
+def test_the_monitors_fork_serves_first_and_a_fresh_worker_replaces_it(
+    spawn: Spawn, project: Path
+) -> None:
+    write_app(project)
+    proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
+    stand_in = int(proc.wait_for(FORKED_RE, start=0)[1])
+    url = proc.wait_for(SERVING_RE)[1]
+    host, port = url.removeprefix("http://").split(":")
+    answers: list[str] = []
+    done = threading.Event()
+
+    def client() -> None:
+        """Every answer from the first on, through the takeover: none may fail."""
+        while not done.is_set():
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                answers.append(f"{response.status} {response.read().decode()}")
+            except OSError as exc:
+                answers.append(f"error {exc!r}")
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    try:
+        replaced = proc.wait_for(REPLACES_RE, start=0)
+        successor = int(replaced[1])
+        assert int(replaced[2]) == stand_in
+        wait_until(lambda: any(a.endswith(f" {successor}") for a in answers[-5:]))
+    finally:
+        done.set()
+        thread.join(15)
+    failed = [a for a in answers if not a.startswith("200 ")]
+    assert not failed, f"{failed[:3]}; output:\n{proc.output}"
+    assert answers[0] == f"200 first {stand_in}", "the first answer is the fork's"
+    served_by = {int(a.rsplit(" ", 1)[1]) for a in answers}
+    assert served_by == {stand_in, successor}, answers
+    proc.wait_for(rf"worker {successor} ready in", start=0)  # (said after its answers)
+    assert not proc.count("restarted in"), "the takeover is no restart"
+    edit(project / "standin_app.py", 'MESSAGE = "first"', 'MESSAGE = "edited"')
+    wait_body(url, r"^edited \d+$")
+    assert stop(proc) == 0
+    assert "Traceback" not in proc.output
+
+
+def test_a_program_running_a_thread_imports_its_app_in_the_first_worker(
+    spawn: Spawn, project: Path
+) -> None:
+    """A fork keeps only the thread that forks: an app that started another at import
+    would run without it, so the first worker imports the app anew."""
+    write_app(project, "import threading\nthreading.Thread(target=threading.Event().wait,"
+                       " daemon=True).start()")
+    proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
+    proc.wait_for(r"the first worker imports the app anew: the program runs more than one "
+                  r"thread", start=0)
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^first \d+$")
+    assert not proc.count(FORKED_RE)
+    assert stop(proc) == 0
+
+
+def test_ctrl_c_while_the_stand_in_is_replaced_ends_every_process(
+    spawn: Spawn, project: Path
+) -> None:
+    """Every import after the monitor's takes seconds: Ctrl-C comes while the stand-in
+    serves and its successor imports. The stand-in, the successor and the template all
+    end with the monitor (the fixture fails on any process left behind)."""
+    write_app(project, "import pathlib\nimport time\n\n_MARK = pathlib.Path('imported.once')\n"
+                       "if _MARK.exists():\n    time.sleep(3)\n_MARK.touch()\n")
+    proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^first \d+$")
+    proc.wait_for(REPLACES_RE, start=0)
+    proc.popen.send_signal(signal.SIGINT)
+    assert proc.wait_exit() == 0
+    assert "Traceback" not in proc.output
