@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+from devreload.worker.bytecode import hold_from_import
+
 #: ``typing.TYPE_CHECKING`` without importing ``typing``: every command, template and
 #: worker imports this package first, and ``python -m devreload`` starts the worker
 #: template before anything heavier (type checkers take any ``TYPE_CHECKING`` as true).
@@ -79,6 +81,11 @@ __all__ = [
     "trigger_reload",
     "watch_files",
 ]
+
+
+# From here on, the bytecode caches of the program's imports are written once it serves
+# (its app, imported next, starts faster on a fresh checkout): see devreload.worker.bytecode.
+hold_from_import()
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,6 @@ from devreload.filemon.choice import MONITORS, find_default_monitor_factory, mon
 from devreload.log import default_logger
 from devreload.monitor.reloader import start_reloader
 from devreload.monitor.settings import ReloadSettings
-from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.serving.importapp import is_app_target, serve_import_string
 from devreload.serving.ini import IniConfig
 from devreload.serving.options import ServeOptions
@@ -26,6 +25,7 @@ from devreload.serving.serve import InStack
 from devreload.serving.up import add_up_parser, run_up
 from devreload.sockets import DEFAULT_HOST, DEFAULT_PORT, make_address, parse_listen
 from devreload.values import seconds
+from devreload.wire.contract import RUN_PROGRAM
 
 SERVE_DESCRIPTION = """\
 devreload serve INI [--reload] [name=value ...]: the pserve workflow.

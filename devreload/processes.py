@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Collection, Iterable
 
 TYPE_CHECKING = False  # (``typing`` unimported: this module also runs as a bare script)
@@ -41,6 +42,19 @@ def prctl(option: int, value: int) -> bool:
         return bool(libc.prctl(option, value, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
+
+
+def started_at() -> float:
+    """When this process started (wall clock), at most a clock tick (10 ms) late, never
+    early; now where that is unknown."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            data = f.read()
+        ticks = int(data[data.rindex(b")") + 2 :].split()[19]) + 1
+        uptime = time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.time()
+    return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def _parents() -> dict[int, int]:

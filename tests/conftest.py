@@ -14,6 +14,11 @@ from serverkit import Clients
 
 from devreload.platforms import PORTABLE_ENV
 from devreload.wire.channel import Channel
+from devreload.worker.bytecode import write_held
+
+# The test run imported devreload: it is a program that holds its bytecode caches until it
+# serves. It serves nothing: the caches are written as usual from here on.
+write_held()
 
 #: What a test needs that only some platforms have, and why it skips elsewhere (the
 #: matrix in .github/workflows/tests.yml runs the suite on macOS and Windows too).

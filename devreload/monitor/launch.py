@@ -134,6 +134,8 @@ class Processes:
         self.exits = exits or ExitPool()
         self.exits.join(self._owns)
         self.output = output
+        #: The monitor's command line, once it has a fork of its own as a worker.
+        self._adopted_lines: set[bytes] = set()
 
     def _owns(self, pid: int) -> bool:
         return (pid in self.workers or pid in self._helpers()
@@ -147,6 +149,9 @@ class Processes:
         return pid
 
     def adopt(self, pid: int) -> bool:
+        with contextlib.suppress(OSError), open("/proc/self/cmdline", "rb") as f:
+            # What the monitor's fork forks without exec shows the monitor's command line.
+            self._adopted_lines.add(f.read())
         self._started(pid)
         return True
 
@@ -187,7 +192,7 @@ class Processes:
     def _command_lines(self) -> set[bytes]:
         """How the interpreters that run workers are started: a process forked from one
         without exec shows the same command line."""
-        return {processes.command_line(WORKER_ARGV)}
+        return {processes.command_line(WORKER_ARGV), *self._adopted_lines}
 
     def _own_helper(self, pid: int) -> bool:
         """True when ``pid`` was the launcher's own helper process (now reaped)."""

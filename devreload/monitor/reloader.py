@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from devreload import processes
 from devreload.filemon.base import FileMonitor, FileMonitorFactory, IgnoreRules, glob_regex, is_glob
 from devreload.filemon.choice import find_default_monitor_factory
 from devreload.imports import drop_bytecode
@@ -27,6 +28,7 @@ from devreload.monitor.standin import StandIn
 from devreload.monitor.strategy import ReloadStrategy
 from devreload.wire.channel import ChannelClosed
 from devreload.wire.messages import IMPORTED, Failed, Files, Modules, StaticChanged, Watch
+from devreload.worker.modules import ModuleScanner
 from devreload.worker.proxy import ReloaderProxy, get_reloader, is_active
 
 #: File timestamps come from a coarse kernel clock that may lag time.time() by a tick.
@@ -85,6 +87,13 @@ class Reloader(ReloadStrategy):
     def startup(self) -> None:
         factory = self.settings.monitor_factory or find_default_monitor_factory(self.log)
         self.monitor = self._build_monitor(factory)
+        if self.workers.stand_in is not None:
+            # The first worker is this process's fork, serving what this process imported:
+            # watched from here, while the fork serves (its successor reports them again),
+            # changed if saved after this process started (a file saved just before, as
+            # its timestamp may show it, is not).
+            files, _ = ModuleScanner().scan()
+            self.on_modules(files, processes.started_at() + MTIME_SLACK)
         self.on_watch([os.path.abspath(p) for p in self.settings.watch_files])
         self._watch(dict.fromkeys(self.static))
         super().startup()

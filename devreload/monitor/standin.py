@@ -6,7 +6,9 @@ forks itself right after binding, and that fork (the *stand-in*) serves the app 
 exactly as the program would without reload. A worker started the usual way then
 imports the app behind it, builds it, and takes over at its gate (the stand-in stops
 accepting only then); from there on every worker starts the usual way, reports what it
-read while importing, and tells the template what to preload.
+read while importing, and tells the template what to preload. The stand-in does not scan
+its modules: the monitor has the same ones, and watches them from its start; and it writes
+the bytecode caches the program's imports compiled (held since ``import devreload``).
 
 Only where workers are forked anyway (Linux), with preloading on, and only from a
 process with a single thread: a fork keeps no other thread, so an app that started one

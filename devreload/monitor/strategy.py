@@ -40,6 +40,7 @@ from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.terminal import Terminal, stdio_in_place
 from devreload.monitor.workers import Workers
 from devreload.wire.channel import ChannelClosed
+from devreload.wire.contract import RUN_PROGRAM
 from devreload.wire.messages import (
     Failed,
     Files,
@@ -51,9 +52,6 @@ from devreload.wire.messages import (
     ShutdownAsked,
     Watch,
 )
-
-#: The entry point that runs a script or ``-m`` module as ``__main__`` in the worker.
-RUN_PROGRAM = "devreload.worker.runtime:run_program"
 
 
 class ReloadStrategy:

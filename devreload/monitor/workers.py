@@ -38,6 +38,7 @@ from devreload.wire.messages import (
     Released,
     Spec,
 )
+from devreload.worker.bytecode import drop_hold
 
 #: After a worker serves, how long the monitor keeps the CPU for it and its first pages
 #: (the browser reloads them now) before the old worker exits and a spare is forked.
@@ -88,6 +89,7 @@ class Workers:
         self._entry: tuple[str | Callable[..., Any], Sequence[Any]] = ("", ())
         self._log_refused = RefusedLog(log)
         launcher.notify_exits(lambda: events.put(ExitSeen()))
+        drop_hold()  # what this process compiled: the workers write their own caches
 
     def start(
         self, worker_path: str | Callable[..., Any], args: Sequence[Any], now: float

@@ -33,6 +33,8 @@ from devreload.web.frameworks import prepare
 from devreload.web.kinds import is_asgi
 from devreload.web.static import static_folders
 from devreload.web.wsgi import LiveReload, first_response_told
+from devreload.wire.contract import RUN_PROGRAM
+from devreload.worker.bytecode import write_held
 from devreload.worker.proxy import get_reloader, is_active, milestone
 
 if TYPE_CHECKING:  # the monitor's classes: a worker, which imports this module, never runs them
@@ -132,8 +134,6 @@ def serve_app(
         # This process becomes the monitor of workers that re-run the program: their
         # template starts now, while the monitor imports its own modules and binds.
         start_ahead_for((RUN_ENTRY,) if options.preload else ())
-        from devreload.monitor.strategy import RUN_PROGRAM
-
         if not isinstance(app, str):
             check(app, options.server, options.server_options, options.addresses)
         # The app is imported here already: the first worker may be this process's fork.
@@ -182,7 +182,6 @@ def run_monitor(
     ``first_worker`` serves the app this process has imported: the first worker may be
     this process's fork, running it (see :mod:`devreload.monitor.standin`)."""
     from devreload.filemon.choice import find_default_monitor_factory
-    from devreload.monitor.reloader import ServingReloader
 
     log = in_stack.log if in_stack else default_logger()
     # A bad DEVRELOAD_MONITOR is one line before anything is bound or announced.
@@ -196,6 +195,8 @@ def run_monitor(
             from devreload.monitor.standin import fork_stand_in
 
             stand_in = fork_stand_in(first_worker, bound, log, options.preload)
+        from devreload.monitor.reloader import ServingReloader
+
         announce(bound, options.browser, log)
         show_errors = options.shows_errors(bound)
         if options.show_errors is None and not show_errors:
@@ -237,6 +238,7 @@ def serve_here(app: object, options: ServeOptions) -> None:
     bound = sockets.bind_all(options.addresses)
     try:
         announce(bound, options.browser)
+        write_held()
         _serve(app, bound, options, live_reload=False)
     finally:
         sockets.close_all(bound)

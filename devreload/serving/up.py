@@ -26,11 +26,11 @@ from devreload.monitor.output import Output, Prefixes, wants_colour
 from devreload.monitor.reloader import Reloader, ServingReloader
 from devreload.monitor.settings import ReloadSettings
 from devreload.monitor.stack import Stack
-from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.monitor.supervised import Supervised
 from devreload.serving.dotenv import environment, read_dotenv
 from devreload.serving.procfile import Kind, Process, StackError, chosen, read_stack
 from devreload.serving.serve import InStack
+from devreload.wire.contract import RUN_PROGRAM
 
 #: How the command line serves a ``devreload serve`` line's words in a stack (the CLI's
 #: own parsing, handed down); its exit code, 0 once the reloader joined.

@@ -9,23 +9,40 @@ worker keeps what the import system would write and writes it from a thread once
 answers. Later imports write as usual; a worker stopped before it wrote leaves the next one
 to compile again. hupper stops its workers from writing bytecode at all, and then every
 restart compiles the whole app again.
+
+A program that imports devreload and then its app (``import devreload``, ``from app import
+app``, ``devreload.serve(app, reload=True)``) holds its caches the same way from that
+import on (:func:`hold_from_import`): its first worker, the monitor's own fork, writes
+them once it answers; a monitor that forks no such worker drops them (its workers write
+their own); a program that serves without reload writes them as it starts serving, and
+one that never serves, at its exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import threading
 from importlib.machinery import SourceFileLoader
-from typing import Any
+
+from devreload.wire.contract import FDS_ENV, TEMPLATE_ENV
+
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (``import devreload`` imports this).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class DeferredWrites:
-    """Holds the bytecode the import system writes until :meth:`flush`."""
+    """Holds the bytecode the import system writes until :meth:`flush`; what the program
+    held since ``import devreload`` (a stand-in's), it holds on."""
 
     def __init__(self) -> None:
+        program = _program.pop() if _program else None
+        held = program._stop_holding() if program is not None else []
         self._write = SourceFileLoader.set_data
-        self._held: list[tuple[Any, str, bytes, int, Version | None]] = []
+        self._held: list[tuple[Any, str, bytes, int, Version | None]] = held
         self._holding = True
         self._lock = threading.Lock()
         writes = self
@@ -40,14 +57,25 @@ class DeferredWrites:
 
         SourceFileLoader.set_data = set_data  # type: ignore[method-assign,assignment]
 
-    def flush(self) -> None:
-        """Write what was held, from a thread of its own; from now on writes are not held."""
+    def flush(self, wait: bool = False) -> None:
+        """Write what was held, from a thread of its own (``wait``: from this one); from
+        now on writes are not held."""
+        held = self._stop_holding()
+        if held and wait:
+            self._write_all(held)
+        elif held:
+            threading.Thread(target=self._write_all, args=(held,), name="devreload-bytecode",
+                             daemon=True).start()
+
+    def drop(self) -> None:
+        """Forget what was held, unwritten (another process writes it); stop holding."""
+        self._stop_holding()
+
+    def _stop_holding(self) -> list[tuple[Any, str, bytes, int, Version | None]]:
         with self._lock:
             held, self._held, self._holding = self._held, [], False
             SourceFileLoader.set_data = self._write  # type: ignore[method-assign]
-        if held:
-            threading.Thread(target=self._write_all, args=(held,), name="devreload-bytecode",
-                             daemon=True).start()
+        return held
 
     def _write_all(self, held: list[tuple[Any, str, bytes, int, Version | None]]) -> None:
         """Each cache whose source is still the one compiled. One saved again meanwhile is
@@ -75,3 +103,41 @@ def version(source: str) -> Version | None:
     except OSError:
         return None
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+#: The hold of a program that imported devreload (see the module's docstring).
+_program: list[DeferredWrites] = []
+
+
+def hold_from_import() -> None:
+    """At ``import devreload`` in a program, not in a worker or template devreload started
+    (they hold their own): hold the caches of what it imports from now on."""
+    if _program or FDS_ENV in os.environ or TEMPLATE_ENV in os.environ:
+        return
+    _program.append(DeferredWrites())
+    atexit.register(_write_at_exit)
+
+
+def _take_hold() -> DeferredWrites | None:
+    """The program's hold, now the caller's to flush or drop; None without one."""
+    return _program.pop() if _program else None
+
+
+def drop_hold() -> None:
+    """This program is a monitor now: its workers write the caches of what they import."""
+    held = _take_hold()
+    if held is not None:
+        held.drop()
+
+
+def write_held() -> None:
+    """This program serves without reload: its caches are written now, from a thread."""
+    held = _take_hold()
+    if held is not None:
+        held.flush()
+
+
+def _write_at_exit() -> None:
+    held = _take_hold()
+    if held is not None:
+        held.flush(wait=True)

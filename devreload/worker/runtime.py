@@ -50,13 +50,12 @@ HEARD_TIMEOUT = 1.0
 
 
 class _Worker:
-    def __init__(self, channel: Channel, scanner: ModuleScanner, imports: ImportObserver,
-                 files: ReadFiles, bytecode: DeferredWrites | None, stopping: Stopping,
-                 libraries: bool = True) -> None:
+    def __init__(self, channel: Channel, scanner: ModuleScanner | None,
+                 imports: ImportObserver, files: ReadFiles, bytecode: DeferredWrites | None,
+                 stopping: Stopping) -> None:
         self.channel = channel
-        #: Whether its libraries are news to the template (not from a stand-in: the
-        #: worker that replaces it reports them, with what it saw them imported by).
-        self.libraries = libraries
+        #: None in a stand-in: the worker that replaces it imports the app anew and reports
+        #: its modules, with what it saw each library imported by.
         self.scanner = scanner
         self.stopping = stopping
         self.imports = imports
@@ -84,11 +83,10 @@ class _Worker:
             if self.files.changed():
                 self.channel.send(self.files.take())
             state = (len(sys.modules), id(sys.modules.get("__main__")))
-            if state == self._state:
+            if state == self._state or self.scanner is None:
                 return
             self._state = state
             files, libraries = self.scanner.scan()
-            libraries = libraries if self.libraries else []
             preloadable = tuple(n for n in libraries if self.imports.preloadable(n))
             refused = tuple((n, self.imports.refusal(n)) for n in libraries
                             if not self.imports.preloadable(n) and n not in self.imports.warm)
@@ -128,7 +126,7 @@ def run(channel_fd: int, socket_fds: list[int],
         entry: Callable[[], object] | None = None) -> NoReturn:
     """A worker's life: receive the spec, run the entry point, report what it imported.
     ``entry``: what a stand-in (the monitor's own fork, its app imported) runs instead."""
-    scanner = template_scanner()
+    scanner = template_scanner() if entry is None else None
     # Only this process holds the listening sockets and the channel: nothing it starts.
     for fd in (channel_fd, *socket_fds):
         os.set_inheritable(fd, False)
@@ -160,10 +158,10 @@ def run(channel_fd: int, socket_fds: list[int],
     for name in spec.warm:
         with contextlib.suppress(ImportError):  # uninstalled since: the app will say
             importlib.import_module(name)
-    # A server says when it answers: its start writes no bytecode until then.
+    # A server says when it answers: its start writes no bytecode until then (a stand-in
+    # writes what the monitor's start compiled, held since ``import devreload``).
     worker = _Worker(channel, scanner, imports, files,
-                     DeferredWrites() if spec.announce_ready else None, stopping,
-                     libraries=entry is None)
+                     DeferredWrites() if spec.announce_ready else None, stopping)
     files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
                           else worker.report_modules, changeover, worker.heard)

@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from helpers import needs_fork, wait_until
+from helpers import needs_fork, save_like_editor, wait_until
 from served import SERVING_RE, Spawn, edit, stop, wait_body
 
 pytestmark = needs_fork
@@ -88,6 +88,21 @@ def test_the_monitors_fork_serves_first_and_a_fresh_worker_replaces_it(
     wait_body(url, r"^edited \d+$")
     assert stop(proc) == 0
     assert "Traceback" not in proc.output
+
+
+def test_a_save_while_the_stand_in_serves_is_a_restart(spawn: Spawn, project: Path) -> None:
+    """Saved right after the first answer, with the same size, likely in the same second:
+    the monitor watches what it imported from the start, so the save restarts the app
+    (never a successor that serves the cache the monitor compiled from the old text)."""
+    write_app(project)
+    proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, r"^first \d+$")
+    save_like_editor(project / "standin_app.py",
+                     APP.format(extra="").replace('"first"', '"fixed"'))
+    wait_body(url, r"^fixed \d+$")
+    proc.wait_for(r"standin_app\.py changed; restarted in", start=0)
+    assert stop(proc) == 0
 
 
 def test_a_program_running_a_thread_imports_its_app_in_the_first_worker(

@@ -22,10 +22,10 @@ from devreload.monitor.ahead import (
     end_ahead,
     take_ahead,
 )
-from devreload.monitor.strategy import RUN_PROGRAM
 from devreload.serving.importapp import WORKER_ENTRY as APP_WORKER_ENTRY
 from devreload.serving.paste import WORKER_ENTRY as INI_WORKER_ENTRY
 from devreload.wire.channel import Channel
+from devreload.wire.contract import RUN_PROGRAM
 from devreload.wire.messages import Fork, Forked
 
 

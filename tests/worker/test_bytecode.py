@@ -78,3 +78,53 @@ def test_a_cache_held_while_its_source_changed_is_never_written(
         SourceFileLoader.set_data = original  # type: ignore[method-assign]
         for name in ("dr_changed", "dr_marker"):
             sys.modules.pop(name, None)
+
+
+HOLDING_PROGRAM = """\
+import importlib.util, os, sys
+import devreload
+import dr_program_module
+cached = importlib.util.cache_from_source(dr_program_module.__file__)
+print("cached while it runs:", os.path.exists(cached), flush=True)
+{after}
+"""
+
+
+def _run_program(tmp_path: Path, after: str = "", **env: str) -> tuple[str, Path]:
+    """A program that imports devreload, then a module of its own; its output, and where
+    that module's cache goes."""
+    import subprocess
+
+    (tmp_path / "dr_program_module.py").write_text("VALUE = 1\n")
+    (tmp_path / "program.py").write_text(HOLDING_PROGRAM.format(after=after))
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environ.update(env, PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "program.py"], cwd=tmp_path, env=environ,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout, Path(importlib.util.cache_from_source(
+        str(tmp_path / "dr_program_module.py")))
+
+
+def test_a_program_that_imports_devreload_holds_its_caches_until_its_exit(
+    tmp_path: Path,
+) -> None:
+    """Its app may be served by the monitor's own fork, which writes them once it
+    answers; a program that never serves writes them as it exits."""
+    output, cached = _run_program(tmp_path)
+    assert "cached while it runs: False" in output
+    assert cached.exists(), "a program that never served never wrote its caches"
+
+
+def test_a_monitor_drops_the_caches_it_held_its_workers_write_theirs(tmp_path: Path) -> None:
+    output, cached = _run_program(
+        tmp_path, "from devreload.worker.bytecode import drop_hold\ndrop_hold()")
+    assert "cached while it runs: False" in output
+    assert not cached.exists()
+
+
+def test_a_worker_devreload_started_holds_nothing_at_import(tmp_path: Path) -> None:
+    """A spawned worker (its descriptors in the environment) holds its own, from its spec
+    on: ``import devreload`` there changes nothing."""
+    output, cached = _run_program(tmp_path, DEVRELOAD_WORKER_FDS="-1")
+    assert "cached while it runs: True" in output and cached.exists()
