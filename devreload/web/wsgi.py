@@ -35,7 +35,7 @@ from devreload.web.livereload import (
     tag_for,
 )
 from devreload.wire.contract import EVENTS_PATH
-from devreload.worker.proxy import milestone
+from devreload.worker.proxy import first_response
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], Any]]
@@ -201,7 +201,7 @@ def first_response_told(app: Any, asgi: bool) -> Any:
     def tell() -> None:
         if not told.is_set():
             told.set()
-            milestone("first response served")
+            first_response()
 
     if asgi:
 

@@ -6,7 +6,7 @@ checked out imports thousands that way at its first start, and on some filesyste
 overlay in a container, a network or synced folder) the writes cost several times the
 compiling: 0.8 s for the benchmark's 2,000 modules, against 0.1 s to compile them. The
 worker keeps what the import system would write and writes it from a thread once the app
-answers. Later imports write as usual; a worker stopped before it wrote leaves the next one
+has started its first response (thousands of writes beside it would delay it). Later imports write as usual; a worker stopped before it wrote leaves the next one
 to compile again. hupper stops its workers from writing bytecode at all, and then every
 restart compiles the whole app again.
 
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+#: The longest held caches wait for the first response before they are written.
+AFTER_WAIT = 2.0
+
+
 class DeferredWrites:
     """Holds the bytecode the import system writes until :meth:`flush`; what the program
     held since ``import devreload`` (a stand-in's), it holds on."""
@@ -57,15 +61,22 @@ class DeferredWrites:
 
         SourceFileLoader.set_data = set_data  # type: ignore[method-assign,assignment]
 
-    def flush(self, wait: bool = False) -> None:
-        """Write what was held, from a thread of its own (``wait``: from this one); from
-        now on writes are not held."""
+    def flush(self, wait: bool = False, after: threading.Event | None = None) -> None:
+        """Write what was held, from a thread of its own (``wait``: from this one), once
+        ``after`` is set (the app's first response: thousands of writes would delay it) or
+        ``AFTER_WAIT`` has passed; from now on writes are not held."""
         held = self._stop_holding()
         if held and wait:
             self._write_all(held)
         elif held:
-            threading.Thread(target=self._write_all, args=(held,), name="devreload-bytecode",
-                             daemon=True).start()
+            threading.Thread(target=self._write_after, args=(held, after),
+                             name="devreload-bytecode", daemon=True).start()
+
+    def _write_after(self, held: list[tuple[Any, str, bytes, int, Version | None]],
+                     after: threading.Event | None) -> None:
+        if after is not None:
+            after.wait(AFTER_WAIT)
+        self._write_all(held)
 
     def drop(self) -> None:
         """Forget what was held, unwritten (another process writes it); stop holding."""

@@ -50,10 +50,13 @@ class ReloaderProxy:
         report_modules: Callable[[], None] | None = None,
         changeover: Changeover | None = None,
         heard: threading.Event | None = None,
+        answered: threading.Event | None = None,
     ) -> None:
         self._channel = channel
         #: Set when the monitor has taken a report that asked for an answer.
         self._heard = heard or threading.Event()
+        #: Set when the app's first response starts (see ``first_response``).
+        self.answered = answered or threading.Event()
         self._report_modules = report_modules
         self._static_listeners: list[Callable[[str], None]] = []
         self._restart_pending = threading.Event()
@@ -185,6 +188,14 @@ def milestone(phase: str) -> None:
     timeline (-v); nothing outside a monitor."""
     if _proxy is not None:
         _proxy.milestone(phase)
+
+
+def first_response() -> None:
+    """The app's first response starts now: the last step of the reload timeline (-v), and
+    what the bytecode caches the start compiled wait for (their writes would slow it)."""
+    if _proxy is not None:
+        _proxy.answered.set()
+        _proxy.milestone("first response served")
 
 
 def trigger_reload() -> None:

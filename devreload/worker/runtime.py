@@ -65,6 +65,8 @@ class _Worker:
         self._lock = threading.RLock()
         #: Set by the channel's reader when the monitor says Heard.
         self.heard = threading.Event()
+        #: Set when the app's first response starts: the held bytecode is written then.
+        self.answered = threading.Event()
 
     def report_files(self) -> None:
         """At once, from the app's thread, before its write, removal or rename happens: a
@@ -96,11 +98,11 @@ class _Worker:
 
     def on_ready(self) -> None:
         """A server answers: what the app reads from now on is data, unless a loader reads;
-        the bytecode its start compiled is written now."""
+        the bytecode its start compiled is written after its first response."""
         self.files.started()
         self.report_modules()
         if self.bytecode is not None:
-            self.bytecode.flush()
+            self.bytecode.flush(after=self.answered)
 
     def watch_modules(self) -> None:
         while True:
@@ -164,7 +166,7 @@ def run(channel_fd: int, socket_fds: list[int],
                      DeferredWrites() if spec.announce_ready else None, stopping)
     files.on_owned = worker.report_files
     proxy = ReloaderProxy(channel, sockets, worker.on_ready if spec.announce_ready
-                          else worker.report_modules, changeover, worker.heard)
+                          else worker.report_modules, changeover, worker.heard, worker.answered)
     activate(proxy)
     threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
                      daemon=True).start()

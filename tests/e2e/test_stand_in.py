@@ -88,6 +88,9 @@ def test_the_monitors_fork_serves_first_and_a_fresh_worker_replaces_it(
     wait_body(url, r"^edited \d+$")
     assert stop(proc) == 0
     assert "Traceback" not in proc.output
+    # The stand-in's exit left the template started ahead alone: every worker since was
+    # forked from it.
+    assert not proc.count(r"worker template \d+ started$|template unavailable")
 
 
 def test_a_save_while_the_stand_in_serves_is_a_restart(spawn: Spawn, project: Path) -> None:

@@ -80,6 +80,32 @@ def test_a_cache_held_while_its_source_changed_is_never_written(
             sys.modules.pop(name, None)
 
 
+def test_held_caches_wait_for_the_first_response(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big app's thousands of writes would share the first response's time."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "dr_after_one.py").write_text("VALUE = 1\n")
+    cached = Path(importlib.util.cache_from_source(str(tmp_path / "dr_after_one.py")))
+    original = SourceFileLoader.set_data
+    answered = threading.Event()
+    try:
+        writes = DeferredWrites()
+        importlib.import_module("dr_after_one")
+        writes.flush(after=answered)
+        writer = wait_until(lambda: next((t for t in threading.enumerate()
+                                          if t.name == "devreload-bytecode"), None))
+        assert not cached.exists(), "written before the first response"
+        answered.set()
+        writer.join(5)
+        assert cached.exists()
+    finally:
+        answered.set()
+        SourceFileLoader.set_data = original  # type: ignore[method-assign]
+        sys.modules.pop("dr_after_one", None)
+
+
 HOLDING_PROGRAM = """\
 import importlib.util, os, sys
 import devreload
