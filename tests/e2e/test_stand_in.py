@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from helpers import needs_fork, save_like_editor, wait_until
 from served import SERVING_RE, Spawn, edit, stop, wait_body
 
@@ -35,6 +36,32 @@ if __name__ == "__main__":
     devreload.serve(app, reload=True, port=int(os.environ["PORT"]))
 """
 
+ASGI_APP = """\
+import logging
+import os
+
+import devreload
+
+MESSAGE = "first"
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({{"type": "lifespan.startup.complete"}})
+        await send({{"type": "lifespan.shutdown.complete"}})
+        return
+    body = f"{{MESSAGE}} {{os.getpid()}}".encode()
+    await send({{"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]}})
+    await send({{"type": "http.response.body", "body": body}})
+
+
+if __name__ == "__main__":
+    logging.getLogger("devreload").setLevel(logging.DEBUG)
+    devreload.serve(app, reload=True, port=int(os.environ["PORT"]))
+"""
+
 FORKED_RE = r"worker (\d+) forked from the monitor, with the app it imported"
 REPLACES_RE = r"worker (\d+), started the usual way, replaces worker (\d+) once it is ready"
 
@@ -43,10 +70,12 @@ def write_app(project: Path, extra: str = "") -> None:
     (project / "standin_app.py").write_text(APP.format(extra=extra))
 
 
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
 def test_the_monitors_fork_serves_first_and_a_fresh_worker_replaces_it(
-    spawn: Spawn, project: Path
+    spawn: Spawn, project: Path, kind: str
 ) -> None:
-    write_app(project)
+    (project / "standin_app.py").write_text(
+        APP.format(extra="") if kind == "wsgi" else ASGI_APP.format())
     proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
     stand_in = int(proc.wait_for(FORKED_RE, start=0)[1])
     url = proc.wait_for(SERVING_RE)[1]
