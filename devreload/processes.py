@@ -47,6 +47,8 @@ def prctl(option: int, value: int) -> bool:
 def started_at() -> float:
     """When this process started (wall clock), at most a clock tick (10 ms) late, never
     early; now where that is unknown."""
+    if not sys.platform.startswith("linux"):
+        return time.time()
     try:
         with open("/proc/self/stat", "rb") as f:
             data = f.read()

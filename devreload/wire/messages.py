@@ -2,14 +2,22 @@
 over the channel.
 
 Messages travel pickled over a :class:`~devreload.wire.channel.Channel`; both ends import
-this module, so a message is a small frozen dataclass, never a string tag.
+this module, so a message is a small frozen dataclass (:mod:`devreload.wire.frozen` builds
+them), never a string tag.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
+
+#: ``typing.TYPE_CHECKING``, spelled so that type checkers see real dataclasses while every
+#: process that speaks the protocol builds the cheaper records of the same behaviour.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+else:
+    from devreload.wire.frozen import dataclass, field
 
 # --------------------------------------------------------------------------- monitor -> worker
 
