@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -193,9 +193,29 @@ def _adopt_waitress_channel(channel: Any, hub: EventHub) -> bool:
     return adopt_channel(channel, hub)
 
 
+class _ToldAtClose:
+    """A response body that calls ``tell`` once the server has sent it (and closed it)."""
+
+    def __init__(self, body: Iterable[bytes], tell: Callable[[], None]) -> None:
+        self.body = body
+        self.tell = tell
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.tell()
+
+
 def first_response_told(app: Any, asgi: bool) -> Any:
-    """``app`` (WSGI or ASGI), telling the monitor when its first response starts: the
-    server side's last step in the reload timeline (-v). Later requests pass straight on."""
+    """``app`` (WSGI or ASGI), telling the worker once its first response has been sent:
+    the server side's last step in the reload timeline (-v), and what the bytecode writes
+    wait for. Later requests pass straight on."""
     told = threading.Event()
 
     def tell() -> None:
@@ -211,9 +231,9 @@ def first_response_told(app: Any, asgi: bool) -> Any:
                 return
 
             async def sending(message: Any) -> None:
-                if message.get("type") == "http.response.start":
-                    tell()
                 await send(message)
+                if message.get("type") == "http.response.body" and not message.get("more_body"):
+                    tell()
 
             await app(scope, receive, sending)
 
@@ -222,11 +242,6 @@ def first_response_told(app: Any, asgi: bool) -> Any:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if told.is_set():
             return app(environ, start_response)  # type: ignore[no-any-return]
-
-        def starting(*args: Any) -> Any:
-            tell()
-            return start_response(*args)
-
-        return app(environ, starting)  # type: ignore[no-any-return]
+        return _ToldAtClose(app(environ, start_response), tell)
 
     return wsgi

@@ -6,7 +6,7 @@ checked out imports thousands that way at its first start, and on some filesyste
 overlay in a container, a network or synced folder) the writes cost several times the
 compiling: 0.8 s for the benchmark's 2,000 modules, against 0.1 s to compile them. The
 worker keeps what the import system would write and writes it from a thread once the app
-has started its first response (thousands of writes beside it would delay it). Later
+has sent its first response (thousands of writes beside it would delay it). Later
 imports write as usual; a worker stopped before it wrote leaves the next one to compile
 again. hupper stops its workers from writing bytecode at all, and then every restart
 compiles the whole app again.

@@ -55,7 +55,7 @@ class ReloaderProxy:
         self._channel = channel
         #: Set when the monitor has taken a report that asked for an answer.
         self._heard = heard or threading.Event()
-        #: Set when the app's first response starts (see ``first_response``).
+        #: Set once the app's first response has been sent (see ``first_response``).
         self.answered = answered or threading.Event()
         self._report_modules = report_modules
         self._static_listeners: list[Callable[[str], None]] = []
@@ -191,8 +191,8 @@ def milestone(phase: str) -> None:
 
 
 def first_response() -> None:
-    """The app's first response starts now: the last step of the reload timeline (-v), and
-    what the bytecode caches the start compiled wait for (their writes would slow it)."""
+    """The app's first response has been sent: the last step of the reload timeline (-v),
+    and what the bytecode caches the start compiled wait for (their writes would slow it)."""
     if _proxy is not None:
         _proxy.answered.set()
         _proxy.milestone("first response served")

@@ -65,7 +65,7 @@ class _Worker:
         self._lock = threading.RLock()
         #: Set by the channel's reader when the monitor says Heard.
         self.heard = threading.Event()
-        #: Set when the app's first response starts: the held bytecode is written then.
+        #: Set once the app's first response has been sent: the held bytecode is written then.
         self.answered = threading.Event()
 
     def report_files(self) -> None:
