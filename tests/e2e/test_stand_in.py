@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import needs_fork, save_like_editor, wait_until
+from helpers import needs_fork, pids_alive, save_like_editor, wait_until
 from served import SERVING_RE, Spawn, edit, stop, wait_body
 
 pytestmark = needs_fork
@@ -168,3 +168,21 @@ def test_ctrl_c_while_the_stand_in_is_replaced_ends_every_process(
     proc.popen.send_signal(signal.SIGINT)
     assert proc.wait_exit() == 0
     assert "Traceback" not in proc.output
+
+
+def test_sigkill_of_the_monitor_while_the_stand_in_serves_ends_the_tree(
+    spawn: Spawn, project: Path
+) -> None:
+    """The stand-in is the monitor's child like any worker: the janitor ends it, and what
+    is starting behind it, when the monitor is killed outright."""
+    write_app(project, "import pathlib\nimport time\n\n_MARK = pathlib.Path('imported.once')\n"
+                       "if _MARK.exists():\n    time.sleep(3)\n_MARK.touch()\n")
+    proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
+    stand_in = int(proc.wait_for(FORKED_RE, start=0)[1])
+    url = proc.wait_for(SERVING_RE)[1]
+    wait_body(url, rf"^first {stand_in}$")
+    proc.wait_for(REPLACES_RE, start=0)
+    tree = proc.tree()
+    assert stand_in in tree
+    proc.signal(signal.SIGKILL)
+    wait_until(lambda: not pids_alive(tree), timeout=5)
