@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import shutil
 import signal
 import sys
+import threading
+import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers import Proc, save_like_editor, wait_until
@@ -56,3 +61,49 @@ def edit(path: Path, old: str, new: str) -> None:
 def stop(proc: Proc) -> int:
     proc.signal(signal.SIGTERM)
     return proc.wait_exit()
+
+
+@dataclass
+class Answers:
+    """What a client asking again and again got: the bodies of its 200s, every other
+    outcome, in order."""
+
+    bodies: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def seen(self, pattern: str) -> bool:
+        """Whether one of the last few bodies matches ``pattern``."""
+        return any(re.search(pattern, body) for body in self.bodies[-5:])
+
+
+@contextlib.contextmanager
+def asking(url: str, pause: float = 0.0) -> Iterator[Answers]:
+    """GET ``url`` from a thread, a new connection each time, until the block ends."""
+    host, port = url.removeprefix("http://").split(":")
+    answers = Answers()
+    done = threading.Event()
+
+    def client() -> None:
+        while not done.is_set():
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                body = response.read().decode()
+                if response.status == 200:
+                    answers.bodies.append(body)
+                else:
+                    answers.failures.append(f"HTTP {response.status}")
+            except (OSError, http.client.HTTPException) as exc:
+                answers.failures.append(repr(exc))
+            finally:
+                conn.close()
+            time.sleep(pause)
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    try:
+        yield answers
+    finally:
+        done.set()
+        thread.join(15)

@@ -58,7 +58,7 @@ class InFlight:
                 # for the server's own handling of them (its Content-Length, sendfile).
                 self.end(number)
                 return body
-            return _Response(body, lambda: self.end(number))
+            return DoneAtClose(body, lambda: self.end(number))
 
         return tracked
 
@@ -76,8 +76,8 @@ class InFlight:
         return tracked
 
 
-class _Response:
-    """The app's response iterable, told done when the server closes it."""
+class DoneAtClose:
+    """The app's response iterable, told done when the server closes it (it has sent it)."""
 
     def __init__(self, body: Iterable[bytes], done: Callable[[], None]) -> None:
         self.body = body

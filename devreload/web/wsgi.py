@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from devreload.web.hosts import REFUSAL_HEADERS, refusal_body
+from devreload.web.inflight import DoneAtClose
 from devreload.web.injection import (
     content_length,
     inject,
@@ -193,25 +194,6 @@ def _adopt_waitress_channel(channel: Any, hub: EventHub) -> bool:
     return adopt_channel(channel, hub)
 
 
-class _ToldAtClose:
-    """A response body that calls ``tell`` once the server has sent it (and closed it)."""
-
-    def __init__(self, body: Iterable[bytes], tell: Callable[[], None]) -> None:
-        self.body = body
-        self.tell = tell
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.tell()
-
-
 def first_response_told(app: Any, asgi: bool) -> Any:
     """``app`` (WSGI or ASGI), telling the worker once its first response has been sent:
     the server side's last step in the reload timeline (-v), and what the bytecode writes
@@ -242,6 +224,6 @@ def first_response_told(app: Any, asgi: bool) -> Any:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if told.is_set():
             return app(environ, start_response)  # type: ignore[no-any-return]
-        return _ToldAtClose(app(environ, start_response), tell)
+        return DoneAtClose(app(environ, start_response), tell)
 
     return wsgi

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import functools
-import http.client
 import re
 import shutil
 import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from served import (
     EXAMPLES,
     SERVING_RE,
     Spawn,
+    asking,
     copy_example,
     devreload_serve,
     edit,
@@ -235,48 +233,17 @@ def test_no_request_fails_while_the_app_reloads_ten_times(
     )
     url = proc.wait_for(SERVING_RE)[1]
     wait_body(url, rf"^{kind} one ")
-    host, port = url.removeprefix("http://").split(":")
-    failures: list[str] = []
-    answers: list[str] = []
-    done = threading.Event()
-
-    def client() -> None:
-        while not done.is_set():
-            conn = http.client.HTTPConnection(host, int(port), timeout=10)
-            try:
-                conn.request("GET", "/")
-                response = conn.getresponse()
-                body = response.read().decode()
-                if response.status != 200:
-                    failures.append(f"HTTP {response.status}")
-                answers.append(body)
-            except (OSError, http.client.HTTPException) as exc:
-                failures.append(repr(exc))
-            finally:
-                conn.close()
-            time.sleep(0.005)
-
-    thread = threading.Thread(target=client)
-    thread.start()
-    try:
+    with asking(url, pause=0.005) as answers:
         previous = "one"
         for n in range(10):
             edit(project / "serve_apps.py", f'TOKEN = "{previous}"', f'TOKEN = "t{n}"')
             previous = f"t{n}"
-            want = f"{kind} {previous} "
-            wait_until(
-                functools.partial(_seen, answers, want), timeout=15, message=f"no answer {want!r}"
-            )
-    finally:
-        done.set()
-        thread.join(15)
-    assert failures == []
-    assert len(answers) >= 10
+            want = f"^{kind} {previous} "
+            wait_until(functools.partial(answers.seen, want), timeout=15,
+                       message=f"no answer {want!r}")
+    assert answers.failures == []
+    assert len(answers.bodies) >= 10
     assert stop(proc) == 0
-
-
-def _seen(answers: list[str], prefix: str) -> bool:
-    return any(answer.startswith(prefix) for answer in answers[-5:])
 
 
 APP_WITH_CLEANUP = """\

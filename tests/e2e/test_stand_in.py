@@ -4,15 +4,13 @@ without a request lost. Real processes, sockets and signals."""
 
 from __future__ import annotations
 
-import http.client
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from helpers import needs_fork, pids_alive, save_like_editor, wait_until
-from served import SERVING_RE, Spawn, edit, stop, wait_body
+from served import SERVING_RE, Spawn, asking, edit, stop, wait_body
 
 pytestmark = needs_fork
 
@@ -79,38 +77,15 @@ def test_the_monitors_fork_serves_first_and_a_fresh_worker_replaces_it(
     proc = spawn([sys.executable, "standin_app.py"], env={"PORT": "0"})
     stand_in = int(proc.wait_for(FORKED_RE, start=0)[1])
     url = proc.wait_for(SERVING_RE)[1]
-    host, port = url.removeprefix("http://").split(":")
-    answers: list[str] = []
-    done = threading.Event()
-
-    def client() -> None:
-        """Every answer from the first on, through the takeover: none may fail."""
-        while not done.is_set():
-            conn = http.client.HTTPConnection(host, int(port), timeout=10)
-            try:
-                conn.request("GET", "/")
-                response = conn.getresponse()
-                answers.append(f"{response.status} {response.read().decode()}")
-            except OSError as exc:
-                answers.append(f"error {exc!r}")
-            finally:
-                conn.close()
-
-    thread = threading.Thread(target=client, daemon=True)
-    thread.start()
-    try:
+    with asking(url) as answers:
         replaced = proc.wait_for(REPLACES_RE, start=0)
         successor = int(replaced[1])
         assert int(replaced[2]) == stand_in
-        wait_until(lambda: any(a.endswith(f" {successor}") for a in answers[-5:]))
-    finally:
-        done.set()
-        thread.join(15)
-    failed = [a for a in answers if not a.startswith("200 ")]
-    assert not failed, f"{failed[:3]}; output:\n{proc.output}"
-    assert answers[0] == f"200 first {stand_in}", "the first answer is the fork's"
-    served_by = {int(a.rsplit(" ", 1)[1]) for a in answers}
-    assert served_by == {stand_in, successor}, answers
+        wait_until(lambda: answers.seen(rf" {successor}$"))
+    assert not answers.failures, f"{answers.failures[:3]}; output:\n{proc.output}"
+    assert answers.bodies[0] == f"first {stand_in}", "the first answer is the fork's"
+    served_by = {int(a.rsplit(" ", 1)[1]) for a in answers.bodies}
+    assert served_by == {stand_in, successor}, answers.bodies
     proc.wait_for(rf"worker {successor} ready in", start=0)  # (said after its answers)
     assert not proc.count("restarted in"), "the takeover is no restart"
     edit(project / "standin_app.py", 'MESSAGE = "first"', 'MESSAGE = "edited"')

@@ -872,76 +872,62 @@ def test_what_a_crashed_worker_said_before_it_died_counts_from_its_birth(
 
 
 @pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    """The monitor's own fork as the first worker: a pid no launcher started, and the
-    monitor's end of its channel (the other end is closed at the end)."""
+def replaced(make: Callable[..., Loop]) -> Iterator[Loop]:
+    """A loop on a listening socket whose first worker is the monitor's own fork (pid
+    4242, no launcher started it); it has served and settled: its successor is starting."""
     ours, theirs = Channel.pair()
-    yield StandIn(4242, ours)
-    theirs.close()
+    listener = socket.socket()
+    try:
+        loop = make(sockets=[listener], stand_in=StandIn(4242, ours))
+        assert (loop.pid, loop.starts, loop.launcher.adopted) == (4242, 0, [4242])
+        loop.says(Ready())
+        assert loop.starts == 0, "its first pages come first"
+        loop.tick(SETTLE_AFTER_READY + EPS)
+        yield loop
+    finally:
+        listener.close()
+        theirs.close()
 
 
-def test_a_stand_in_serves_until_its_successor_waits_at_its_gate(
-    make: Callable[..., Loop], stand_in: StandIn
-) -> None:
+def test_a_stand_in_serves_until_its_successor_waits_at_its_gate(replaced: Loop) -> None:
     """The monitor's fork serves first; once it has served, a worker started the usual
     way builds the app gated, and only then is the stand-in told to stop; the gate opens
     when it has released the sockets."""
-    listener = socket.socket()
-    try:
-        loop = make(sockets=[listener], stand_in=stand_in)
-        assert (loop.pid, loop.starts, loop.launcher.adopted) == (4242, 0, [4242])
-        loop.says(Ready())
-        loop.tick(SETTLE_AFTER_READY + EPS)
-        assert loop.starts == 1 and loop.launcher.prepared == 0, "no spare before the successor"
-        successor = loop.strategy.worker
-        assert successor is not None and successor.gated and not successor.stand_in
-        assert loop.launcher.sent(signal.SIGTERM) == [], "the stand-in serves on meanwhile"
-        loop.says(AtGate(time.time()))
-        assert loop.launcher.sent(signal.SIGTERM) == [4242]
-        loop.send(WorkerSaid(loop.workers[0], Released()))
-        assert not successor.gated
-        loop.says(Ready())
-        loop.tick(SETTLE_AFTER_READY + EPS)
-        assert loop.launcher.prepared == 1, "from here on, as after any start"
-        assert not any("restarted in" in line for _, line in loop.log.records)
-    finally:
-        listener.close()
+    loop = replaced
+    assert loop.starts == 1 and loop.launcher.prepared == 0, "no spare before the successor"
+    successor = loop.strategy.worker
+    assert successor is not None and successor.gated and not successor.stand_in
+    assert loop.launcher.sent(signal.SIGTERM) == [], "the stand-in serves on meanwhile"
+    loop.says(AtGate(time.time()))
+    assert loop.launcher.sent(signal.SIGTERM) == [4242]
+    loop.send(WorkerSaid(loop.workers[0], Released()))
+    assert not successor.gated
+    loop.says(Ready())
+    loop.tick(SETTLE_AFTER_READY + EPS)
+    assert loop.launcher.prepared == 1, "from here on, as after any start"
+    assert not any("restarted in" in line for _, line in loop.log.records)
 
 
 def test_a_change_or_a_stop_while_the_successor_builds_stops_the_stand_in_too(
-    make: Callable[..., Loop], stand_in: StandIn
+    replaced: Loop,
 ) -> None:
-    listener = socket.socket()
-    try:
-        loop = make(sockets=[listener], stand_in=stand_in)
-        loop.says(Ready())
-        loop.tick(SETTLE_AFTER_READY + EPS)
-        successor = loop.pid
-        loop.send(FileChanged("app/views.py", final=True))
-        assert sorted(loop.launcher.sent(signal.SIGTERM)) == sorted([4242, successor])
-        loop.tick(SINGLE_SAVE_WINDOW + EPS)
-        assert loop.starts == 2, "the change starts a worker the usual way"
-        loop.send(SignalReceived(signal.SIGINT))
-        for pid in [4242, *loop.launcher.started]:
-            loop.exits(pid, -signal.SIGTERM)
-        loop.tick(1.0)
-        assert loop.finished()
-    finally:
-        listener.close()
+    loop = replaced
+    successor = loop.pid
+    loop.send(FileChanged("app/views.py", final=True))
+    assert sorted(loop.launcher.sent(signal.SIGTERM)) == sorted([4242, successor])
+    loop.tick(SINGLE_SAVE_WINDOW + EPS)
+    assert loop.starts == 2, "the change starts a worker the usual way"
+    loop.send(SignalReceived(signal.SIGINT))
+    for pid in [4242, *loop.launcher.started]:
+        loop.exits(pid, -signal.SIGTERM)
+    loop.tick(1.0)
+    assert loop.finished()
 
 
-def test_a_stand_in_that_dies_while_replaced_opens_its_successors_gate(
-    make: Callable[..., Loop], stand_in: StandIn
-) -> None:
-    listener = socket.socket()
-    try:
-        loop = make(sockets=[listener], stand_in=stand_in)
-        loop.says(Ready())
-        loop.tick(SETTLE_AFTER_READY + EPS)
-        successor = loop.strategy.worker
-        assert successor is not None and successor.gated
-        loop.exits(4242, -signal.SIGKILL)
-        assert not successor.gated
-        assert loop.strategy.exit_code is None and not loop.strategy.crashed
-    finally:
-        listener.close()
+def test_a_stand_in_that_dies_while_replaced_opens_its_successors_gate(replaced: Loop) -> None:
+    loop = replaced
+    successor = loop.strategy.worker
+    assert successor is not None and successor.gated
+    loop.exits(4242, -signal.SIGKILL)
+    assert not successor.gated
+    assert loop.strategy.exit_code is None and not loop.strategy.crashed
