@@ -4,15 +4,20 @@ every old worker still leaves the normal way (its atexit handlers run)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers import Proc, descendants_of, gone, needs_proc, save_like_editor
+from helpers import Proc, descendants_of, gone, needs_proc, save_like_editor, wait_until
 
 Start = Callable[..., Proc]
 APP = ["app_exit_path.py"]
+
+
+def _restarted(proc: Proc, why: str, times: int) -> bool:
+    return proc.count(rf"{why}; restarted in \d+ ms") >= times
 
 
 def _janitors(monitor: int) -> list[int]:
@@ -35,12 +40,15 @@ def test_sighup_twice_keeps_the_janitor_and_clean_exits(
     worker = proc.wait_ready().pid
     janitors = _janitors(proc.pid)
     assert len(janitors) == 1, janitors
-    for _ in range(2):
+    for n in range(2):
         proc.signal(signal.SIGHUP)
         ready = proc.wait_ready()
         proc.wait_for(rf"^ATEXIT pid={worker}$", start=0)
         gone([worker])
         worker = ready.pid
+        # The worker says READY before the monitor has heard it is ready: a save in
+        # between would join this restart, one line for both.
+        wait_until(functools.partial(_restarted, proc, "SIGHUP", n + 1))
     assert _janitors(proc.pid) == janitors, "the janitor was replaced or lost"
 
     mark = len(proc.lines)
