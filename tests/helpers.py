@@ -542,8 +542,12 @@ class Proc:
                 wait_until(lambda: not pids_alive(pids | self.tree()), timeout=grace)
             leftovers = sorted(pids_alive(pids | self.tree()))
         else:
-            # The command ended by itself: whatever it left running is a leak.
-            leftovers = sorted(pids)
+            # The command ended by itself: whatever it left running is a leak. What it
+            # ended just before its exit (a spare, the template, the janitor) may still be
+            # on its way out for a moment.
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda: not pids_alive(pids), timeout=grace)
+            leftovers = sorted(pids_alive(pids))
         for pid in pids_alive(pids | self.tree()):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
