@@ -44,7 +44,7 @@ class DeferredWrites:
     held since ``import devreload`` (a stand-in's), it holds on."""
 
     def __init__(self) -> None:
-        program = _program.pop() if _program else None
+        program = _take_hold()
         held = program._stop_holding() if program is not None else []
         self._write = SourceFileLoader.set_data
         self._held: list[tuple[Any, str, bytes, int, Version | None]] = held
