@@ -41,26 +41,40 @@ AFTER_WAIT = 2.0
 
 class DeferredWrites:
     """Holds the bytecode the import system writes until :meth:`flush`; what the program
-    held since ``import devreload`` (a stand-in's), it holds on."""
+    held since ``import devreload`` (a stand-in's), it holds on.
+
+    It takes the place of two steps of ``SourceFileLoader``: ``path_stats``, whose stat
+    of the source it keeps (the version compiled, without a second stat), and
+    ``_cache_bytecode``, whose stat for the file mode it makes only when it writes."""
 
     def __init__(self) -> None:
         program = _take_hold()
         held = program._stop_holding() if program is not None else []
-        self._write = SourceFileLoader.set_data
-        self._held: list[tuple[Any, str, bytes, int, Version | None]] = held
+        self._stats = SourceFileLoader.path_stats
+        self._cache = SourceFileLoader._cache_bytecode  # type: ignore[attr-defined]
+        self._held: list[_Held] = held
         self._holding = True
         self._lock = threading.Lock()
+        #: The version of each source the import system looked at while holding.
+        versions: dict[str, Version] = {}
+        self._versions = versions
         writes = self
 
-        def set_data(loader: Any, path: str, data: bytes, *, _mode: int = 0o666) -> None:
+        def path_stats(loader: Any, path: str) -> dict[str, float]:
+            stat = os.stat(path)
+            versions[path] = stat.st_mtime_ns, stat.st_size, stat.st_ino
+            return {"mtime": stat.st_mtime, "size": stat.st_size}
+
+        def cache_bytecode(loader: Any, source: str, path: str, data: bytes) -> None:
             with writes._lock:
                 if writes._holding:
-                    source = getattr(loader, "path", "")
-                    writes._held.append((loader, path, data, _mode, version(source)))
+                    compiled = versions.pop(source, None) or version(source)
+                    writes._held.append((loader, source, path, data, compiled))
                     return
-            writes._write(loader, path, data, _mode=_mode)
+            writes._cache(loader, source, path, data)
 
-        SourceFileLoader.set_data = set_data  # type: ignore[method-assign,assignment]
+        SourceFileLoader.path_stats = path_stats  # type: ignore[method-assign,assignment]
+        SourceFileLoader._cache_bytecode = cache_bytecode  # type: ignore[attr-defined]
 
     def flush(self, wait: bool = False, after: threading.Event | None = None) -> None:
         """Write what was held, from a thread of its own (``wait``: from this one), once
@@ -68,40 +82,47 @@ class DeferredWrites:
         ``AFTER_WAIT`` has passed; from now on writes are not held."""
         held = self._stop_holding()
         if held and wait:
-            self._write_all(held)
+            _write_all(held)
         elif held:
             threading.Thread(target=self._write_after, args=(held, after),
                              name="devreload-bytecode", daemon=True).start()
 
-    def _write_after(self, held: list[tuple[Any, str, bytes, int, Version | None]],
-                     after: threading.Event | None) -> None:
+    @staticmethod
+    def _write_after(held: list[_Held], after: threading.Event | None) -> None:
         if after is not None:
             after.wait(AFTER_WAIT)
-        self._write_all(held)
+        _write_all(held)
 
     def drop(self) -> None:
         """Forget what was held, unwritten (another process writes it); stop holding."""
         self._stop_holding()
 
-    def _stop_holding(self) -> list[tuple[Any, str, bytes, int, Version | None]]:
+    def _stop_holding(self) -> list[_Held]:
         with self._lock:
             held, self._held, self._holding = self._held, [], False
-            SourceFileLoader.set_data = self._write  # type: ignore[method-assign]
+            SourceFileLoader.path_stats = self._stats  # type: ignore[method-assign]
+            SourceFileLoader._cache_bytecode = self._cache  # type: ignore[attr-defined]
+            self._versions.clear()
         return held
 
-    def _write_all(self, held: list[tuple[Any, str, bytes, int, Version | None]]) -> None:
-        """Each cache whose source is still the one compiled. One saved again meanwhile is
-        not written, or removed again if the save came while it was written: the cache
-        would pass for a save in the same second with the same size, and the monitor,
-        which drops the cache of a changed file, may have done so before this write."""
-        for loader, path, data, mode, compiled in held:
-            source = getattr(loader, "path", "")
-            if compiled is None or version(source) != compiled:
-                continue
-            self._write(loader, path, data, _mode=mode)
-            if version(source) != compiled:
-                with contextlib.suppress(OSError):
-                    os.remove(path)
+
+def _write_all(held: list[_Held]) -> None:
+    """Each cache whose source is still the one compiled, with the mode the import system
+    gives it. One saved again meanwhile is not written, or removed again if the save came
+    while it was written: the cache would pass for a save in the same second with the same
+    size, and the monitor, which drops the cache of a changed file, may have done so
+    before this write."""
+    for loader, source, path, data, compiled in held:
+        try:
+            stat = os.stat(source)
+        except OSError:
+            continue
+        if compiled is None or _version_of(stat) != compiled:
+            continue
+        loader.set_data(path, data, _mode=stat.st_mode | 0o200)
+        if version(source) != compiled:
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
 
 #: What tells one save of a file from another: the nanosecond mtime, the size and the
@@ -109,11 +130,19 @@ class DeferredWrites:
 Version = tuple[int, int, int]
 
 
+#: A held cache: the loader, the source, where the cache goes, its bytes, and the version
+#: of the source it was compiled from.
+_Held = tuple["Any", str, str, bytes, "Version | None"]
+
+
 def version(source: str) -> Version | None:
     try:
-        stat = os.stat(source)
+        return _version_of(os.stat(source))
     except OSError:
         return None
+
+
+def _version_of(stat: os.stat_result) -> Version:
     return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 

@@ -26,7 +26,13 @@ def library_roots() -> tuple[str, ...]:
 def real_folder(folder: str) -> str:
     """The real path of ``folder``, ending in a separator, resolved once: thousands of
     modules live in a few hundred folders, and each system call made beside the app's
-    imports (a scan, the import observer) hands the GIL back and forth."""
+    imports (a scan, the import observer) hands the GIL back and forth. On POSIX a folder
+    that is not a link is its parent's real path and its name: one ``lstat`` for a
+    folder whose parent was resolved, where ``realpath`` makes one for every part."""
+    parent, name = os.path.split(folder)
+    if (os.name == "posix" and name not in ("", ".", "..") and os.path.isabs(parent)
+            and not os.path.islink(folder)):
+        return real_folder(parent) + name + os.sep
     return os.path.join(os.path.realpath(folder), "")
 
 

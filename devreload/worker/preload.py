@@ -43,6 +43,8 @@ class ImportObserver:
 
     def __init__(self, library_roots: Sequence[str], own_dir: str) -> None:
         self.roots = (*library_roots, own_dir)
+        #: What a library's file name starts with, unresolved (the interpreter's own too).
+        self._library_prefixes = ("<", *self.roots)
         self.own_dir = own_dir
         #: Module names imported in the pure prefix, in order (those of the interpreter's
         #: start and devreload's bootstrap are in the template too).
@@ -54,9 +56,13 @@ class ImportObserver:
         self.ended: str | None = None
         #: devreload is starting the server (until it accepts): see _imported_by_devreload.
         self.server_starting = False
-        self._unchecked: dict[str, None] = {}  # imported in the prefix, maybe still running
+        #: Modules imported in the prefix, maybe still running: True for those known to be
+        #: the app's own (in its packages).
+        self._unchecked: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._kinds: dict[str, bool] = {}
+        #: Whether each top-level package imported so far is the app's own.
+        self._packages: dict[str, bool] = {}
         #: The frame under the last module body checked, and the files of the frames below
         #: it (see _stack_reason).
         self._checked_under: FrameType | None = None
@@ -71,7 +77,10 @@ class ImportObserver:
     ) -> ModuleSpec | None:
         if name not in sys.modules:
             with self._lock:
-                if self.ended is None:
+                if self._in_user_package(name):
+                    if self.ended is None:
+                        self._unchecked[name] = True
+                elif self.ended is None:
                     self._observe(name, sys._getframe(1))
                 elif self._imported_by_devreload(sys._getframe(1)):
                     self.warm[name] = None
@@ -82,9 +91,11 @@ class ImportObserver:
 
     def executing(self, code: object) -> None:
         """A body about to run (the audit event ``exec``): a module's code, kept while the
-        prefix lasts, tells whether it is inert without its source read and parsed."""
+        prefix lasts, tells whether it is inert without its source read and parsed. Kept
+        unless plainly a library's (whose code is dropped once it ran): which modules are
+        the app's is known once they ran, and the question costs a system call."""
         if (self.ended is None and isinstance(code, CodeType) and code.co_name == "<module>"
-                and self._is_user(code.co_filename)):
+                and not code.co_filename.startswith(self._library_prefixes)):
             self._codes[code.co_filename] = code
 
     # -- decisions ----------------------------------------------------------------------
@@ -135,7 +146,7 @@ class ImportObserver:
             self._codes.clear()
             return
         self.pure[name] = None
-        self._unchecked[name] = None
+        self._unchecked[name] = False
 
     def _stack_reason(self, frame: FrameType | None, on_stack: set[str]) -> str | None:
         """Why the code on the stack may have changed state before this import, or None.
@@ -182,15 +193,34 @@ class ImportObserver:
             filename = getattr(module, "__file__", None)
             if module is None or filename in on_stack:
                 continue  # not imported (a failed optional import), or still running
-            del self._unchecked[name]
-            if not isinstance(filename, str) or not self._is_user(filename):
+            own = self._unchecked.pop(name)
+            if not isinstance(filename, str):
                 continue
             code = self._codes.pop(filename, None)
+            if not own and not self._is_user(filename):
+                continue
             if code is not None and plainly_inert(code):
                 continue
             if not inert_before(filename, None):
                 return f"imported after the app's code ran ({display_path(filename)})"
         return None
+
+    def _in_user_package(self, name: str) -> bool:
+        """Whether ``name`` is a submodule of one of the app's own packages. Such a module
+        is never preloaded and the stack it is imported from decides nothing a library's
+        import will not: its import is not judged (an app imports thousands of its own
+        modules, each a walk of the stack). Whether it ran inert is checked all the same,
+        at the next library's import."""
+        top, dot, _ = name.partition(".")
+        if not dot:
+            return False
+        kind = self._packages.get(top)
+        if kind is None:
+            filename = getattr(sys.modules.get(top), "__file__", None)
+            if not isinstance(filename, str):
+                return False  # a namespace package: its parts may live anywhere
+            kind = self._packages[top] = self._is_user(filename)
+        return kind
 
     def _is_user(self, filename: str) -> bool:
         kind = self._kinds.get(filename)

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from importlib.machinery import SourceFileLoader
 from types import FrameType
 from typing import Any
 
@@ -46,6 +47,10 @@ RUNNING = ("runpy", "pkgutil")
 #: What reads source to show it (a traceback, a warning, devreload's own messages) or to
 #: judge it (the pure-prefix rule, of a module the app imports): no read of the app's.
 SHOWING = ("linecache", "tokenize", "inspect", "traceback", "warnings", "devreload.worker.inert")
+
+
+#: What the import system reads a module's source with (also ``pkgutil.get_data``'s way).
+_LOADER_READ = SourceFileLoader.get_data.__code__
 
 
 def reader(frame: FrameType | None) -> str | None:
@@ -103,30 +108,45 @@ class ReadFiles:
         hook = self.hook
 
         def audited(event: str, args: tuple[Any, ...]) -> None:
-            if event in used:
-                hook(event, args)
+            if event not in used:
+                return
+            if event == "exec":
+                if self.on_exec is not None:
+                    self.on_exec(args[0])
+                return
+            if event == "open" and args[0].__class__ is str and "__pycache__" in args[0]:
+                return  # the import system's own bytecode
+            hook(event, args)
 
         return audited
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        """One of the events :meth:`audit_hook` passes on (an open, an exec, a removal, a
-        rename): the import system's own opens (bytecode) return after a comparison."""
-        if event == "open":
-            path = args[0]
-            if path.__class__ is str and "__pycache__" in path:
-                return
-        elif event == "exec":
-            if self.on_exec is not None:
-                self.on_exec(args[0])
-            return
+        """An open, a removal or a rename :meth:`audit_hook` passes on, called from its
+        function: the import system's reads of sources return after a look at the frame
+        under that one."""
         try:
             if event == "open":
-                self._opened(*args)
+                opener = sys._getframe(1).f_back
+                if opener is not None and opener.f_code is _LOADER_READ:
+                    self._imported(args[0])
+                else:
+                    self._opened(*args)
             else:
                 for path in (args[0], args[1]) if event == "os.rename" else (args[0],):
                     self._owned(self._project_path(path))
         except Exception:  # an audit hook that raises would fail the app's open()
             pass
+
+    def _imported(self, path: Any) -> None:
+        """A read by the import system (a module's source, to compile it): one of thousands
+        while an app starts, so neither stat'ed nor its stack looked at."""
+        path = self._project_path(path)
+        if path is None or path in self.read:
+            return
+        at = time.time()
+        with self._lock:
+            if path not in self.written:
+                self.read.setdefault(path, Read(path, at, IMPORTED))
 
     def _project_path(self, path: Any) -> str | None:
         if isinstance(path, bytes):

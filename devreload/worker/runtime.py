@@ -45,6 +45,11 @@ from devreload.worker.tracebacks import (
 )
 
 SCAN_INTERVAL = 0.25
+#: When the first scan comes in a server's worker: an app that starts sooner reports its
+#: modules as it becomes ready, and a scan of thousands of modules beside its start takes
+#: the GIL from it. (A program that does not say when it is ready is scanned from the
+#: start: its imports come at any time.)
+FIRST_SCAN_OF_SERVER = 1.0
 #: The longest the app waits for the monitor to take a report of a file become its own.
 HEARD_TIMEOUT = 1.0
 
@@ -104,9 +109,10 @@ class _Worker:
         if self.bytecode is not None:
             self.bytecode.flush(after=self.answered)
 
-    def watch_modules(self) -> None:
+    def watch_modules(self, interval: float) -> None:
         while True:
-            threading.Event().wait(SCAN_INTERVAL)
+            threading.Event().wait(interval)
+            interval = SCAN_INTERVAL
             try:
                 self.report_modules()
             except ChannelClosed:
@@ -170,7 +176,9 @@ def run(channel_fd: int, socket_fds: list[int],
     activate(proxy)
     threading.Thread(target=worker.watch_monitor, args=(proxy,), name="devreload-monitor",
                      daemon=True).start()
-    threading.Thread(target=worker.watch_modules, name="devreload-modules", daemon=True).start()
+    first_scan = FIRST_SCAN_OF_SERVER if spec.announce_ready else SCAN_INTERVAL
+    threading.Thread(target=worker.watch_modules, args=(first_scan,), name="devreload-modules",
+                     daemon=True).start()
     code: Any = 0
     try:
         entry = entry or _entry_point(spec)

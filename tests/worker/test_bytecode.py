@@ -7,6 +7,7 @@ import importlib.util
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
@@ -14,6 +15,22 @@ import pytest
 from helpers import wait_until
 
 from devreload.worker.bytecode import DeferredWrites
+
+#: The steps of the import system a hold takes the place of, as the import system has them
+#: (the test session holds nothing: see conftest).
+STEPS = {name: getattr(SourceFileLoader, name) for name in ("path_stats", "_cache_bytecode")}
+
+
+@pytest.fixture(autouse=True)
+def _import_system_restored() -> Iterator[None]:
+    """A test that fails while holding must not leave the loader changed for the rest."""
+    yield
+    for name, step in STEPS.items():
+        setattr(SourceFileLoader, name, step)
+
+
+def _import_system_is_itself() -> bool:
+    return all(getattr(SourceFileLoader, name) is step for name, step in STEPS.items())
 
 
 def test_bytecode_is_held_until_flushed_then_written_as_the_import_system_would(
@@ -25,18 +42,16 @@ def test_bytecode_is_held_until_flushed_then_written_as_the_import_system_would(
     (tmp_path / "dr_held_two.py").write_text("VALUE = 2\n")
     cached = [Path(importlib.util.cache_from_source(str(tmp_path / f"dr_held_{n}.py")))
               for n in ("one", "two")]
-    original = SourceFileLoader.set_data
     writes = DeferredWrites()
     try:
         assert importlib.import_module("dr_held_one").VALUE == 1
         assert not cached[0].exists(), "written while the app starts"
         writes.flush()
-        assert SourceFileLoader.set_data is original
+        assert _import_system_is_itself()
         wait_until(cached[0].exists, timeout=5, message="the held bytecode was never written")
         assert importlib.import_module("dr_held_two").VALUE == 2
         assert cached[1].exists(), "an import after the flush writes at once"
     finally:
-        SourceFileLoader.set_data = original  # type: ignore[method-assign]
         for name in ("dr_held_one", "dr_held_two"):
             sys.modules.pop(name, None)
     # What was written is what the import system reads back as valid.
@@ -44,6 +59,26 @@ def test_bytecode_is_held_until_flushed_then_written_as_the_import_system_would(
     assert loader.get_code("dr_held_one") is not None
     data = cached[0].read_bytes()
     assert data[:4] == importlib.util.MAGIC_NUMBER
+
+
+def test_a_held_cache_gets_the_mode_the_import_system_gives_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source's permissions, writable by its owner (the stat for it is made when the
+    cache is written, not while the app imports)."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = tmp_path / "dr_mode.py"
+    source.write_text("VALUE = 1\n")
+    source.chmod(0o440)
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    writes = DeferredWrites()
+    try:
+        importlib.import_module("dr_mode")
+    finally:
+        sys.modules.pop("dr_mode", None)
+    writes.flush(wait=True)
+    assert cached.stat().st_mode & 0o777 == 0o640
 
 
 def test_a_cache_held_while_its_source_changed_is_never_written(
@@ -57,7 +92,6 @@ def test_a_cache_held_while_its_source_changed_is_never_written(
     source = tmp_path / "dr_changed.py"
     source.write_text('VALUE = "a"\n')
     cached = Path(importlib.util.cache_from_source(str(source)))
-    original = SourceFileLoader.set_data
     writes = DeferredWrites()
     try:
         assert importlib.import_module("dr_changed").VALUE == "a"
@@ -75,7 +109,6 @@ def test_a_cache_held_while_its_source_changed_is_never_written(
                                    for t in threading.enumerate()), timeout=5)
         assert not cached.exists()
     finally:
-        SourceFileLoader.set_data = original  # type: ignore[method-assign]
         for name in ("dr_changed", "dr_marker"):
             sys.modules.pop(name, None)
 
@@ -88,7 +121,6 @@ def test_held_caches_wait_for_the_first_response(
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "dr_after_one.py").write_text("VALUE = 1\n")
     cached = Path(importlib.util.cache_from_source(str(tmp_path / "dr_after_one.py")))
-    original = SourceFileLoader.set_data
     answered = threading.Event()
     try:
         writes = DeferredWrites()
@@ -102,7 +134,6 @@ def test_held_caches_wait_for_the_first_response(
         assert cached.exists()
     finally:
         answered.set()
-        SourceFileLoader.set_data = original  # type: ignore[method-assign]
         sys.modules.pop("dr_after_one", None)
 
 

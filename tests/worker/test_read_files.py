@@ -5,6 +5,7 @@ template or config loader; and unchanged since the worker started."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,6 @@ def test_files_are_sorted_into_read_and_written(tmp_path: Path) -> None:
     files.hook("open", (str(library / "lib.txt"), "rb", os.O_RDONLY))
     files.hook("open", (str(tmp_path / "elsewhere.txt"), "r", os.O_RDONLY))
     files.hook("open", (3, "r", os.O_RDONLY))
-    files.hook("exec", (None,))
     assert files.changed()
     taken = files.take()
     assert [r.path for r in taken.read] == [str(project / "settings.yaml"),
@@ -91,6 +91,29 @@ def test_after_start_only_loaders_and_imports_read_code(tmp_path: Path) -> None:
     }
     assert set(taken.data) == {str(tmp_path), str(tmp_path / "data")}
     assert all(r.at >= files.born for r in taken.read)
+
+
+IMPORTING_PROGRAM = """\
+import os, sys
+from devreload.worker.reads import ReadFiles
+files = ReadFiles(os.getcwd(), [])
+sys.addaudithook(files.audit_hook())
+sys.path.insert(0, os.getcwd())
+import imported_here
+print(sorted((os.path.basename(r.path), r.why) for r in files.take().read))
+"""
+
+
+def test_the_import_systems_read_of_a_source_is_an_imported_read(tmp_path: Path) -> None:
+    """Through the short path the worker takes for it (an audit hook stays for the
+    process's life: this runs in one of its own)."""
+    (tmp_path / "imported_here.py").write_text("X = 1\n")
+    environ = dict(os.environ, PYTHONDONTWRITEBYTECODE="1",
+                   PYTHONPATH=os.pathsep.join(sys.path))
+    done = subprocess.run([sys.executable, "-c", IMPORTING_PROGRAM], cwd=tmp_path,
+                          env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "[('imported_here.py', 'imported')]", done.stderr
 
 
 def test_a_read_during_an_import_names_the_module_imported(tmp_path: Path) -> None:
