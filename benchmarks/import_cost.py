@@ -1,14 +1,17 @@
 """What a devreload worker adds to an app's own imports: a generated tree of modules
 imported by a plain interpreter and by a worker of ``devreload run``, and the ratio.
 
-    python benchmarks/import_cost.py [--modules 2000] [--repeat 5] [--parts]
+    python benchmarks/import_cost.py [--modules 2000] [--repeat 5] [--parts] [--fresh]
 
 ``--parts`` also imports the tree in a plain interpreter with one of the worker's
 mechanisms installed at a time (the import observer, the audit hook of files read, the
 module scanner's thread), to say what each costs.
 
 Not a test: a measurement, printed. Bytecode is compiled once before the rounds, as a
-developer's tree has it, so the rounds measure importing, not compiling.
+developer's tree has it, so the rounds measure importing, not compiling. ``--fresh``
+measures a tree just cloned instead: no bytecode, every module compiled in every round,
+and none written (``PYTHONDONTWRITEBYTECODE``, in both interpreters: what writing costs
+depends on the filesystem more than on anything here).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -95,9 +99,13 @@ def make_tree(root: Path, modules: int) -> None:
     (root / "measure.py").write_text(MEASURE)
 
 
-def seconds(argv: list[str], root: Path) -> float:
+def seconds(argv: list[str], root: Path, fresh: bool = False) -> float:
     env = dict(os.environ, PYTHONPATH=str(root))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if fresh:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        for cache in list(root.rglob("__pycache__")):
+            shutil.rmtree(cache)
     done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     found = re.search(r"IMPORT_SECONDS ([\d.]+)", done.stdout)
     if found is None:
@@ -110,11 +118,14 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--parts", action="store_true", help="each mechanism on its own too")
+    parser.add_argument("--fresh", action="store_true",
+                        help="no bytecode: every module compiled, none written")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         make_tree(root, options.modules)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(root)], check=True)
+        if not options.fresh:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(root)], check=True)
         runs = {"plain": [sys.executable, "measure.py"],
                 "devreload worker": [sys.executable, "-m", "devreload", "run", "-q",
                                      "measure.py"]}
@@ -124,9 +135,10 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(options.repeat):  # alternated, so that load hits all alike
             for name, argv in runs.items():
-                times[name].append(seconds(argv, root))
+                times[name].append(seconds(argv, root, options.fresh))
     plain, fastest = statistics.median(times["plain"]), min(times["plain"])
-    print(f"{options.modules} modules imported, median of {options.repeat} (min-max):")
+    how = "compiled, not written" if options.fresh else "from bytecode"
+    print(f"{options.modules} modules imported ({how}), median of {options.repeat} (min-max):")
     for name, samples in times.items():
         median = statistics.median(samples)
         print(f"  {name:<22} {median * 1000:6.0f} ms  x{median / plain:.2f}  "
