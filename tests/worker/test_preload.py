@@ -329,3 +329,31 @@ def test_a_finished_module_of_plain_code_is_judged_by_the_code_that_ran(
         finally:
             exec_forwarding.observer = None
         assert observer.preloadable("dr_pl_lib") is pure, observer.ended
+
+
+def test_the_apps_own_submodules_are_not_judged_as_imported_but_once_they_ran(
+    tmp_path: Path, exec_forwarding: _ExecForwarding
+) -> None:
+    """A submodule of the app's own package is never preloaded, so its import is not
+    judged; one that ran code still ends the prefix before the next library's import."""
+    library, user = tmp_path / "lib", tmp_path / "user"
+    library.mkdir()
+    (user / "dr_pkg").mkdir(parents=True)
+    (library / "dr_pk_one.py").write_text("VALUE = 1\n")
+    (library / "dr_pk_two.py").write_text("VALUE = 2\n")
+    (user / "dr_pkg" / "__init__.py").write_text("from dr_pkg import inert, active\n")
+    (user / "dr_pkg" / "inert.py").write_text("import dr_pk_one\nX = 1\n")
+    (user / "dr_pkg" / "active.py").write_text("X = len('a call')\n")
+    names = ("dr_pk_one", "dr_pk_two", "dr_pkg", "dr_pkg.inert", "dr_pkg.active")
+    with observing(library, user, names) as observer:
+        exec_forwarding.observer = observer
+        try:
+            importlib.import_module("dr_pkg")
+            assert observer.preloadable("dr_pk_one"), observer.ended
+            assert observer.ended is None, "nothing is judged before a library's import"
+            importlib.import_module("dr_pk_two")
+        finally:
+            exec_forwarding.observer = None
+        assert not observer.preloadable("dr_pk_two")
+        assert observer.ended is not None and "dr_pkg/active.py" in observer.ended
+        assert not any(name.startswith("dr_pkg.") for name in (*observer.pure, *observer.warm))
